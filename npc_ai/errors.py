@@ -1,0 +1,111 @@
+"""The exception tree of npc-ai.
+
+Every error the package raises on purpose derives from :class:`NpcAiError`.
+Each class carries a stable numeric ``code`` (the bridge sends it to engine
+clients) and a ``fault``: ``"local"`` when the host program or its files are
+wrong, ``"remote"`` when a client of the bridge sent something wrong. Callers
+match on the class or the code, never on message text.
+
+Messages say what was wrong, where, and what to do about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "BackendError",
+    "InputError",
+    "ModelChecksumError",
+    "ModelError",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "NpcAiError",
+    "PersonaError",
+]
+
+
+class NpcAiError(Exception):
+    """Root of every error npc-ai raises on purpose."""
+
+    code: ClassVar[int] = 1000
+    fault: ClassVar[str] = "local"
+
+    def __init__(self, message: str, **data: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data: dict[str, Any] = data
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain map of this error, the shape the bridge sends."""
+        return {
+            "code": self.code,
+            "name": type(self).__name__,
+            "message": self.message,
+            "data": self.data,
+        }
+
+
+class ModelError(NpcAiError):
+    """A model could not be found, verified or loaded."""
+
+    code = 1100
+
+
+class ModelNotFoundError(ModelError, FileNotFoundError):
+    """No copy of a model was found anywhere the resolver looks."""
+
+    code = 1101
+
+
+class ModelChecksumError(ModelError):
+    """A model file is there but its sha256 is not the one the manifest records."""
+
+    code = 1102
+
+
+class ModelLoadError(ModelError):
+    """A model file passed its checks but the inference library refused it."""
+
+    code = 1103
+
+
+class PersonaError(NpcAiError, ValueError):
+    """A persona file or map is malformed.
+
+    ``source`` names the file (or ``"<string>"``), ``field`` the dotted field
+    path, ``expected`` what would have been accepted.
+    """
+
+    code = 1200
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str,
+        field: str | None = None,
+        expected: str | None = None,
+        **data: Any,
+    ) -> None:
+        location = source if field is None else f"{source}: field '{field}'"
+        full = f"{location}: {message}"
+        if expected:
+            full += f" (expected {expected})"
+        super().__init__(full, source=source, field=field, expected=expected, **data)
+        self.source = source
+        self.field = field
+        self.expected = expected
+
+
+class InputError(NpcAiError, ValueError):
+    """Text or arguments given to the dialogue API are unusable."""
+
+    code = 1300
+    fault = "remote"
+
+
+class BackendError(NpcAiError):
+    """The generation backend failed while producing a reply."""
+
+    code = 1400
