@@ -1,0 +1,280 @@
+"""The dialogue core: an NPC that hears the player and answers in a stream.
+
+A minimal loop::
+
+    from npc_ai import Npc, load_persona
+    from npc_ai.backends.llama_cpp import LlamaCppGenerator
+
+    with LlamaCppGenerator.from_default() as model:
+        npc = Npc(load_persona("sample_game/personas/blacksmith.toml"), model)
+        for piece in npc.say("Can you mend my sword?", seed=7):
+            print(piece, end="", flush=True)
+        print()
+
+Each :meth:`Npc.say` returns a :class:`Reply`, an iterator of text pieces
+that add up to the finished line. The conversation is kept per NPC for the
+session; long-term memory is separate.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from npc_ai.backends.base import Generator, SamplingParams
+from npc_ai.cleanup import ReplyFilter
+from npc_ai.errors import BackendError, InputError, NpcAiError, PersonaError
+from npc_ai.persona import Persona
+from npc_ai.prompt import (
+    MAX_PLAYER_CHARS,
+    PromptParts,
+    Turn,
+    build_prompt,
+    role_markers,
+    sanitize_line,
+)
+
+__all__ = ["DialogueOptions", "Npc", "Reply"]
+
+log = logging.getLogger(__name__)
+
+# Room the conversation needs beside the persona header: a few turns.
+_MIN_SCENE_TOKENS = 128
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialogueOptions:
+    """How an NPC talks. Build once, share between NPCs."""
+
+    #: How the player is named in the transcript (the game may use the hero's name).
+    player_name: str = "Player"
+    #: Upper bound on a reply's tokens; replies usually end sooner, at a line end.
+    max_tokens: int = 60
+    #: A reply ends after this many complete sentences.
+    max_sentences: int = 3
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.95
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    #: Player lines are cut to this many characters (at a word boundary).
+    max_player_chars: int = MAX_PLAYER_CHARS
+    #: Turns kept in the session history (older ones are forgotten).
+    max_history_turns: int = 64
+    #: Extra attempts when clean-up leaves nothing, before the fallback line.
+    retries: int = 2
+    #: Said when every attempt came out empty: a reply is never empty.
+    fallback_reply: str = "Hmm."
+
+    def __post_init__(self) -> None:
+        name = sanitize_line(self.player_name, limit=40)
+        if not name or name != self.player_name.strip() or ":" in self.player_name:
+            raise InputError(
+                f"player_name must be a name of at most 40 characters on one line, without ':'; "
+                f"got {self.player_name!r}"
+            )
+        if self.max_tokens < 1 or self.max_sentences < 1 or self.max_player_chars < 1:
+            raise InputError("max_tokens, max_sentences and max_player_chars must be positive")
+        if not self.fallback_reply.strip():
+            raise InputError("fallback_reply must not be blank")
+
+
+class Reply(Iterator[str]):
+    """One NPC reply, streamed as text pieces.
+
+    Iterate to receive pieces as they are generated; :meth:`read` drains the
+    rest and returns the whole line. After the end, :attr:`text` is the
+    finished line and :attr:`finish_reason` says why it ended: ``"stop"``
+    (the line ended), ``"sentences"`` (sentence limit), ``"length"`` (token
+    limit), ``"fallback"`` (every attempt came out empty), ``"cancelled"`` or
+    ``"error"`` (the backend failed: the error is raised from the iteration).
+    """
+
+    def __init__(self, npc: Npc, prompt: PromptParts, seed: int) -> None:
+        self._npc = npc
+        self.prompt = prompt
+        self.seed = seed
+        self.text = ""
+        self.finish_reason: str | None = None
+        self._pieces = self._run()
+
+    @property
+    def done(self) -> bool:
+        return self.finish_reason is not None
+
+    def __iter__(self) -> Reply:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return next(self._pieces)
+        except StopIteration:
+            raise
+        except NpcAiError:
+            self._finish("error")
+            raise
+        except Exception as exc:
+            self._finish("error")
+            raise BackendError(f"generation failed: {exc}") from exc
+
+    def read(self) -> str:
+        """Wait for the whole reply and return it."""
+        for _ in self:
+            pass
+        return self.text
+
+    def cancel(self) -> None:
+        """Stop generating now. What was already said stays said."""
+        if self.finish_reason is None:
+            self._pieces.close()
+            self._finish("cancelled")
+
+    close = cancel
+
+    def _finish(self, reason: str) -> None:
+        if self.finish_reason is None:
+            self.finish_reason = reason
+            self._npc._commit(self)
+
+    def _run(self) -> Iterator[str]:
+        npc = self._npc
+        opts = npc.options
+        for attempt in range(opts.retries + 1):
+            params = replace(npc._sampling, seed=(self.seed + 7919 * attempt) & 0x7FFFFFFF)
+            filt = ReplyFilter(
+                npc._stops, echo=f"{npc.persona.name}:", max_sentences=opts.max_sentences
+            )
+            stream = npc.generator.generate(self.prompt.text, params)
+            produced = 0
+            try:
+                for raw in stream:
+                    produced += 1
+                    out = filt.feed(raw)
+                    if out:
+                        self.text += out
+                        yield out
+                    if filt.done:
+                        break
+                else:
+                    out = filt.finish()
+                    if out:
+                        self.text += out
+                        yield out
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
+            if self.text:
+                if filt.reason in ("stop", "sentences"):
+                    self._finish(filt.reason)
+                else:  # the model itself ended the line, or ran out of tokens
+                    self._finish("length" if produced >= params.max_tokens else "stop")
+                return
+            log.debug("empty reply from %s (attempt %d); retrying", npc.persona.name, attempt + 1)
+        self.text = opts.fallback_reply
+        self._finish("fallback")
+        yield self.text
+
+
+class Npc:
+    """A character who talks: a persona, a generator and this session's conversation."""
+
+    def __init__(
+        self,
+        persona: Persona,
+        generator: Generator,
+        *,
+        options: DialogueOptions | None = None,
+    ) -> None:
+        self.persona = persona
+        self.generator = generator
+        self.options = options or DialogueOptions()
+        o = self.options
+        self._player = sanitize_line(o.player_name, limit=40)
+        if self._player.casefold() in (persona.name.casefold(), persona.name.split()[0].casefold()):
+            raise InputError(
+                f"player_name {self._player!r} is the NPC's own name; pick another "
+                "(DialogueOptions(player_name=...))"
+            )
+        self._markers = role_markers(persona, self._player)
+        self._stops = ("\n", *self._markers)
+        self._sampling = SamplingParams(
+            max_tokens=o.max_tokens,
+            temperature=o.temperature,
+            top_k=o.top_k,
+            top_p=o.top_p,
+            min_p=o.min_p,
+            repeat_penalty=o.repeat_penalty,
+            stop=self._stops,
+        )
+        self._history: list[Turn] = []
+        self._active: Reply | None = None
+        self._budget = generator.context_size - o.max_tokens - 8
+        fixed = generator.count_tokens(build_prompt(persona, [], player_name=self._player).text)
+        if fixed + _MIN_SCENE_TOKENS > self._budget:
+            raise PersonaError(
+                f"the persona takes {fixed} tokens of prompt, which leaves less than "
+                f"{_MIN_SCENE_TOKENS} of the {self._budget} available for the conversation",
+                source=persona.source,
+                expected="fewer or shorter knowledge facts and examples, or a larger context_size",
+            )
+
+    @property
+    def history(self) -> tuple[Turn, ...]:
+        """This session's conversation, oldest first."""
+        return tuple(self._history)
+
+    def greet(self) -> str:
+        """The persona's greeting (no generation); empty if it has none."""
+        return self.persona.greeting
+
+    def reset(self) -> None:
+        """Forget this session's conversation."""
+        self._cancel_active()
+        self._history.clear()
+
+    def say(self, text: str, *, seed: int | None = None) -> Reply:
+        """The player says ``text``; return the NPC's reply as a stream.
+
+        ``text`` is sanitised (it cannot pose as another speaker or a header)
+        and cut to ``options.max_player_chars``. A reply still streaming from
+        an earlier call is cancelled first. ``seed`` makes the reply
+        reproducible for the same model, persona and conversation.
+        """
+        if not isinstance(text, str):
+            raise InputError(f"the player's line must be a string, got {type(text).__name__}")
+        line = sanitize_line(text, limit=self.options.max_player_chars, markers=self._markers)
+        if not line:
+            raise InputError("the player's line is empty; pass some text to say")
+        self._cancel_active()
+        self._history.append(Turn("player", line))
+        del self._history[: -self.options.max_history_turns]
+        prompt = build_prompt(
+            self.persona,
+            self._history,
+            player_name=self._player,
+            budget_tokens=self._budget,
+            count_tokens=self.generator.count_tokens,
+        )
+        if seed is None:
+            seed = random.SystemRandom().randrange(2**31)
+        reply = Reply(self, prompt, seed)
+        self._active = reply
+        return reply
+
+    def reply(self, text: str, *, seed: int | None = None) -> str:
+        """Blocking form of :meth:`say`: the whole reply at once."""
+        return self.say(text, seed=seed).read()
+
+    def _cancel_active(self) -> None:
+        if self._active is not None:
+            self._active.cancel()
+            self._active = None
+
+    def _commit(self, reply: Reply) -> None:
+        if reply is self._active:
+            self._active = None
+        if reply.text:
+            self._history.append(Turn("npc", reply.text))

@@ -1,0 +1,1 @@
+"""The sample pygame village of Thornvale, built on npc-ai."""
