@@ -18,6 +18,7 @@ session; long-term memory is separate.
 
 from __future__ import annotations
 
+import collections.abc
 import logging
 import random
 from collections.abc import Iterator
@@ -138,7 +139,7 @@ class Reply(Iterator[str]):
             self.finish_reason = reason
             self._npc._commit(self)
 
-    def _run(self) -> Iterator[str]:
+    def _run(self) -> collections.abc.Generator[str, None, None]:
         npc = self._npc
         opts = npc.options
         for attempt in range(opts.retries + 1):
@@ -146,7 +147,7 @@ class Reply(Iterator[str]):
             filt = ReplyFilter(
                 npc._stops, echo=f"{npc.persona.name}:", max_sentences=opts.max_sentences
             )
-            stream = npc.generator.generate(self.prompt.text, params)
+            stream = npc.generator.generate(self.prompt.segments, params)
             produced = 0
             try:
                 for raw in stream:

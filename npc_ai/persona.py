@@ -230,7 +230,8 @@ def _loads(text: str, source: str) -> Mapping[str, object]:
             "TOML text is too long", source=source, expected=f"at most {MAX_FILE_BYTES} characters"
         )
     try:
-        return tomllib.loads(text)
+        data: Mapping[str, object] = tomllib.loads(text)
+        return data
     except tomllib.TOMLDecodeError as exc:
         detail = str(exc)
         line = column = None

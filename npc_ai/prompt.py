@@ -56,14 +56,25 @@ class Turn:
 
 @dataclass(frozen=True, slots=True)
 class PromptParts:
-    """A prompt in two parts: the fixed persona ``prefix``, then the ``scene``.
+    """A prompt in parts: the fixed persona ``prefix``, the scene's ``lines``, the ``cue``.
 
-    The prefix is the same for every reply of one NPC, so a backend can keep
-    its computed state and only process the scene.
+    The prefix is the same for every reply of one NPC and each line stays
+    the same once said, so a backend can keep what it computed for them and
+    read only what is new (see :attr:`segments`).
     """
 
     prefix: str
-    scene: str
+    lines: tuple[str, ...]
+    cue: str
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        """The prompt as the pieces a backend caches: prefix, each line, cue."""
+        return (self.prefix, *self.lines, self.cue)
+
+    @property
+    def scene(self) -> str:
+        return "".join(self.lines) + self.cue
 
     @property
     def text(self) -> str:
@@ -188,4 +199,4 @@ def build_prompt(
             lines.insert(0, opening)
     elif opening:
         lines.insert(0, opening)
-    return PromptParts(prefix=prefix, scene="".join(lines) + cue)
+    return PromptParts(prefix=prefix, lines=tuple(lines), cue=cue)

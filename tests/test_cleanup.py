@@ -38,7 +38,7 @@ def test_cuts_at_role_marker_split_across_pieces() -> None:
 
 
 def test_partial_marker_is_released_when_it_turns_out_harmless() -> None:
-    out, f = run([" Play", "ful", " lads", "."])
+    _, f = run([" Play", "ful", " lads", "."])
     assert f.text == "Playful lads."
     assert f.reason == "end"
 

@@ -26,7 +26,9 @@ def test_history_is_kept_and_used(blacksmith: Persona) -> None:
     npc.reply("My name is Tomas.")
     npc.reply("Remember me?")
     assert [t.speaker for t in npc.history] == ["player", "npc", "player", "npc"]
-    assert "Player: My name is Tomas.\nBrakka Ironhand: Aye.\nPlayer: Remember me?" in gen.prompts[1]
+    assert (
+        "Player: My name is Tomas.\nBrakka Ironhand: Aye.\nPlayer: Remember me?" in gen.prompts[1]
+    )
     npc.reset()
     assert npc.history == ()
 

@@ -45,9 +45,7 @@ def test_budget_drops_oldest_turns_and_keeps_header(blacksmith: Persona) -> None
 
 
 def test_newest_line_kept_even_when_over_budget(blacksmith: Persona) -> None:
-    cut = build_prompt(
-        blacksmith, [Turn("player", "x" * 300)], budget_tokens=10, count_tokens=len
-    )
+    cut = build_prompt(blacksmith, [Turn("player", "x" * 300)], budget_tokens=10, count_tokens=len)
     assert "x" * 300 in cut.scene
 
 

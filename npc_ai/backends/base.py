@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -45,9 +45,11 @@ class Generator(Protocol):
         """Tokens ``text`` takes when it appears inside a prompt."""
         ...
 
-    def generate(self, prompt: str, params: SamplingParams) -> Iterator[str]:
+    def generate(self, prompt: str | Sequence[str], params: SamplingParams) -> Iterator[str]:
         """Yield the continuation of ``prompt`` piece by piece.
 
+        ``prompt`` may be given as segments whose concatenation is the text;
+        a backend that caches computed prompts reuses them segment by segment.
         Closing the iterator early stops generation before the next token.
         """
         ...

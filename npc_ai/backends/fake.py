@@ -69,9 +69,11 @@ class ScriptedGenerator:
             self._turn += 1
             return text
 
-    def generate(self, prompt: str, params: SamplingParams) -> Iterator[str]:
+    def generate(self, prompt: str | Sequence[str], params: SamplingParams) -> Iterator[str]:
         if self._closed:
             raise BackendError("the generator is closed")
+        if not isinstance(prompt, str):
+            prompt = "".join(prompt)
         self.params.append(params)
         text = self._next_continuation(prompt)
         return self._pieces(text, params)
