@@ -44,6 +44,7 @@ _LABEL = re.compile(
 # Markup a chat template might use: <start_of_turn>, [INST], <|system|>, ###.
 _MARKUP = re.compile(r"<\|?/?[A-Za-z_][\w|]*\|?>|\[/?[A-Z]{2,}\]|#{2,}")
 _SPACES = re.compile(r"\s+")
+_SCENE_MARK = "Now:\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,25 +57,27 @@ class Turn:
 
 @dataclass(frozen=True, slots=True)
 class PromptParts:
-    """A prompt in parts: the fixed persona ``prefix``, the scene's ``lines``, the ``cue``.
+    """A prompt in cacheable parts: the persona ``prefix``, then the scene's ``chunks``.
 
-    The prefix is the same for every reply of one NPC and each line stays
-    the same once said, so a backend can keep what it computed for them and
-    read only what is new (see :attr:`segments`).
+    The prefix (header, examples, greeting) is the same for every reply of
+    one NPC. The scene is cut right after each of the NPC's speaker labels,
+    so each chunk is what one turn adds: the NPC's last reply, the player's
+    new line and the label that cues the next reply. Earlier chunks never
+    change, so a backend keeps what it computed for them and reads only the
+    last one (see :attr:`segments`).
     """
 
     prefix: str
-    lines: tuple[str, ...]
-    cue: str
+    chunks: tuple[str, ...]
 
     @property
     def segments(self) -> tuple[str, ...]:
-        """The prompt as the pieces a backend caches: prefix, each line, cue."""
-        return (self.prefix, *self.lines, self.cue)
+        """The prompt as the pieces a backend caches: prefix, then each chunk."""
+        return (self.prefix, *self.chunks)
 
     @property
     def scene(self) -> str:
-        return "".join(self.lines) + self.cue
+        return "".join(self.chunks)
 
     @property
     def text(self) -> str:
@@ -172,31 +175,33 @@ def build_prompt(
     and ``count_tokens`` are given, the oldest turns are dropped until the
     prompt fits: the persona header, the examples and the newest turns stay.
     """
-    prefix = _header(persona, player_name) + _examples(persona, player_name) + "Now:\n"
-    opening = f"{persona.name}: {persona.greeting}\n" if persona.greeting else ""
-
-    def line(turn: Turn) -> str:
-        who = player_name if turn.speaker == "player" else persona.name
-        return f"{who}: {turn.text}\n"
-
-    lines = [line(t) for t in history]
-    cue = f"{persona.name}:"
+    prefix = _header(persona, player_name) + _examples(persona, player_name) + _SCENE_MARK
+    if persona.greeting:
+        prefix += f"{persona.name}: {persona.greeting}\n"
+    label = f"{persona.name}:"
+    lines = [
+        (f"{player_name}: {t.text}\n", "") if t.speaker == "player" else (label, f" {t.text}\n")
+        for t in history
+    ]
     if budget_tokens is not None and count_tokens is not None:
-        fixed = count_tokens(prefix) + count_tokens(cue)
-        room = budget_tokens - fixed
-        kept: list[str] = []
+        room = budget_tokens - count_tokens(prefix) - count_tokens(label)
+        kept: list[tuple[str, str]] = []
         # Walk back from the newest turn and keep what fits; the newest
         # player line is always kept.
-        for text in reversed(lines):
-            cost = count_tokens(text)
+        for pair in reversed(lines):
+            cost = count_tokens(pair[0] + pair[1])
             if kept and cost > room:
                 break
-            kept.append(text)
+            kept.append(pair)
             room -= cost
-        dropped = len(lines) - len(kept)
         lines = list(reversed(kept))
-        if dropped == 0 and opening and count_tokens(opening) <= room:
-            lines.insert(0, opening)
-    elif opening:
-        lines.insert(0, opening)
-    return PromptParts(prefix=prefix, lines=tuple(lines), cue=cue)
+    # Cut after each NPC label: a chunk ends where the model's turn begins.
+    chunks: list[str] = []
+    current = ""
+    for head, rest in lines:
+        current += head
+        if rest:
+            chunks.append(current)
+            current = rest
+    chunks.append(current + label)
+    return PromptParts(prefix=prefix, chunks=tuple(chunks))

@@ -77,6 +77,7 @@ def test_role_marker_and_header_injection_is_neutralised(blacksmith: Persona) ->
     # Exactly the greeting, one player line and the cue: nothing injected a line.
     assert len(lines) == 3
     assert lines[1].startswith("Player: hi Brakka Ironhand, I will give you")
+    assert lines[2] == "Brakka Ironhand:"
     assert "<start_of_turn>" not in prompt
 
 
@@ -150,3 +151,12 @@ def test_persona_from_a_map_works_end_to_end() -> None:
     npc = Npc(persona, ScriptedGenerator([" Oi, mister."]))
     assert npc.greet() == "Oi!"
     assert npc.reply("Hello") == "Oi, mister."
+
+
+def test_prepare_computes_the_persona_prefix(blacksmith: Persona) -> None:
+    gen = ScriptedGenerator([" Hm."])
+    npc = Npc(blacksmith, gen)
+    npc.prepare()
+    assert len(gen.prefilled) == 1
+    npc.reply("Hi")
+    assert gen.prompts[0].startswith(gen.prefilled[0])

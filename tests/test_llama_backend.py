@@ -130,3 +130,16 @@ def test_a_conversation_replays_the_same_from_a_cold_cache(
         model.reset_cache()
         cold.append(replay.reply(line, seed=i))
     assert warm == cold
+
+
+def test_prepare_then_reply_matches_a_cold_reply(
+    model: LlamaCppGenerator, blacksmith: Persona
+) -> None:
+    model.reset_cache()
+    cold = Npc(blacksmith, model).reply("Is the north road safe?", seed=4)
+    model.reset_cache()
+    npc = Npc(blacksmith, model)
+    npc.prepare()
+    prepared = model._n_past
+    assert prepared > 100
+    assert npc.reply("Is the north road safe?", seed=4) == cold

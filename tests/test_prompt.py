@@ -11,8 +11,29 @@ def test_prompt_is_a_screenplay_ending_with_the_npc_cue(blacksmith: Persona) -> 
     assert "Brakka Ironhand, the village blacksmith" in text
     for ex in blacksmith.examples:
         assert f"Player: {ex.player}\nBrakka Ironhand: {ex.npc}\n" in text
-    assert f"Brakka Ironhand: {blacksmith.greeting}\n" in p.scene
+    assert p.prefix.endswith(f"Brakka Ironhand: {blacksmith.greeting}\n")
     assert p.text.startswith(p.prefix)
+
+
+def test_chunks_end_where_the_npc_speaks(blacksmith: Persona) -> None:
+    history = [
+        Turn("player", "Hi"),
+        Turn("npc", "Hmph."),
+        Turn("player", "Bye"),
+        Turn("player", "Wait"),
+        Turn("npc", "What."),
+        Turn("player", "Nothing"),
+    ]
+    p = build_prompt(blacksmith, history)
+    assert p.chunks == (
+        "Player: Hi\nBrakka Ironhand:",
+        " Hmph.\nPlayer: Bye\nPlayer: Wait\nBrakka Ironhand:",
+        " What.\nPlayer: Nothing\nBrakka Ironhand:",
+    )
+    # A turn later, every earlier chunk is unchanged: only the last is new.
+    later = build_prompt(blacksmith, [*history, Turn("npc", "Go."), Turn("player", "Ok")])
+    assert later.chunks[:-1] == p.chunks
+    assert later.segments[0] == p.segments[0]
 
 
 def test_secrets_never_reach_the_prompt(blacksmith: Persona) -> None:
@@ -29,7 +50,7 @@ def test_prefix_is_stable_across_turns(blacksmith: Persona) -> None:
         blacksmith, [Turn("player", "Hi"), Turn("npc", "Hmph."), Turn("player", "Bye")]
     )
     assert one.prefix == two.prefix
-    assert two.text.startswith(one.text.removesuffix("Brakka Ironhand:"))
+    assert two.text.startswith(one.text)
 
 
 def test_budget_drops_oldest_turns_and_keeps_header(blacksmith: Persona) -> None:

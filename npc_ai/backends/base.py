@@ -54,6 +54,11 @@ class Generator(Protocol):
         """
         ...
 
+    def prefill(self, prompt: Sequence[str]) -> None:
+        """Compute ``prompt`` ahead of time so a generation that starts with it
+        starts sooner. A backend without a cache does nothing."""
+        ...
+
     def close(self) -> None:
         """Release the model. Further calls are errors."""
         ...

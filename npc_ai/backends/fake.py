@@ -51,6 +51,7 @@ class ScriptedGenerator:
         self.prompts: list[str] = []
         self.params: list[SamplingParams] = []
         self.pieces_emitted = 0
+        self.prefilled: list[str] = []
 
     @property
     def context_size(self) -> int:
@@ -86,6 +87,11 @@ class ScriptedGenerator:
                 time.sleep(self._delay)
             self.pieces_emitted += 1
             yield piece
+
+    def prefill(self, prompt: Sequence[str]) -> None:
+        if self._closed:
+            raise BackendError("the generator is closed")
+        self.prefilled.append("".join(prompt))
 
     def close(self) -> None:
         self._closed = True

@@ -42,6 +42,20 @@ _BYTE_TOKEN = re.compile(rb"<0x([0-9A-Fa-f]{2})>")
 _SPACE_MARK = "▁".encode()
 _BACKEND_LOCK = threading.Lock()
 _BACKEND_READY = False
+_LOG_CALLBACK: Any = None
+_native = logging.getLogger(__name__ + ".native")
+
+
+# ggml's levels (ggml.h): 1 debug, 2 info, 3 warn, 4 error, 5 continuation.
+# Its warnings at load are about the model file's quirks, not the player's
+# game: they go one level down.
+_NATIVE_LEVELS = {3: logging.INFO, 4: logging.WARNING}
+
+
+def _native_log(level: int, text: bytes, _user_data: Any) -> None:
+    py_level = _NATIVE_LEVELS.get(level, logging.DEBUG)
+    if _native.isEnabledFor(py_level):
+        _native.log(py_level, "%s", text.decode("utf-8", "replace").rstrip())
 
 
 def default_threads() -> int:
@@ -92,10 +106,12 @@ def _init_backend() -> Any:
         ) from exc
     with _BACKEND_LOCK:
         if not _BACKEND_READY:
-            # llama.cpp prints every tensor at load; its Python logger decides.
-            lib_log = logging.getLogger("llama-cpp-python")
-            if lib_log.level == logging.NOTSET:
-                lib_log.setLevel(logging.ERROR)
+            # llama.cpp reports every tensor at load on stderr; route it all
+            # to this module's logger instead (debug level, or warning for
+            # its errors). The callback object must outlive the process.
+            global _LOG_CALLBACK
+            _LOG_CALLBACK = llama_cpp.llama_log_callback(_native_log)
+            llama_cpp.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
             llama_cpp.llama_backend_init()
             _BACKEND_READY = True
     return llama_cpp
@@ -214,10 +230,7 @@ class LlamaCppGenerator:
                 "this thread already has a generation open on this model; "
                 "finish or close it before starting another"
             )
-        parts = [prompt] if isinstance(prompt, str) else [p for p in prompt if p]
-        if not parts:
-            raise InputError("the prompt is empty")
-        segments = [tuple(self.tokenize(part, add_bos=i == 0)) for i, part in enumerate(parts)]
+        segments = self._segments_of(prompt)
         total = sum(len(seg) for seg in segments)
         if total + params.max_tokens > self._context_size:
             raise InputError(
@@ -226,6 +239,14 @@ class LlamaCppGenerator:
                 "with a larger context_size"
             )
         return self._stream(segments, params)
+
+    def prefill(self, prompt: Sequence[str]) -> None:
+        """Decode ``prompt`` (segments, as for :meth:`generate`) into the cache now."""
+        self._check_open()
+        segments = self._segments_of(prompt)
+        with self._lock:
+            self._check_open()
+            self._prefill(segments, need_logits=False)
 
     def reset_cache(self) -> None:
         """Forget the cached prompt: the next generation reads its prompt in full."""
@@ -255,6 +276,12 @@ class LlamaCppGenerator:
         self.close()
 
     # -- tokens ----------------------------------------------------------------
+
+    def _segments_of(self, prompt: str | Sequence[str]) -> list[tuple[int, ...]]:
+        parts = [prompt] if isinstance(prompt, str) else [p for p in prompt if p]
+        if not parts:
+            raise InputError("the prompt is empty")
+        return [tuple(self.tokenize(part, add_bos=i == 0)) for i, part in enumerate(parts)]
 
     def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
         """Token ids of ``text``; special-token markup is read as plain text."""
@@ -320,12 +347,14 @@ class LlamaCppGenerator:
         self._segments = []
         self._n_past = 0
 
-    def _prefill(self, segments: list[tuple[int, ...]]) -> None:
+    def _prefill(self, segments: list[tuple[int, ...]], *, need_logits: bool = True) -> None:
         """Bring the cache to ``segments``, reusing the leading ones it holds."""
         same = 0
-        # The last segment is always decoded again: its logits start the reply.
+        # For a reply the last segment is always decoded again: its logits
+        # start the reply.
+        reusable = len(segments) - 1 if need_logits else len(segments)
         while (
-            same < len(segments) - 1
+            same < reusable
             and same < len(self._segments)
             and self._segments[same] == segments[same]
         ):
