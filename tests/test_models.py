@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from npc_ai import models
+from npc_ai import _manifest, models
 from npc_ai.cli import models as cli_models
 from npc_ai.errors import ModelChecksumError, ModelError, ModelNotFoundError
 from npc_ai.models import (
@@ -149,7 +149,7 @@ class World:
             for rel, data in contents.items():
                 (self.site / module / rel).parent.mkdir(parents=True, exist_ok=True)
                 (self.site / module / rel).write_bytes(data)
-        monkeypatch.setattr(models, "_manifest_resource", lambda: self.manifest)
+        monkeypatch.setattr(_manifest, "_manifest_resource", lambda: self.manifest)
         monkeypatch.setenv("NPC_AI_CACHE_DIR", str(self.cache))
 
     def install(self) -> None:
@@ -434,8 +434,8 @@ def test_racing_writers_all_get_a_complete_file(world: World) -> None:
 _RACER = """
 import sys
 from pathlib import Path
-from npc_ai import models
-models._manifest_resource = lambda: Path(sys.argv[1])
+from npc_ai import _manifest, models
+_manifest._manifest_resource = lambda: Path(sys.argv[1])
 sys.path.insert(0, sys.argv[2])
 print(models.resolve_model("tiny-gguf"))
 """
@@ -536,7 +536,7 @@ def _checkout(world: World) -> Path:
     (repo / "models" / "manifest.toml").write_text(fake_manifest(), encoding="utf-8")
     link = repo / "npc_ai" / "data" / "manifest.toml"
     link.symlink_to(Path("..") / ".." / "models" / "manifest.toml")
-    world.monkeypatch.setattr(models, "_manifest_resource", lambda: link)
+    world.monkeypatch.setattr(_manifest, "_manifest_resource", lambda: link)
     return repo / "models"
 
 

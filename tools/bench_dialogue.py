@@ -60,6 +60,21 @@ def first_piece_ms(npc: Npc, line: str, seed: int) -> float:
     return elapsed
 
 
+def raw_step_ms(gen: LlamaCppGenerator) -> float:
+    """One llama.cpp decode step with logits, no Python sampling: the
+    machine's speed, to compare these figures with another machine's."""
+    gen.reset_cache()
+    gen.prefill(["The forge"])
+    token = gen.tokenize(" is", add_bos=False)[0]
+    times = []
+    for _ in range(24):
+        started = time.perf_counter()
+        gen._decode([token], gen._n_past)
+        times.append((time.perf_counter() - started) * 1000)
+    gen.reset_cache()
+    return statistics.median(times)
+
+
 def bench(model_path: Path, threads: int, repeats: int) -> dict[str, object]:
     persona = load_persona(PERSONA)
     opts = LlamaOptions(threads=threads)
@@ -73,6 +88,7 @@ def bench(model_path: Path, threads: int, repeats: int) -> dict[str, object]:
 
     gen = LlamaCppGenerator(model_path, options=opts)
     prompt_tokens = gen.count_tokens(Npc(persona, gen).say("x").prompt.text)
+    step_ms = raw_step_ms(gen)
 
     cold, prefix, warm = [], [], []
     for i in range(repeats):
@@ -103,6 +119,7 @@ def bench(model_path: Path, threads: int, repeats: int) -> dict[str, object]:
         "threads": threads,
         "prompt_tokens": prompt_tokens,
         "load_ms": statistics.median(loads),
+        "raw_decode_step_ms": step_ms,
         "ttft_cold_ms": {"p50": statistics.median(cold), "p90": pct(cold, 0.9)},
         "ttft_prefix_cached_ms": {"p50": statistics.median(prefix), "p90": pct(prefix, 0.9)},
         "ttft_conversation_cached_ms": {"p50": statistics.median(warm), "p90": pct(warm, 0.9)},
@@ -141,9 +158,9 @@ def main() -> int:
     print(f"model {result['model']}, peak RSS {result['peak_rss_mb']:.0f} MB\n")
     print(
         "| threads | load | first token, cold | first token, persona cached | "
-        "first token, conversation cached | tokens/s |"
+        "first token, conversation cached | tokens/s | raw decode step |"
     )
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
 
         def ms(key: str, r: dict[str, object] = r) -> str:
@@ -156,7 +173,7 @@ def main() -> int:
         print(
             f"| {r['threads']} | {r['load_ms']:.0f} ms | {ms('ttft_cold_ms')} | "
             f"{ms('ttft_prefix_cached_ms')} | {ms('ttft_conversation_cached_ms')} | "
-            f"{tps['p50']:.1f} (min {tps['min']:.1f}) |"
+            f"{tps['p50']:.1f} (min {tps['min']:.1f}) | {r['raw_decode_step_ms']:.1f} ms |"
         )
     print(f"\nprompt: {rows[0]['prompt_tokens']} tokens; JSON in {out / 'bench_dialogue.json'}")
     return 0
