@@ -70,9 +70,9 @@ def test_closing_the_stream_stops_within_one_token(model: LlamaCppGenerator) -> 
     stream = model.generate(prompt, SamplingParams(max_tokens=100, seed=1))
     next(stream)
     next(stream)
-    decoded = model._n_past
+    decoded = model.cached_tokens
     stream.close()  # type: ignore[attr-defined]
-    assert model._n_past == decoded
+    assert model.cached_tokens == decoded
     # The model is free again at once.
     assert next(model.generate(prompt, SamplingParams(max_tokens=4, seed=1)))
 
@@ -140,6 +140,6 @@ def test_prepare_then_reply_matches_a_cold_reply(
     model.reset_cache()
     npc = Npc(blacksmith, model)
     npc.prepare()
-    prepared = model._n_past
+    prepared = model.cached_tokens
     assert prepared > 100
     assert npc.reply("Is the north road safe?", seed=4) == cold

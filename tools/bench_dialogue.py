@@ -64,13 +64,18 @@ def raw_step_ms(gen: LlamaCppGenerator) -> float:
     """One llama.cpp decode step with logits, no Python sampling: the
     machine's speed, to compare these figures with another machine's."""
     gen.reset_cache()
-    gen.prefill(["The forge"])
-    token = gen.tokenize(" is", add_bos=False)[0]
+    engine = gen.engine
+    stream = gen.generate("The forge", SamplingParams(max_tokens=40, seed=1))
+    next(stream)
+    active = next(iter(engine._active.values()))
     times = []
     for _ in range(24):
+        plan = [(active, [active.pending or 1], True)]
         started = time.perf_counter()
-        gen._decode([token], gen._n_past)
+        engine._decode(plan)
         times.append((time.perf_counter() - started) * 1000)
+        active.slot.n_past += 1
+    stream.close()  # type: ignore[attr-defined]
     gen.reset_cache()
     return statistics.median(times)
 

@@ -1,0 +1,439 @@
+"""Many NPCs at once on one model: a batched llama.cpp engine.
+
+One llama.cpp context holds one KV-cache sequence per *slot*. A conversation
+(a job's ``key``) keeps its slot between replies, so a reply reads only the
+part of its prompt that is new; a prompt whose leading segments another slot
+already holds (the same persona, shared lore) is copied from it with
+``llama_memory_seq_cp`` instead of being read again.
+
+Each :meth:`LlamaBatchEngine.step` is one ``llama_decode`` call holding the
+next token of every running reply plus at most one chunk of prompt for those
+still reading theirs, highest priority first, so replies stream together and
+a new reply starts while the others go on.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from npc_ai.backends._llama import (
+    AbortFlag,
+    LlamaModel,
+    LlamaOptions,
+    default_threads,
+    make_sampler,
+)
+from npc_ai.engine import Job, Piece, Priority
+from npc_ai.errors import BackendError, InputError, ModelLoadError
+
+__all__ = ["EngineOptions", "LlamaBatchEngine"]
+
+log = logging.getLogger(__name__)
+
+_Tokens = tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineOptions:
+    """The engine's shape. Build once at the edge."""
+
+    #: Conversations whose KV cache is kept at once (llama.cpp sequences).
+    slots: int = 8
+    #: Replies generated at once: the admission limit. Further jobs queue.
+    max_active: int = 8
+    #: Prompt tokens read per step, across all jobs reading a prompt.
+    prefill_chunk: int = 64
+    #: Model loading and threads; ``context_size`` is per conversation.
+    llama: LlamaOptions = field(default_factory=LlamaOptions)
+
+    def __post_init__(self) -> None:
+        if self.slots < 1 or self.max_active < 1 or self.prefill_chunk < 1:
+            raise InputError("slots, max_active and prefill_chunk must be at least 1")
+        if self.max_active > self.slots:
+            raise InputError(
+                f"max_active ({self.max_active}) cannot exceed slots ({self.slots}): "
+                "each running reply needs a slot"
+            )
+
+
+@dataclass(slots=True, eq=False)
+class _Slot:
+    seq: int
+    key: object = None
+    segments: list[_Tokens] = field(default_factory=list)
+    n_past: int = 0  # tokens in this sequence: segments, then generated ones
+    job: _Active | None = None
+    last_used: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class _Active:
+    job: Job
+    slot: _Slot
+    todo: list[_Tokens]
+    sampler: Any
+    decoder: Any
+    todo_offset: int = 0
+    generated: int = 0
+    pending: int | None = None  # sampled, not yet decoded
+    has_content: bool = False
+
+
+class LlamaBatchEngine:
+    """The :class:`~npc_ai.engine.Engine` of a game: many replies, one model."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        *,
+        options: EngineOptions | None = None,
+    ) -> None:
+        self.options = opts = options or EngineOptions()
+        self.model = model = LlamaModel(model_path, repack=opts.llama.repack)
+        ll = self.ll = model.ll
+        self._ctx: Any = None
+        self._batch: Any = None
+        threads = opts.llama.threads or default_threads()
+        cparams = ll.llama_context_default_params()
+        cparams.n_seq_max = opts.slots
+        cparams.n_ctx = opts.llama.context_size * opts.slots
+        cparams.kv_unified = False  # each conversation attends to its own cells only
+        size = max(opts.prefill_chunk, opts.llama.batch_size) + opts.slots
+        cparams.n_batch = cparams.n_ubatch = size
+        cparams.n_outputs_max = opts.slots
+        cparams.n_threads = threads
+        cparams.n_threads_batch = opts.llama.batch_threads or threads
+        cparams.no_perf = True
+        self._abort = AbortFlag(ll)
+        cparams.abort_callback = self._abort.callback
+        cparams.abort_callback_data = self._abort.data
+        ctx = ll.llama_init_from_model(model.handle, cparams)
+        if not ctx:
+            model.close()
+            raise ModelLoadError(f"llama.cpp could not create a context for {model.path}")
+        self._ctx = ctx
+        self._memory = ll.llama_get_memory(ctx)
+        self._batch = ll.llama_batch_init(size, 0, 1)
+        self._batch_size = size
+        self._context_size = int(ll.llama_n_ctx_seq(ctx))
+        self._slots = [_Slot(seq) for seq in range(opts.slots)]
+        self._queue: list[Job] = []
+        self._active: dict[int, _Active] = {}
+        self._tokens: OrderedDict[tuple[str, bool], _Tokens] = OrderedDict()
+        self._clock = 0
+        self._closed = False
+
+    # -- the Engine protocol -------------------------------------------------------
+
+    @property
+    def context_size(self) -> int:
+        return self._context_size
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenize(text, bos=False))
+
+    def submit(self, job: Job) -> None:
+        self._check_open()
+        self._queue.append(job)
+
+    def cancel(self, job_id: int) -> None:
+        self._queue = [j for j in self._queue if j.id != job_id]
+        active = self._active.pop(job_id, None)
+        if active is not None:
+            self._release(active)
+
+    def reprioritize(self, job_id: int, priority: Priority) -> None:
+        for i, j in enumerate(self._queue):
+            if j.id == job_id:
+                self._queue[i] = Job(
+                    key=j.key, segments=j.segments, params=j.params, priority=priority, id=j.id
+                )
+        active = self._active.get(job_id)
+        if active is not None:
+            j = active.job
+            active.job = Job(
+                key=j.key, segments=j.segments, params=j.params, priority=priority, id=j.id
+            )
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._queue or self._active)
+
+    @property
+    def running(self) -> int:
+        """Replies being generated now."""
+        return len(self._active)
+
+    def abort(self) -> None:
+        self._abort.set()
+
+    def close(self) -> None:
+        """Free everything. Call from the thread that steps the engine, once it stopped."""
+        if self._closed:
+            return
+        self._closed = True
+        for active in list(self._active.values()):
+            self._release(active)
+        self._active.clear()
+        self._queue.clear()
+        if self._batch is not None:
+            self.ll.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx:
+            self.ll.llama_free(self._ctx)
+            self._ctx = None
+        self.model.close()
+
+    def reset(self) -> None:
+        """Forget every cached conversation (running jobs are cancelled)."""
+        for job_id in list(self._active):
+            self.cancel(job_id)
+        self.ll.llama_memory_clear(self._memory, True)
+        for slot in self._slots:
+            slot.segments, slot.n_past, slot.key = [], 0, None
+
+    def cached_tokens(self, key: object) -> int:
+        """Tokens held in the cache for conversation ``key`` (0 if it has no slot)."""
+        for slot in self._slots:
+            if slot.key == key:
+                return slot.n_past
+        return 0
+
+    def step(self) -> list[Piece]:
+        self._check_open()
+        out = self._admit()
+        if not self._active:
+            return out
+        plan = self._plan()
+        try:
+            self._decode(plan)
+        except BackendError as exc:
+            return out + self._fail(plan, exc)
+        return out + self._advance(plan)
+
+    # -- admission -------------------------------------------------------------------
+
+    def _tokenize(self, text: str, *, bos: bool) -> _Tokens:
+        cache_key = (text, bos)
+        tokens = self._tokens.get(cache_key)
+        if tokens is None:
+            tokens = tuple(self.model.tokenize(text, add_bos=bos))
+            self._tokens[cache_key] = tokens
+            if len(self._tokens) > 512:
+                self._tokens.popitem(last=False)
+        else:
+            self._tokens.move_to_end(cache_key)
+        return tokens
+
+    def _admit(self) -> list[Piece]:
+        out: list[Piece] = []
+        while self._queue and len(self._active) < self.options.max_active:
+            job = min(self._queue, key=lambda j: (j.priority, j.id))
+            slot = self._free_slot(job)
+            if slot is None:
+                break
+            self._queue.remove(job)
+            segments = [
+                self._tokenize(text, bos=i == 0) for i, text in enumerate(job.segments) if text
+            ]
+            total = sum(len(s) for s in segments)
+            if not segments or total + job.params.max_tokens > self._context_size:
+                out.append(Piece(job.id, "", "error", self._too_long(total, job)))
+                continue
+            self._start(job, slot, segments)
+        return out
+
+    def _too_long(self, total: int, job: Job) -> InputError:
+        if total == 0:
+            return InputError("the prompt is empty")
+        return InputError(
+            f"the prompt takes {total} tokens and the reply up to {job.params.max_tokens}, "
+            f"more than a conversation's context of {self._context_size}; shorten it or "
+            "raise context_size"
+        )
+
+    def _free_slot(self, job: Job) -> _Slot | None:
+        free = [s for s in self._slots if s.job is None]
+        if not free:
+            return None
+        for slot in free:
+            if slot.key == job.key:
+                return slot
+        # Another conversation's slot: the least recently used one.
+        return min(free, key=lambda s: s.last_used)
+
+    def _start(self, job: Job, slot: _Slot, segments: list[_Tokens]) -> None:
+        # The last segment is read again for its logits, unless nothing is
+        # to be generated.
+        reusable = len(segments) - (1 if job.params.max_tokens else 0)
+        same = _common(slot.segments, segments, reusable) if slot.key == job.key else 0
+        # A longer shared start in another slot (same persona, shared lore)
+        # is copied instead of read.
+        donor, donor_same = None, same
+        for other in self._slots:
+            if other is not slot:
+                n = _common(other.segments, segments, reusable)
+                if n > donor_same:
+                    donor, donor_same = other, n
+        mem, ll = self._memory, self.ll
+        if donor is not None:
+            keep = _tokens_in(segments[:donor_same])
+            ll.llama_memory_seq_rm(mem, slot.seq, 0, -1)
+            ll.llama_memory_seq_cp(mem, donor.seq, slot.seq, 0, keep)
+            slot.segments, same = list(donor.segments[:donor_same]), donor_same
+            log.debug("slot %d: copied %d tokens from slot %d", slot.seq, keep, donor.seq)
+        keep = _tokens_in(segments[:same])
+        if (keep < slot.n_past or donor is not None) and not ll.llama_memory_seq_rm(
+            mem, slot.seq, keep, -1
+        ):
+            ll.llama_memory_seq_rm(mem, slot.seq, 0, -1)
+            same = keep = 0
+        del slot.segments[same:]
+        slot.n_past = keep
+        slot.key = job.key
+        self._clock += 1
+        slot.last_used = self._clock
+        seed = job.params.seed
+        if seed is None:
+            seed = int.from_bytes(os.urandom(4), "little")
+        active = _Active(
+            job=job,
+            slot=slot,
+            todo=list(segments[same:]),
+            sampler=make_sampler(ll, self.model.n_vocab, job.params, seed),
+            decoder=codecs.getincrementaldecoder("utf-8")(errors="replace"),
+            has_content=not job.params.forbid_empty,
+        )
+        slot.job = active
+        self._active[job.id] = active
+
+    def _release(self, active: _Active) -> None:
+        if active.sampler is not None:
+            self.ll.llama_sampler_free(active.sampler)
+            active.sampler = None
+        active.slot.job = None
+
+    # -- one step ----------------------------------------------------------------------
+
+    def _plan(self) -> list[tuple[_Active, list[int], bool]]:
+        """What this step decodes: (job, tokens, wants logits) per job."""
+        plan: list[tuple[_Active, list[int], bool]] = []
+        for active in self._active.values():
+            if active.pending is not None:
+                plan.append((active, [active.pending], True))
+        budget = self.options.prefill_chunk
+        used = 0
+        reading = sorted(
+            (a for a in self._active.values() if a.todo),
+            key=lambda a: (a.job.priority, a.job.id),
+        )
+        for active in reading:
+            segment, offset = active.todo[0], active.todo_offset
+            # Chunks start at fixed offsets within their segment, whatever else
+            # is in the step: cached or not, a segment is read the same way.
+            size = self.options.prefill_chunk
+            end = min(len(segment), (offset // size + 1) * size)
+            chunk = list(segment[offset:end])
+            if used and used + len(chunk) > budget:
+                break
+            last = end == len(segment) and len(active.todo) == 1
+            plan.append((active, chunk, last and active.job.params.max_tokens > 0))
+            used += len(chunk)
+        return plan
+
+    def _decode(self, plan: list[tuple[_Active, list[int], bool]]) -> None:
+        batch, n = self._batch, 0
+        for active, tokens, logits in plan:
+            seq, pos = active.slot.seq, active.slot.n_past
+            for i, token in enumerate(tokens):
+                batch.token[n] = token
+                batch.pos[n] = pos + i
+                batch.n_seq_id[n] = 1
+                batch.seq_id[n][0] = seq
+                batch.logits[n] = logits and i == len(tokens) - 1
+                n += 1
+        batch.n_tokens = n
+        status = self.ll.llama_decode(self._ctx, batch)
+        if status != 0:
+            if self._abort.is_set:
+                raise BackendError("the engine is shutting down")
+            raise BackendError(f"llama_decode failed with status {status}")
+
+    def _advance(self, plan: list[tuple[_Active, list[int], bool]]) -> list[Piece]:
+        out: list[Piece] = []
+        row = 0
+        for active, tokens, logits in plan:
+            slot = active.slot
+            slot.n_past += len(tokens)
+            if active.pending is not None and tokens == [active.pending] and not active.todo:
+                active.pending = None
+            elif active.todo:
+                active.todo_offset += len(tokens)
+                if active.todo_offset == len(active.todo[0]):
+                    slot.segments.append(active.todo.pop(0))
+                    active.todo_offset = 0
+            if logits:
+                out.append(self._sample(active, row + len(tokens) - 1))
+            elif not active.todo and active.job.params.max_tokens == 0:
+                out.append(self._finish(active, "", "prefilled"))
+            row += len(tokens)
+        return out
+
+    def _sample(self, active: _Active, row: int) -> Piece:
+        ll, model = self.ll, self.model
+        if not active.has_content:
+            logits = np.ctypeslib.as_array(
+                ll.llama_get_logits_ith(self._ctx, row), shape=(model.n_vocab,)
+            )
+            logits[model.blank] = -np.inf
+        token = int(ll.llama_sampler_sample(active.sampler, self._ctx, row))
+        if model.is_end(token):
+            return self._finish(active, active.decoder.decode(b"", final=True), "stop")
+        if not active.has_content and token not in model.blank_set:
+            active.has_content = True
+        text = active.decoder.decode(model.piece(token))
+        active.generated += 1
+        if active.generated >= active.job.params.max_tokens:
+            return self._finish(active, text + active.decoder.decode(b"", final=True), "length")
+        active.pending = token
+        return Piece(active.job.id, text)
+
+    def _finish(self, active: _Active, text: str, end: str) -> Piece:
+        del self._active[active.job.id]
+        self._release(active)
+        return Piece(active.job.id, text, end)
+
+    def _fail(self, plan: list[tuple[_Active, list[int], bool]], exc: BackendError) -> list[Piece]:
+        out = []
+        for active, _tokens, _logits in plan:
+            slot = active.slot
+            # What this sequence holds is no longer known: start it afresh.
+            self.ll.llama_memory_seq_rm(self._memory, slot.seq, 0, -1)
+            slot.segments, slot.n_past, slot.key = [], 0, None
+            if active.job.id in self._active:
+                del self._active[active.job.id]
+                self._release(active)
+                out.append(Piece(active.job.id, "", "error", exc))
+        return out
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BackendError("the engine is closed")
+
+
+def _common(have: list[_Tokens], want: list[_Tokens], limit: int) -> int:
+    n = 0
+    while n < limit and n < len(have) and have[n] == want[n]:
+        n += 1
+    return n
+
+
+def _tokens_in(segments: list[_Tokens]) -> int:
+    return sum(len(s) for s in segments)
