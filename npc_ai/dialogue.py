@@ -23,6 +23,7 @@ import logging
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from npc_ai.backends.base import Generator, SamplingParams
 from npc_ai.cleanup import ReplyFilter
@@ -37,7 +38,7 @@ from npc_ai.prompt import (
     sanitize_line,
 )
 
-__all__ = ["DialogueOptions", "Npc", "Reply"]
+__all__ = ["DialogueOptions", "Npc", "Reply", "TokenBudget", "new_seed"]
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +144,11 @@ class Reply(Iterator[str]):
     def _run(self) -> collections.abc.Generator[str, None, None]:
         npc = self._npc
         opts = npc.options
+        generator = npc._generator()
         for attempt in range(opts.retries + 1):
-            params = replace(npc._sampling, seed=(self.seed + 7919 * attempt) & 0x7FFFFFFF)
-            filt = ReplyFilter(
-                npc._stops, echo=f"{npc.persona.name}:", max_sentences=opts.max_sentences
-            )
-            stream = npc.generator.generate(self.prompt.segments, params)
+            params = npc.sampling(self.seed, attempt)
+            filt = npc.reply_filter()
+            stream = generator.generate(self.prompt.segments, params)
             produced = 0
             try:
                 for raw in stream:
@@ -180,13 +180,29 @@ class Reply(Iterator[str]):
         yield self.text
 
 
+class TokenBudget(Protocol):
+    """What an NPC needs of a model to size its prompts (a Generator or an Engine)."""
+
+    @property
+    def context_size(self) -> int: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
 class Npc:
-    """A character who talks: a persona, a generator and this session's conversation."""
+    """A character who talks: a persona, a generator and this session's conversation.
+
+    :meth:`say` streams a reply from the generator. A driver that generates
+    elsewhere (the game-loop :class:`~npc_ai.runtime.Runtime`) uses the turn
+    methods instead: :meth:`begin_turn`, :meth:`sampling`,
+    :meth:`reply_filter` and :meth:`end_turn`; then ``generator`` only needs
+    to size prompts.
+    """
 
     def __init__(
         self,
         persona: Persona,
-        generator: Generator,
+        generator: Generator | TokenBudget,
         *,
         options: DialogueOptions | None = None,
     ) -> None:
@@ -233,10 +249,15 @@ class Npc:
         """The persona's greeting (no generation); empty if it has none."""
         return self.persona.greeting
 
+    @property
+    def prefix(self) -> str:
+        """The persona's part of every prompt (header, examples, greeting)."""
+        return self._prefix
+
     def prepare(self) -> None:
         """Compute the persona's part of the prompt now (say, when the player
         comes near), so that the first reply starts sooner."""
-        self.generator.prefill([self._prefix])
+        self._generator().prefill([self._prefix])
 
     def reset(self) -> None:
         """Forget this session's conversation."""
@@ -251,23 +272,12 @@ class Npc:
         an earlier call is cancelled first. ``seed`` makes the reply
         reproducible for the same model, persona and conversation.
         """
-        if not isinstance(text, str):
-            raise InputError(f"the player's line must be a string, got {type(text).__name__}")
-        line = sanitize_line(text, limit=self.options.max_player_chars, markers=self._markers)
-        if not line:
-            raise InputError("the player's line is empty; pass some text to say")
+        self._generator()
+        line = self._clean(text)
         self._cancel_active()
-        self._history.append(Turn("player", line))
-        del self._history[: -self.options.max_history_turns]
-        prompt = build_prompt(
-            self.persona,
-            self._history,
-            player_name=self._player,
-            budget_tokens=self._budget,
-            count_tokens=self.generator.count_tokens,
-        )
+        prompt = self.begin_turn(line)
         if seed is None:
-            seed = random.SystemRandom().randrange(2**31)
+            seed = new_seed()
         reply = Reply(self, prompt, seed)
         self._active = reply
         return reply
@@ -275,6 +285,55 @@ class Npc:
     def reply(self, text: str, *, seed: int | None = None) -> str:
         """Blocking form of :meth:`say`: the whole reply at once."""
         return self.say(text, seed=seed).read()
+
+    # -- turns, for drivers ---------------------------------------------------------
+
+    def begin_turn(self, text: str) -> PromptParts:
+        """The player says ``text``: record it and return the prompt for the reply.
+
+        ``text`` is sanitised and cut as in :meth:`say`; an empty line is an
+        :class:`InputError`. The oldest turns are left out of the prompt when
+        the conversation outgrows the context.
+        """
+        self._history.append(Turn("player", self._clean(text)))
+        del self._history[: -self.options.max_history_turns]
+        return build_prompt(
+            self.persona,
+            self._history,
+            player_name=self._player,
+            budget_tokens=self._budget,
+            count_tokens=self.generator.count_tokens,
+        )
+
+    def sampling(self, seed: int, attempt: int = 0) -> SamplingParams:
+        """Sampling for one attempt at a reply; each retry draws differently."""
+        return replace(self._sampling, seed=(seed + 7919 * attempt) & 0x7FFFFFFF)
+
+    def reply_filter(self) -> ReplyFilter:
+        """A fresh clean-up filter for one attempt at a reply."""
+        return ReplyFilter(
+            self._stops, echo=f"{self.persona.name}:", max_sentences=self.options.max_sentences
+        )
+
+    def end_turn(self, text: str) -> None:
+        """The NPC said ``text`` (nothing, if empty): record it."""
+        if text:
+            self._history.append(Turn("npc", text))
+
+    def _clean(self, text: str) -> str:
+        if not isinstance(text, str):
+            raise InputError(f"the player's line must be a string, got {type(text).__name__}")
+        line = sanitize_line(text, limit=self.options.max_player_chars, markers=self._markers)
+        if not line:
+            raise InputError("the player's line is empty; pass some text to say")
+        return line
+
+    def _generator(self) -> Generator:
+        if not isinstance(self.generator, Generator):
+            raise InputError(
+                f"{self.persona.name} is driven by a runtime; talk to it through the runtime"
+            )
+        return self.generator
 
     def _cancel_active(self) -> None:
         if self._active is not None:
@@ -284,5 +343,9 @@ class Npc:
     def _commit(self, reply: Reply) -> None:
         if reply is self._active:
             self._active = None
-        if reply.text:
-            self._history.append(Turn("npc", reply.text))
+        self.end_turn(reply.text)
+
+
+def new_seed() -> int:
+    """A fresh random seed for a reply."""
+    return random.SystemRandom().randrange(2**31)

@@ -1,0 +1,494 @@
+"""NPC dialogue inside a game loop: the game calls :meth:`Runtime.update` once a
+frame and never waits for the model.
+
+A pygame loop::
+
+    from npc_ai.runtime import Priority, ReplyDelta, ReplyDone, Runtime
+
+    with Runtime.from_default() as npcs:               # loads the model once
+        smith = npcs.add_npc(load_persona("blacksmith.toml"), priority=Priority.FOCUSED)
+        npcs.say(smith, "Can you mend my sword?")
+        while running:
+            for event in pygame.event.get():
+                ...
+            for event in npcs.update(dt):            # at most budget_ms on this thread
+                if isinstance(event, ReplyDelta):
+                    bubble[event.npc] += event.text
+                elif isinstance(event, ReplyDone):
+                    ...
+            draw()
+            clock.tick(60)
+
+Generation runs on a worker thread, batched over every NPC that is talking
+(see :mod:`npc_ai.backends.llama_engine`). ``update`` only hands over what the
+worker produced, within a time budget. For hosts that allow no threads,
+``RuntimeOptions(threaded=False)`` runs the model steps inside ``update``
+instead, as many as fit in the budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from npc_ai.backends.base import SamplingParams
+from npc_ai.cleanup import ReplyFilter
+from npc_ai.dialogue import DialogueOptions, Npc, new_seed
+from npc_ai.engine import Engine, Job, Piece, Priority
+from npc_ai.errors import BackendError, InputError, NpcAiError
+from npc_ai.persona import Persona
+from npc_ai.prompt import PromptParts, Turn
+
+__all__ = [
+    "Event",
+    "Priority",
+    "ReplyDelta",
+    "ReplyDone",
+    "ReplyError",
+    "ReplyHandle",
+    "Runtime",
+    "RuntimeOptions",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuntimeOptions:
+    """How the runtime shares the game's frame. Build once at the edge."""
+
+    #: Most time :meth:`Runtime.update` spends on the game thread, in milliseconds.
+    budget_ms: float = 1.0
+    #: Generate on a worker thread (True) or inside ``update`` (False).
+    threaded: bool = True
+    #: How long :meth:`Runtime.close` waits for the worker, in seconds.
+    close_timeout: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.budget_ms <= 0 or self.close_timeout <= 0:
+            raise InputError("budget_ms and close_timeout must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyDelta:
+    """More text of a reply. Pieces of one reply add up to its final text."""
+
+    npc: str
+    reply: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyDone:
+    """A reply ended; ``finish_reason`` as in :class:`npc_ai.dialogue.Reply`."""
+
+    npc: str
+    reply: int
+    text: str
+    finish_reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyError:
+    """A reply failed; the NPC keeps working and can be spoken to again."""
+
+    npc: str
+    reply: int
+    error: NpcAiError
+
+
+Event = ReplyDelta | ReplyDone | ReplyError
+
+_reply_ids = itertools.count(1)
+
+
+class ReplyHandle:
+    """A reply on its way. Its state changes only inside :meth:`Runtime.update`.
+
+    ``text`` is what has been delivered so far; ``future`` resolves with the
+    final text (``await handle`` works in asyncio code).
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        npc: str,
+        on_delta: Callable[[ReplyDelta], object] | None,
+        on_done: Callable[[ReplyDone], object] | None,
+        on_error: Callable[[ReplyError], object] | None,
+    ) -> None:
+        self.id = next(_reply_ids)
+        self.npc = npc
+        self.text = ""
+        self.finish_reason: str | None = None
+        self.future: concurrent.futures.Future[str] = concurrent.futures.Future()
+        self._runtime = runtime
+        self._callbacks = (on_delta, on_done, on_error)
+
+    @property
+    def done(self) -> bool:
+        return self.finish_reason is not None
+
+    def cancel(self) -> None:
+        """Stop this reply within one model step; what was said stays said."""
+        self._runtime._post(("cancel", self.id))
+
+    def __await__(self) -> Generator[Any, None, str]:
+        return asyncio.wrap_future(self.future).__await__()
+
+
+@dataclass(slots=True, eq=False)
+class _Turn:
+    """A reply as the worker sees it."""
+
+    handle: ReplyHandle
+    npc: Npc
+    prompt: PromptParts
+    seed: int
+    priority: Priority
+    job: int = 0
+    attempt: int = 0
+    text: str = ""
+    filter: ReplyFilter | None = None
+    superseded: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class _NpcEntry:
+    npc: Npc
+    priority: Priority
+    turn: _Turn | None = None
+    replies: list[ReplyHandle] = field(default_factory=list)
+
+
+class Runtime:
+    """Many NPCs, one model, a frame budget. See the module docstring for a loop."""
+
+    def __init__(self, engine: Engine, *, options: RuntimeOptions | None = None) -> None:
+        self.engine = engine
+        self.options = options or RuntimeOptions()
+        self._npcs: dict[str, _NpcEntry] = {}
+        self._state = threading.Lock()  # NPC histories and the table above
+        self._commands: deque[tuple[Any, ...]] = deque()
+        self._events: deque[tuple[Event, ReplyHandle]] = deque()
+        self._wake = threading.Condition()
+        self._turns: dict[int, _Turn] = {}  # by job id; worker side only
+        self._by_reply: dict[int, _Turn] = {}  # worker side only
+        self._closing = False
+        self._closed = False
+        self._step_ms = 0.0  # moving average of one engine step (stepped mode)
+        self._thread: threading.Thread | None = None
+        if self.options.threaded:
+            self._thread = threading.Thread(target=self._work, name="npc-ai-runtime", daemon=True)
+            self._thread.start()
+
+    @classmethod
+    def from_default(
+        cls, *, options: RuntimeOptions | None = None, engine_options: Any = None
+    ) -> Runtime:
+        """A runtime on the default dialogue model, batched with llama.cpp."""
+        from npc_ai.backends.llama_cpp import DEFAULT_MODEL
+        from npc_ai.backends.llama_engine import LlamaBatchEngine
+        from npc_ai.models import resolve_model
+
+        engine = LlamaBatchEngine(resolve_model(DEFAULT_MODEL), options=engine_options)
+        return cls(engine, options=options)
+
+    # -- the game's side ---------------------------------------------------------------
+
+    def add_npc(
+        self,
+        persona: Persona,
+        *,
+        npc_id: str | None = None,
+        priority: Priority = Priority.NEARBY,
+        dialogue: DialogueOptions | None = None,
+    ) -> str:
+        """Add an NPC; return its id (``npc_id``, or the persona's name)."""
+        self._check_open()
+        npc_id = npc_id or persona.name
+        npc = Npc(persona, self.engine, options=dialogue)
+        with self._state:
+            if npc_id in self._npcs:
+                raise InputError(f"an NPC with id {npc_id!r} is already in the runtime")
+            self._npcs[npc_id] = _NpcEntry(npc, priority)
+        return npc_id
+
+    def remove_npc(self, npc_id: str) -> None:
+        """Remove an NPC; its reply in progress is cancelled."""
+        entry = self._entry(npc_id)
+        if entry.turn is not None:
+            entry.turn.handle.cancel()
+        with self._state:
+            del self._npcs[npc_id]
+
+    def history(self, npc_id: str) -> tuple[Turn, ...]:
+        """What the NPC heard and said this session."""
+        entry = self._entry(npc_id)
+        with self._state:
+            return entry.npc.history
+
+    def set_priority(self, npc_id: str, priority: Priority) -> None:
+        """Who goes first: the NPC the player talks to, then nearby ones, then chatter."""
+        entry = self._entry(npc_id)
+        entry.priority = priority
+        self._post(("priority", npc_id, priority))
+
+    def prepare(self, npc_id: str) -> None:
+        """Read the NPC's persona into the cache now, so its first reply starts sooner."""
+        entry = self._entry(npc_id)
+        job = Job(
+            key=npc_id,
+            segments=(entry.npc.prefix,),
+            params=SamplingParams(max_tokens=0),
+            priority=Priority.BACKGROUND,
+        )
+        self._post(("prefill", job))
+
+    def say(
+        self,
+        npc_id: str,
+        text: str,
+        *,
+        seed: int | None = None,
+        on_delta: Callable[[ReplyDelta], object] | None = None,
+        on_done: Callable[[ReplyDone], object] | None = None,
+        on_error: Callable[[ReplyError], object] | None = None,
+    ) -> ReplyHandle:
+        """The player says ``text`` to an NPC; its reply arrives through :meth:`update`.
+
+        A reply of this NPC still in progress is cancelled first. Callbacks
+        run on the game thread, inside ``update``.
+        """
+        self._check_open()
+        entry = self._entry(npc_id)
+        handle = ReplyHandle(self, npc_id, on_delta, on_done, on_error)
+        with self._state:
+            prompt = entry.npc.begin_turn(text)
+            if entry.turn is not None:
+                # Interrupted: the half-said line is not remembered, so the
+                # history stays in the order things were said.
+                entry.turn.superseded = True
+                self._post(("cancel", entry.turn.handle.id))
+            turn = _Turn(
+                handle, entry.npc, prompt, new_seed() if seed is None else seed, entry.priority
+            )
+            entry.turn = turn
+        self._post(("say", npc_id, turn))
+        return handle
+
+    def update(self, dt: float = 0.0) -> list[Event]:
+        """Once a frame: deliver what the model produced, within ``budget_ms``.
+
+        Returns the events delivered (and runs their callbacks). In stepped
+        mode it also runs model steps here, as many as fit in the budget,
+        and at least one when one step alone is longer than the budget.
+        """
+        del dt  # the budget is wall time, not game time
+        started = time.perf_counter()
+        budget = self.options.budget_ms / 1000
+        if not self.options.threaded and not self._closed:
+            self._drain_commands()
+            ran = 0
+            # Steps that fit the budget, and one in any case: otherwise NPCs
+            # whose single step is longer than the budget would never talk.
+            while self.engine.busy and (
+                not ran or budget - (time.perf_counter() - started) >= self._step_ms / 1000
+            ):
+                self._run_step()
+                ran += 1
+        delivered: list[Event] = []
+        while self._events:
+            if delivered and time.perf_counter() - started >= budget:
+                break
+            event, handle = self._events.popleft()
+            self._deliver(event, handle)
+            delivered.append(event)
+        return delivered
+
+    def close(self) -> None:
+        """Stop generating and free the model. Returns within ``close_timeout`` seconds."""
+        if self._closed:
+            return
+        self._closing = True
+        self.engine.abort()
+        with self._wake:
+            self._wake.notify_all()
+        thread = self._thread
+        if thread is not None:
+            thread.join(self.options.close_timeout)
+            if thread.is_alive():  # pragma: no cover - an engine step that ignores abort
+                log.error("the runtime worker did not stop in time; leaving it to exit")
+                self._closed = True
+                return
+        self.engine.close()
+        self._closed = True
+        with self._state:
+            for entry in self._npcs.values():
+                if entry.turn is not None and not entry.turn.handle.future.done():
+                    entry.turn.handle.future.cancel()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing between the two sides ---------------------------------------------------
+
+    def _entry(self, npc_id: str) -> _NpcEntry:
+        try:
+            return self._npcs[npc_id]
+        except KeyError:
+            known = ", ".join(sorted(self._npcs)) or "none"
+            raise InputError(f"no NPC with id {npc_id!r} (known: {known})") from None
+
+    def _check_open(self) -> None:
+        if self._closing or self._closed:
+            raise BackendError("the runtime is closed")
+
+    def _post(self, command: tuple[Any, ...]) -> None:
+        self._commands.append(command)
+        if self._thread is not None:
+            with self._wake:
+                self._wake.notify()
+
+    def _emit(self, event: Event, handle: ReplyHandle) -> None:
+        self._events.append((event, handle))
+
+    def _deliver(self, event: Event, handle: ReplyHandle) -> None:
+        on_delta, on_done, on_error = handle._callbacks
+        if isinstance(event, ReplyDelta):
+            handle.text += event.text
+            if on_delta is not None:
+                on_delta(event)
+        elif isinstance(event, ReplyDone):
+            handle.text, handle.finish_reason = event.text, event.finish_reason
+            if on_done is not None:
+                on_done(event)
+        else:
+            handle.finish_reason = "error"
+            if on_error is not None:
+                on_error(event)
+
+    # -- the worker's side -----------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self._closing:
+            with self._wake:
+                while not self._commands and not self.engine.busy and not self._closing:
+                    self._wake.wait()
+            if self._closing:
+                break
+            self._drain_commands()
+            if self.engine.busy:
+                self._run_step()
+
+    def _run_step(self) -> None:
+        started = time.perf_counter()
+        try:
+            pieces = self.engine.step()
+        except Exception as exc:  # a bug or a dying engine: fail the replies, go on
+            log.exception("engine step failed")
+            error = exc if isinstance(exc, NpcAiError) else BackendError(f"engine failed: {exc}")
+            for failed in list(self._turns.values()):
+                self._fail(failed, error)
+            return
+        elapsed = (time.perf_counter() - started) * 1000
+        self._step_ms = elapsed if not self._step_ms else 0.8 * self._step_ms + 0.2 * elapsed
+        for piece in pieces:
+            turn = self._turns.get(piece.job)
+            if turn is not None:
+                self._on_piece(turn, piece)
+
+    def _drain_commands(self) -> None:
+        while self._commands:
+            command = self._commands.popleft()
+            kind = command[0]
+            if kind == "say":
+                self._start(command[2])
+            elif kind == "cancel":
+                turn = self._by_reply.get(command[1])
+                if turn is not None:
+                    self.engine.cancel(turn.job)
+                    self._finish(turn, "cancelled")
+            elif kind == "priority":
+                for turn in self._turns.values():
+                    if turn.handle.npc == command[1]:
+                        turn.priority = command[2]
+                        self.engine.reprioritize(turn.job, command[2])
+            elif kind == "prefill":
+                self.engine.submit(command[1])
+
+    def _start(self, turn: _Turn) -> None:
+        turn.filter = turn.npc.reply_filter()
+        job = Job(
+            key=turn.handle.npc,
+            segments=turn.prompt.segments,
+            params=turn.npc.sampling(turn.seed, turn.attempt),
+            priority=turn.priority,
+        )
+        turn.job = job.id
+        self._turns[job.id] = turn
+        self._by_reply[turn.handle.id] = turn
+        self.engine.submit(job)
+
+    def _on_piece(self, turn: _Turn, piece: Piece) -> None:
+        filt = turn.filter
+        assert filt is not None
+        if piece.error is not None:
+            self._fail(turn, piece.error)
+            return
+        out = filt.feed(piece.text) if piece.text else ""
+        if not filt.done and piece.end is not None:
+            out += filt.finish()
+        if out:
+            turn.text += out
+            self._emit(ReplyDelta(turn.handle.npc, turn.handle.id, out), turn.handle)
+        if filt.done and piece.end is None:
+            self.engine.cancel(turn.job)  # the line ended: stop the model now
+        if not filt.done:
+            return
+        if turn.text:
+            reason = filt.reason if filt.reason in ("stop", "sentences") else piece.end
+            self._finish(turn, "stop" if reason in (None, "prefilled") else reason)
+        elif turn.attempt < turn.npc.options.retries:
+            del self._turns[turn.job]
+            turn.attempt += 1
+            self._start(turn)
+        else:
+            turn.text = turn.npc.options.fallback_reply
+            self._emit(ReplyDelta(turn.handle.npc, turn.handle.id, turn.text), turn.handle)
+            self._finish(turn, "fallback")
+
+    def _forget(self, turn: _Turn) -> None:
+        self._turns.pop(turn.job, None)
+        self._by_reply.pop(turn.handle.id, None)
+        with self._state:
+            entry = self._npcs.get(turn.handle.npc)
+            if entry is not None and entry.turn is turn:
+                entry.turn = None
+
+    def _finish(self, turn: _Turn, reason: str) -> None:
+        self._forget(turn)
+        with self._state:
+            if not turn.superseded:
+                turn.npc.end_turn(turn.text)
+        self._emit(ReplyDone(turn.handle.npc, turn.handle.id, turn.text, reason), turn.handle)
+        if not turn.handle.future.done():
+            turn.handle.future.set_result(turn.text)
+
+    def _fail(self, turn: _Turn, error: NpcAiError) -> None:
+        self._forget(turn)
+        self.engine.cancel(turn.job)
+        self._emit(ReplyError(turn.handle.npc, turn.handle.id, error), turn.handle)
+        if not turn.handle.future.done():
+            turn.handle.future.set_exception(error)

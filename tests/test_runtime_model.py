@@ -1,0 +1,108 @@
+"""The runtime on the real model: several NPCs batched on one llama.cpp context."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from npc_ai.backends.llama_cpp import DEFAULT_MODEL
+from npc_ai.backends.llama_engine import EngineOptions, LlamaBatchEngine
+from npc_ai.dialogue import DialogueOptions
+from npc_ai.models import resolve_model
+from npc_ai.persona import Persona
+from npc_ai.runtime import ReplyDelta, ReplyDone, Runtime
+from tests.frames import assert_no_stall, run_frames
+from tests.test_runtime import pump
+
+pytestmark = pytest.mark.model
+
+LONG = DialogueOptions(max_tokens=60, max_sentences=8)
+
+
+@pytest.fixture(scope="module")
+def engine_path() -> str:
+    return str(resolve_model(DEFAULT_MODEL))
+
+
+@pytest.fixture
+def runtime(engine_path: str) -> Iterator[Runtime]:
+    engine = LlamaBatchEngine(engine_path, options=EngineOptions(slots=4, max_active=4))
+    with Runtime(engine) as rt:
+        yield rt
+
+
+def test_npcs_talk_at_once_without_stalling_frames(
+    runtime: Runtime, blacksmith: Persona, guard: Persona
+) -> None:
+    ids = [
+        runtime.add_npc(p, npc_id=f"{p.name}{i}", dialogue=LONG)
+        for i, p in enumerate([blacksmith, guard, blacksmith])
+    ]
+    handles = [
+        runtime.say(n, "Tell me a long story about this village.", seed=i)
+        for i, n in enumerate(ids)
+    ]
+    times = run_frames(runtime.update, frames=240)  # 4 s of a 60 FPS game
+    pump(runtime, lambda: all(h.done for h in handles), timeout=120)
+    assert_no_stall(times)
+    for handle in handles:
+        assert handle.text.strip() and handle.finish_reason in ("stop", "sentences", "length")
+        assert "\n" not in handle.text
+
+
+def test_same_persona_prompt_is_copied_not_reread(runtime: Runtime, blacksmith: Persona) -> None:
+    a = runtime.add_npc(blacksmith, npc_id="a")
+    b = runtime.add_npc(blacksmith, npc_id="b")
+    runtime.prepare(a)
+    pump(runtime, lambda: not runtime.engine.busy, timeout=60)
+    engine = runtime.engine
+    assert isinstance(engine, LlamaBatchEngine)
+    prefix = engine.cached_tokens("a")
+    assert prefix > 100
+    started = time.perf_counter()
+    runtime.prepare(b)
+    pump(runtime, lambda: not runtime.engine.busy, timeout=60)
+    # Reading ~600 tokens takes seconds here; copying them takes milliseconds.
+    assert time.perf_counter() - started < 0.5
+    assert engine.cached_tokens("b") == prefix
+
+
+def test_cancel_mid_generation_stops_within_a_step(runtime: Runtime, guard: Persona) -> None:
+    npc = runtime.add_npc(guard, dialogue=LONG)
+    handle = runtime.say(npc, "Tell me everything about the Watch.", seed=3)
+    pump(runtime, lambda: len(handle.text.split()) >= 2, timeout=60)
+    handle.cancel()
+    events = pump(runtime, lambda: handle.done, timeout=5)
+    done = [e for e in events if isinstance(e, ReplyDone)]
+    assert done[-1].finish_reason == "cancelled"
+    time.sleep(0.3)  # several steps' worth
+    late = [e for e in runtime.update() if isinstance(e, ReplyDelta) and e.reply == handle.id]
+    assert late == []
+    assert runtime.engine.busy is False
+
+
+def test_close_mid_generation_joins_quickly(engine_path: str, blacksmith: Persona) -> None:
+    rt = Runtime(LlamaBatchEngine(engine_path, options=EngineOptions(slots=2, max_active=2)))
+    npc = rt.add_npc(blacksmith, dialogue=LONG)
+    handle = rt.say(npc, "Tell me a long story.", seed=1)
+    pump(rt, lambda: len(handle.text) > 0, timeout=60)
+    started = time.perf_counter()
+    rt.close()
+    assert time.perf_counter() - started < 0.2
+    assert handle.future.cancelled()
+
+
+def test_close_while_reading_a_prompt_joins_quickly(engine_path: str, guard: Persona) -> None:
+    # A 256-token prompt chunk takes about a second to read here: the abort flag cuts it.
+    engine = LlamaBatchEngine(
+        engine_path, options=EngineOptions(slots=1, max_active=1, prefill_chunk=256)
+    )
+    rt = Runtime(engine)
+    npc = rt.add_npc(guard)
+    rt.say(npc, "Hello.")
+    time.sleep(0.15)
+    started = time.perf_counter()
+    rt.close()
+    assert time.perf_counter() - started < 0.2
