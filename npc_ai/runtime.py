@@ -182,6 +182,7 @@ class Runtime:
         self._wake = threading.Condition()
         self._turns: dict[int, _Turn] = {}  # by job id; worker side only
         self._by_reply: dict[int, _Turn] = {}  # worker side only
+        self._prefills: dict[int, concurrent.futures.Future[None]] = {}  # worker side only
         self._closing = False
         self._closed = False
         self._step_ms = 0.0  # moving average of one engine step (stepped mode)
@@ -242,8 +243,11 @@ class Runtime:
         entry.priority = priority
         self._post(("priority", npc_id, priority))
 
-    def prepare(self, npc_id: str) -> None:
-        """Read the NPC's persona into the cache now, so its first reply starts sooner."""
+    def prepare(self, npc_id: str) -> concurrent.futures.Future[None]:
+        """Read the NPC's persona into the cache now, so its first reply starts sooner.
+
+        The future resolves when it is read (a loading screen can wait on it).
+        """
         entry = self._entry(npc_id)
         job = Job(
             key=npc_id,
@@ -251,7 +255,9 @@ class Runtime:
             params=SamplingParams(max_tokens=0),
             priority=Priority.BACKGROUND,
         )
-        self._post(("prefill", job))
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._post(("prefill", job, future))
+        return future
 
     def say(
         self,
@@ -335,6 +341,8 @@ class Runtime:
             for entry in self._npcs.values():
                 if entry.turn is not None and not entry.turn.handle.future.done():
                     entry.turn.handle.future.cancel()
+        for future in self._prefills.values():
+            future.cancel()
 
     def __enter__(self) -> Runtime:
         return self
@@ -401,13 +409,24 @@ class Runtime:
             error = exc if isinstance(exc, NpcAiError) else BackendError(f"engine failed: {exc}")
             for failed in list(self._turns.values()):
                 self._fail(failed, error)
+            for future in self._prefills.values():
+                future.set_exception(error)
+            self._prefills.clear()
             return
+        if self._closing:
+            return  # an aborted step: its replies are cancelled by close()
         elapsed = (time.perf_counter() - started) * 1000
         self._step_ms = elapsed if not self._step_ms else 0.8 * self._step_ms + 0.2 * elapsed
         for piece in pieces:
             turn = self._turns.get(piece.job)
             if turn is not None:
                 self._on_piece(turn, piece)
+            elif piece.end is not None and piece.job in self._prefills:
+                future = self._prefills.pop(piece.job)
+                if piece.error is not None:
+                    future.set_exception(piece.error)
+                else:
+                    future.set_result(None)
 
     def _drain_commands(self) -> None:
         while self._commands:
@@ -426,6 +445,7 @@ class Runtime:
                         turn.priority = command[2]
                         self.engine.reprioritize(turn.job, command[2])
             elif kind == "prefill":
+                self._prefills[command[1].id] = command[2]
                 self.engine.submit(command[1])
 
     def _start(self, turn: _Turn) -> None:

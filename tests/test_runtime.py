@@ -185,10 +185,7 @@ def test_prepare_reads_the_persona_ahead(blacksmith: Persona) -> None:
     gen = ScriptedGenerator()
     with Runtime(SerialEngine(gen)) as rt:
         npc = rt.add_npc(blacksmith)
-        rt.prepare(npc)
-        deadline = time.monotonic() + 2
-        while not gen.prefilled and time.monotonic() < deadline:
-            time.sleep(0.01)
+        rt.prepare(npc).result(timeout=2)
         assert gen.prefilled and "Brakka Ironhand" in gen.prefilled[0]
 
 

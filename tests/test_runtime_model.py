@@ -55,15 +55,13 @@ def test_npcs_talk_at_once_without_stalling_frames(
 def test_same_persona_prompt_is_copied_not_reread(runtime: Runtime, blacksmith: Persona) -> None:
     a = runtime.add_npc(blacksmith, npc_id="a")
     b = runtime.add_npc(blacksmith, npc_id="b")
-    runtime.prepare(a)
-    pump(runtime, lambda: not runtime.engine.busy, timeout=60)
+    runtime.prepare(a).result(timeout=60)
     engine = runtime.engine
     assert isinstance(engine, LlamaBatchEngine)
     prefix = engine.cached_tokens("a")
     assert prefix > 100
     started = time.perf_counter()
-    runtime.prepare(b)
-    pump(runtime, lambda: not runtime.engine.busy, timeout=60)
+    runtime.prepare(b).result(timeout=60)
     # Reading ~600 tokens takes seconds here; copying them takes milliseconds.
     assert time.perf_counter() - started < 0.5
     assert engine.cached_tokens("b") == prefix

@@ -74,8 +74,15 @@ class LlamaOptions:
             raise InputError(f"batch_size must be at least 1, got {self.batch_size}")
 
 
+# What llama.cpp reports when a decode is aborted on purpose (shutting down):
+# compute status 1 is GGML_STATUS_ABORTED, decode's return 2 is "aborted".
+_ABORTED = (b"compute status: 1", b"failed with error 1", b"ret = 2")
+
+
 def _native_log(level: int, text: bytes, _user_data: Any) -> None:
     py_level = _NATIVE_LEVELS.get(level, logging.DEBUG)
+    if py_level > logging.DEBUG and any(mark in text for mark in _ABORTED):
+        py_level = logging.DEBUG
     if _native.isEnabledFor(py_level):
         _native.log(py_level, "%s", text.decode("utf-8", "replace").rstrip())
 

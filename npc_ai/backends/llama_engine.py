@@ -212,6 +212,8 @@ class LlamaBatchEngine:
         if not self._active:
             return out
         plan = self._plan()
+        if not plan:  # pragma: no cover - every running job has a token or a chunk
+            return out
         try:
             self._decode(plan)
         except BackendError as exc:
@@ -247,7 +249,9 @@ class LlamaBatchEngine:
             if not segments or total + job.params.max_tokens > self._context_size:
                 out.append(Piece(job.id, "", "error", self._too_long(total, job)))
                 continue
-            self._start(job, slot, segments)
+            active = self._start(job, slot, segments)
+            if not active.todo and job.params.max_tokens == 0:
+                out.append(self._finish(active, "", "prefilled"))  # all cached already
         return out
 
     def _too_long(self, total: int, job: Job) -> InputError:
@@ -269,7 +273,7 @@ class LlamaBatchEngine:
         # Another conversation's slot: the least recently used one.
         return min(free, key=lambda s: s.last_used)
 
-    def _start(self, job: Job, slot: _Slot, segments: list[_Tokens]) -> None:
+    def _start(self, job: Job, slot: _Slot, segments: list[_Tokens]) -> _Active:
         # The last segment is read again for its logits, unless nothing is
         # to be generated.
         reusable = len(segments) - (1 if job.params.max_tokens else 0)
@@ -286,7 +290,10 @@ class LlamaBatchEngine:
         if donor is not None:
             keep = _tokens_in(segments[:donor_same])
             ll.llama_memory_seq_rm(mem, slot.seq, 0, -1)
-            ll.llama_memory_seq_cp(mem, donor.seq, slot.seq, 0, keep)
+            # Between the streams of a non-unified cache llama.cpp copies only
+            # whole sequences; the tail is cut off below.
+            ll.llama_memory_seq_cp(mem, donor.seq, slot.seq, 0, -1)
+            slot.n_past = donor.n_past
             slot.segments, same = list(donor.segments[:donor_same]), donor_same
             log.debug("slot %d: copied %d tokens from slot %d", slot.seq, keep, donor.seq)
         keep = _tokens_in(segments[:same])
@@ -313,6 +320,7 @@ class LlamaBatchEngine:
         )
         slot.job = active
         self._active[job.id] = active
+        return active
 
     def _release(self, active: _Active) -> None:
         if active.sampler is not None:
