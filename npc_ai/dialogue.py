@@ -277,7 +277,7 @@ class Npc:
         reproducible for the same model, persona and conversation.
         """
         self._generator()
-        line = self._clean(text)
+        line = self.check_line(text)
         self._cancel_active()
         prompt = self.begin_turn(line)
         if seed is None:
@@ -299,7 +299,7 @@ class Npc:
         :class:`InputError`. The oldest turns are left out of the prompt when
         the conversation outgrows the context.
         """
-        self._history.append(Turn("player", self._clean(text)))
+        self._history.append(Turn("player", self.check_line(text)))
         del self._history[: -self.options.max_history_turns]
         return build_prompt(
             self.persona,
@@ -324,7 +324,8 @@ class Npc:
         if text:
             self._history.append(Turn("npc", text))
 
-    def _clean(self, text: str) -> str:
+    def check_line(self, text: str) -> str:
+        """The player's line as the NPC will hear it; an :class:`InputError` if unusable."""
         if not isinstance(text, str):
             raise InputError(f"the player's line must be a string, got {type(text).__name__}")
         line = sanitize_line(text, limit=self.options.max_player_chars, markers=self._markers)

@@ -75,8 +75,8 @@ class Piece:
 class Engine(Protocol):
     """Advances many jobs at once, one short step at a time.
 
-    Every method but :meth:`abort` is called from one thread, the one that
-    drives the engine.
+    Every method but :meth:`abort` and :meth:`count_tokens` is called from
+    one thread, the one that drives the engine.
     """
 
     @property
@@ -84,7 +84,9 @@ class Engine(Protocol):
         """Tokens one conversation can hold: prompt and reply together."""
         ...
 
-    def count_tokens(self, text: str) -> int: ...
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in a prompt. Safe from any thread."""
+        ...
 
     def submit(self, job: Job) -> None:
         """Queue ``job``; it starts at a later step, by priority."""

@@ -151,7 +151,7 @@ class _Turn:
 
     handle: ReplyHandle
     npc: Npc
-    prompt: PromptParts
+    line: str
     seed: int
     priority: Priority
     job: int = 0
@@ -159,6 +159,7 @@ class _Turn:
     text: str = ""
     filter: ReplyFilter | None = None
     superseded: bool = False
+    prompt: PromptParts | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -277,15 +278,17 @@ class Runtime:
         self._check_open()
         entry = self._entry(npc_id)
         handle = ReplyHandle(self, npc_id, on_delta, on_done, on_error)
+        line = entry.npc.check_line(text)  # bad input fails here, on the caller's thread
         with self._state:
-            prompt = entry.npc.begin_turn(text)
             if entry.turn is not None:
                 # Interrupted: the half-said line is not remembered, so the
                 # history stays in the order things were said.
                 entry.turn.superseded = True
                 self._post(("cancel", entry.turn.handle.id))
+            # The prompt is built on the worker: it tokenizes, which the game
+            # thread should not wait for.
             turn = _Turn(
-                handle, entry.npc, prompt, new_seed() if seed is None else seed, entry.priority
+                handle, entry.npc, line, new_seed() if seed is None else seed, entry.priority
             )
             entry.turn = turn
         self._post(("say", npc_id, turn))
@@ -449,6 +452,9 @@ class Runtime:
                 self.engine.submit(command[1])
 
     def _start(self, turn: _Turn) -> None:
+        if turn.prompt is None:
+            with self._state:
+                turn.prompt = turn.npc.begin_turn(turn.line)
         turn.filter = turn.npc.reply_filter()
         job = Job(
             key=turn.handle.npc,

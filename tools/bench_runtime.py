@@ -17,7 +17,7 @@ Prompts are read (``Runtime.prepare``) before any clock starts. Tokens are
 counted on the engine side. The raw llama.cpp decode step is measured first,
 to compare these figures with another machine's. Writes bench_runtime.json and
 bench_runtime.png to --out and prints Markdown tables for docs/BENCHMARKS.md;
-progress goes to stderr. The default run takes about 7 minutes on a 2-core VM.
+progress goes to stderr. The default run takes about 6 minutes on a 2-core VM.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import sys
 import time
@@ -637,6 +638,37 @@ def batch_step_ms(model_path: Path, rows: Sequence[int]) -> dict[int, float]:
     return out
 
 
+class OtherLoad:
+    """CPU time the rest of the machine used meanwhile, from /proc/stat (Linux).
+
+    The figures assume this process has the machine to itself; a second
+    benchmark or a test run on the same cores shows up here.
+    """
+
+    def __init__(self) -> None:
+        self._start = self._now()
+
+    @staticmethod
+    def _now() -> tuple[float, float, float] | None:
+        try:
+            fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        except OSError:
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        values = [int(v) / ticks for v in fields]
+        busy = sum(values[:8]) - values[3] - values[4]  # all but idle, iowait, guest
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return time.perf_counter(), busy, usage.ru_utime + usage.ru_stime
+
+    def cores(self) -> float | None:
+        """Cores' worth of CPU the other processes used since this was made."""
+        end = self._now()
+        if self._start is None or end is None:
+            return None
+        (t0, busy0, own0), (t1, busy1, own1) = self._start, end
+        return max(0.0, (busy1 - busy0) - (own1 - own0)) / (t1 - t0)
+
+
 def machine(model_path: Path) -> dict[str, Any]:
     import llama_cpp
 
@@ -697,6 +729,7 @@ def main() -> int:
         "frame_timing": [],
         "throughput": [],
         "focused": None,
+        "other_load_cores": {},
     }
 
     def save() -> None:
@@ -709,19 +742,25 @@ def main() -> int:
         result["machine"] = machine(model_path)
         for n in talking:
             log(f"frame timing: {n} NPCs talking, {frames} frames")
+            load = OtherLoad()
             result["frame_timing"].append(frame_timing(model_path, personas, n, frames, loop))
+            result["other_load_cores"][f"frame_timing_{n}"] = load.cores()
             save()
         result["frame_targets"] = frame_targets(result["frame_timing"])
         log(f"tokens/s: {counts} NPCs, {tokens_each} tokens each")
+        load = OtherLoad()
         # One persona: the serial engine keeps one conversation in its cache, so NPCs
         # with different personas would re-read ~550 prompt tokens at every switch and
         # the comparison would be of prompt reading, not of decoding.
         result["throughput"] = throughput_table(
             model_path, personas[2], counts, tokens_each, repeats, loop
         )
+        result["other_load_cores"]["throughput"] = load.cores()
         save()
         log(f"focused NPC's first token: {focus_repeats} times")
+        load = OtherLoad()
         result["focused"] = focused_first_token(model_path, personas, focus_repeats, loop)
+        result["other_load_cores"]["focused"] = load.cores()
         save()
     finally:
         save()

@@ -190,6 +190,13 @@ def check(value: bool) -> str:
 
 
 def print_tables(result: dict[str, Any]) -> None:
+    busy = {k: v for k, v in result.get("other_load_cores", {}).items() if v and v > 0.1}
+    if busy:
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in busy.items())
+        print(
+            f"**Warning**: other processes used CPU during the run (cores' worth: {parts}); "
+            "these figures are not of an otherwise idle machine.\n"
+        )
     m = result["machine"]
     rows_ms = ", ".join(f"{k}: {v:.0f} ms" for k, v in m["raw_batch_step_ms"].items())
     print(
@@ -281,3 +288,9 @@ def print_tables(result: dict[str, Any]) -> None:
                 f"{e['p50']:.0f} ms ({e['p90']:.0f}) | {count:g}; {under_way:.0f} ms; "
                 f"{last:.0f} ms |"
             )
+        f = focus["frames"]
+        w = f["work_ms"]
+        print(
+            f"\nFrames meanwhile ({f['frames']}): frame work {w['p50']:.2f} / {w['p99']:.2f} / "
+            f"{w['max']:.2f} ms (p50 / p99 / max), {f['late_frames']} late"
+        )

@@ -108,6 +108,30 @@ def library() -> Any:
     return _LIB
 
 
+def quiet_native_log() -> None:
+    """Stop routing llama.cpp's log to Python once a model is loaded.
+
+    llama.cpp logs debug lines on every decode. Each call into a Python
+    callback takes the GIL from llama.cpp's thread, which the game thread
+    feels as lost frame time. Load-time messages (the useful ones) have been
+    routed already; decode failures come back as status codes. With the
+    native logger at DEBUG, the Python callback stays for troubleshooting.
+    """
+    global _LOG_CALLBACK
+    ll = library()
+    if _native.isEnabledFor(logging.DEBUG):
+        return
+    with _INIT_LOCK:
+        try:
+            # A C function that ignores its arguments: getpid(level, text, data).
+            noop = ctypes.cast(ctypes.CDLL(None).getpid, ctypes.c_void_p).value
+            callback = ll.llama_log_callback(noop)
+        except (OSError, AttributeError, TypeError):  # pragma: no cover - no libc symbols
+            return
+        ll.llama_log_set(callback, ctypes.c_void_p(0))
+        _LOG_CALLBACK = callback
+
+
 def _repack_default(ll: Any) -> bool:
     info = ll.llama_print_system_info().decode(errors="replace")
     if "AMX_INT8 = 1" in info:

@@ -29,6 +29,7 @@ from npc_ai.backends._llama import (
     LlamaOptions,
     default_threads,
     make_sampler,
+    quiet_native_log,
 )
 from npc_ai.engine import Job, Piece, Priority
 from npc_ai.errors import BackendError, InputError, ModelLoadError
@@ -119,6 +120,7 @@ class LlamaBatchEngine:
             model.close()
             raise ModelLoadError(f"llama.cpp could not create a context for {model.path}")
         self._ctx = ctx
+        quiet_native_log()
         self._memory = ll.llama_get_memory(ctx)
         self._batch = ll.llama_batch_init(size, 0, 1)
         self._batch_size = size
@@ -137,7 +139,9 @@ class LlamaBatchEngine:
         return self._context_size
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenize(text, bos=False))
+        # Safe from any thread: the tokenizer only reads the vocabulary, and
+        # the engine's own token cache is left to the stepping thread.
+        return len(self.model.tokenize(text, add_bos=False))
 
     def submit(self, job: Job) -> None:
         self._check_open()
@@ -342,6 +346,9 @@ class LlamaBatchEngine:
             (a for a in self._active.values() if a.todo),
             key=lambda a: (a.job.priority, a.job.id),
         )
+        if reading and reading[0].job.priority == Priority.FOCUSED:
+            # The player is waiting: no other prompt makes this step longer.
+            reading = reading[:1]
         for active in reading:
             segment, offset = active.todo[0], active.todo_offset
             # Chunks start at fixed offsets within their segment, whatever else
