@@ -114,6 +114,11 @@ class Engine(Protocol):
         """
         ...
 
+    def preempt(self) -> None:
+        """From any thread: cut a step in progress short for a job of higher
+        priority; the engine runs the cut work again later."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -194,6 +199,9 @@ class SerialEngine:
         return [Piece(run.job.id, text)]
 
     def abort(self) -> None:
+        """A serial step cannot be interrupted; it ends with its piece."""
+
+    def preempt(self) -> None:
         """A serial step cannot be interrupted; it ends with its piece."""
 
     def _close_current(self) -> None:

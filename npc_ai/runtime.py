@@ -291,6 +291,10 @@ class Runtime:
                 handle, entry.npc, line, new_seed() if seed is None else seed, entry.priority
             )
             entry.turn = turn
+        if turn.priority == Priority.FOCUSED and self._thread is not None:
+            # The player is waiting: the step under way is cut short (and run
+            # again later) instead of finishing first.
+            self.engine.preempt()
         self._post(("say", npc_id, turn))
         return handle
 

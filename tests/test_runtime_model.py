@@ -104,3 +104,23 @@ def test_close_while_reading_a_prompt_joins_quickly(engine_path: str, guard: Per
     started = time.perf_counter()
     rt.close()
     assert time.perf_counter() - started < 0.2
+
+
+def test_a_focused_line_preempts_the_step_under_way(
+    runtime: Runtime, blacksmith: Persona, guard: Persona
+) -> None:
+    from npc_ai.engine import Priority
+
+    talkers = [runtime.add_npc(blacksmith, npc_id=f"t{i}", dialogue=LONG) for i in range(2)]
+    focus = runtime.add_npc(guard, npc_id="focus", priority=Priority.FOCUSED)
+    runtime.prepare(focus).result(timeout=60)
+    background = [
+        runtime.say(t, "Tell me a long story about iron.", seed=i) for i, t in enumerate(talkers)
+    ]
+    pump(runtime, lambda: all(len(h.text) > 0 for h in background), timeout=120)
+    handle = runtime.say(focus, "Who goes there?", seed=2)
+    pump(runtime, lambda: handle.done and all(h.done for h in background), timeout=120)
+    # Cut steps are run again: every reply still comes out whole and clean.
+    for h in [handle, *background]:
+        assert h.text.strip() and "\n" not in h.text
+        assert h.finish_reason in ("stop", "sentences", "length")

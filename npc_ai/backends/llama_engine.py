@@ -131,6 +131,7 @@ class LlamaBatchEngine:
         self._tokens: OrderedDict[tuple[str, bool], _Tokens] = OrderedDict()
         self._clock = 0
         self._closed = False
+        self._closing = False
 
     # -- the Engine protocol -------------------------------------------------------
 
@@ -176,6 +177,12 @@ class LlamaBatchEngine:
         return len(self._active)
 
     def abort(self) -> None:
+        self._closing = True
+        self._abort.set()
+
+    def preempt(self) -> None:
+        """From any thread: cut the step in progress short, because a job of
+        higher priority is waiting. The cut step is run again later."""
         self._abort.set()
 
     def close(self) -> None:
@@ -221,6 +228,9 @@ class LlamaBatchEngine:
         try:
             self._decode(plan)
         except BackendError as exc:
+            if self._abort.is_set and not self._closing:
+                self._undo(plan)  # preempted: nothing of this step happened
+                return out
             return out + self._fail(plan, exc)
         return out + self._advance(plan)
 
@@ -337,18 +347,21 @@ class LlamaBatchEngine:
     def _plan(self) -> list[tuple[_Active, list[int], bool]]:
         """What this step decodes: (job, tokens, wants logits) per job."""
         plan: list[tuple[_Active, list[int], bool]] = []
-        for active in self._active.values():
-            if active.pending is not None:
-                plan.append((active, [active.pending], True))
-        budget = self.options.prefill_chunk
-        used = 0
         reading = sorted(
             (a for a in self._active.values() if a.todo),
             key=lambda a: (a.job.priority, a.job.id),
         )
-        if reading and reading[0].job.priority == Priority.FOCUSED:
-            # The player is waiting: no other prompt makes this step longer.
+        focused = bool(reading) and reading[0].job.priority == Priority.FOCUSED
+        if focused:
+            # The player is waiting for this reply: its prompt chunk is read
+            # alone, and the other replies go on a step later.
             reading = reading[:1]
+        else:
+            for active in self._active.values():
+                if active.pending is not None:
+                    plan.append((active, [active.pending], True))
+        budget = self.options.prefill_chunk
+        used = 0
         for active in reading:
             segment, offset = active.todo[0], active.todo_offset
             # Chunks start at fixed offsets within their segment, whatever else
@@ -362,6 +375,11 @@ class LlamaBatchEngine:
             plan.append((active, chunk, last and active.job.params.max_tokens > 0))
             used += len(chunk)
         return plan
+
+    def _undo(self, plan: list[tuple[_Active, list[int], bool]]) -> None:
+        self._abort.clear()
+        for active, _tokens, _logits in plan:
+            self.ll.llama_memory_seq_rm(self._memory, active.slot.seq, active.slot.n_past, -1)
 
     def _decode(self, plan: list[tuple[_Active, list[int], bool]]) -> None:
         batch, n = self._batch, 0
