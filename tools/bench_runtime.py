@@ -156,6 +156,9 @@ class CountingEngine:
     def abort(self) -> None:
         self.inner.abort()
 
+    def preempt(self) -> None:
+        self.inner.preempt()
+
     def close(self) -> None:
         self.inner.close()
 
