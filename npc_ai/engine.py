@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Hashable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Protocol
 
@@ -157,12 +157,7 @@ class SerialEngine:
             self._close_current()
 
     def reprioritize(self, job_id: int, priority: Priority) -> None:
-        self._queue = [
-            Job(key=j.key, segments=j.segments, params=j.params, priority=priority, id=j.id)
-            if j.id == job_id
-            else j
-            for j in self._queue
-        ]
+        self._queue = [replace(j, priority=priority) if j.id == job_id else j for j in self._queue]
 
     @property
     def busy(self) -> bool:

@@ -37,7 +37,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from npc_ai.backends.base import SamplingParams
 from npc_ai.cleanup import ReplyFilter
@@ -46,6 +46,9 @@ from npc_ai.engine import Engine, Job, Piece, Priority
 from npc_ai.errors import BackendError, InputError, NpcAiError
 from npc_ai.persona import Persona
 from npc_ai.prompt import PromptParts, Turn
+
+if TYPE_CHECKING:
+    from npc_ai.backends.llama_engine import EngineOptions
 
 __all__ = [
     "Event",
@@ -194,7 +197,7 @@ class Runtime:
 
     @classmethod
     def from_default(
-        cls, *, options: RuntimeOptions | None = None, engine_options: Any = None
+        cls, *, options: RuntimeOptions | None = None, engine_options: EngineOptions | None = None
     ) -> Runtime:
         """A runtime on the default dialogue model, batched with llama.cpp."""
         from npc_ai.backends.llama_cpp import DEFAULT_MODEL

@@ -18,7 +18,7 @@ import codecs
 import logging
 import os
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -155,17 +155,10 @@ class LlamaBatchEngine:
             self._release(active)
 
     def reprioritize(self, job_id: int, priority: Priority) -> None:
-        for i, j in enumerate(self._queue):
-            if j.id == job_id:
-                self._queue[i] = Job(
-                    key=j.key, segments=j.segments, params=j.params, priority=priority, id=j.id
-                )
+        self._queue = [replace(j, priority=priority) if j.id == job_id else j for j in self._queue]
         active = self._active.get(job_id)
         if active is not None:
-            j = active.job
-            active.job = Job(
-                key=j.key, segments=j.segments, params=j.params, priority=priority, id=j.id
-            )
+            active.job = replace(active.job, priority=priority)
 
     @property
     def busy(self) -> bool:
