@@ -83,14 +83,10 @@ class LlamaCppGenerator:
         segments = (prompt,) if isinstance(prompt, str) else tuple(prompt)
         if params.max_tokens < 1:
             raise InputError("max_tokens must be at least 1")
-        total = sum(self.count_tokens(s) for s in segments)
-        if total + params.max_tokens > self.context_size:
-            raise InputError(
-                f"the prompt takes {total} tokens and the reply up to {params.max_tokens}, "
-                f"more than the context of {self.context_size}; shorten it or load the model "
-                "with a larger context_size"
-            )
-        return self._stream(Job(key=_KEY, segments=segments, params=params))
+        job = Job(key=_KEY, segments=segments, params=params)
+        with self._lock:  # the engine's token cache belongs to one thread at a time
+            self.engine.check(job)  # fails here, not at the first piece
+        return self._stream(job)
 
     def prefill(self, prompt: Sequence[str]) -> None:
         """Read ``prompt`` (segments, as for :meth:`generate`) into the cache now."""

@@ -249,26 +249,35 @@ class LlamaBatchEngine:
             if slot is None:
                 break
             self._queue.remove(job)
-            segments = [
-                self._tokenize(text, bos=i == 0) for i, text in enumerate(job.segments) if text
-            ]
-            total = sum(len(s) for s in segments)
-            if not segments or total + job.params.max_tokens > self._context_size:
-                out.append(Piece(job.id, "", "error", self._too_long(total, job)))
+            try:
+                segments = self._prompt_tokens(job)
+            except InputError as exc:
+                out.append(Piece(job.id, "", "error", exc))
                 continue
             active = self._start(job, slot, segments)
             if not active.todo and job.params.max_tokens == 0:
                 out.append(self._finish(active, "", "prefilled"))  # all cached already
         return out
 
-    def _too_long(self, total: int, job: Job) -> InputError:
-        if total == 0:
-            return InputError("the prompt is empty")
-        return InputError(
-            f"the prompt takes {total} tokens and the reply up to {job.params.max_tokens}, "
-            f"more than a conversation's context of {self._context_size}; shorten it or "
-            "raise context_size"
-        )
+    def check(self, job: Job) -> None:
+        """Raise :class:`InputError` now if ``job``'s prompt cannot fit a conversation.
+
+        Call from the stepping thread: the tokens are kept for the job's start.
+        """
+        self._prompt_tokens(job)
+
+    def _prompt_tokens(self, job: Job) -> list[_Tokens]:
+        segments = [self._tokenize(text, bos=i == 0) for i, text in enumerate(job.segments) if text]
+        total = sum(len(s) for s in segments)
+        if not segments:
+            raise InputError("the prompt is empty")
+        if total + job.params.max_tokens > self._context_size:
+            raise InputError(
+                f"the prompt takes {total} tokens and the reply up to {job.params.max_tokens}, "
+                f"more than a conversation's context of {self._context_size}; shorten it or "
+                "raise context_size"
+            )
+        return segments
 
     def _free_slot(self, job: Job) -> _Slot | None:
         free = [s for s in self._slots if s.job is None]
