@@ -14,6 +14,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AudioDecodeError",
+    "AudioDeviceError",
+    "AudioError",
+    "AudioFormatError",
+    "AudioOverrunError",
     "BackendError",
     "InputError",
     "ModelChecksumError",
@@ -109,3 +114,34 @@ class BackendError(NpcAiError):
     """The generation backend failed while producing a reply."""
 
     code = 1400
+
+
+class AudioError(NpcAiError):
+    """Audio for live subtitles could not be read, decoded or kept up with."""
+
+    code = 1600
+
+
+class AudioDeviceError(AudioError):
+    """No microphone: the optional ``sounddevice`` package or an input device is missing."""
+
+    code = 1601
+
+
+class AudioDecodeError(AudioError, ValueError):
+    """An audio file could not be opened or decoded."""
+
+    code = 1602
+
+
+class AudioFormatError(AudioError, ValueError):
+    """Pushed PCM audio is malformed (odd byte count, wrong type, wrong shape)."""
+
+    code = 1603
+    fault = "remote"
+
+
+class AudioOverrunError(AudioError):
+    """Audio arrived faster than it could be transcribed; the oldest audio was dropped."""
+
+    code = 1604
