@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import pytest
+
+from npc_ai.errors import InputError, NpcAiError
+from npc_ai.overlay.state import BoardLine, BoardOptions, CaptionBoard
+from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError
+
+
+def cap(
+    segment: int,
+    text: str,
+    *,
+    final: bool = False,
+    revision: int = 0,
+    start: float = 0.0,
+    end: float = 1.0,
+    language: str = "en",
+) -> Caption:
+    return Caption(
+        segment=segment,
+        revision=revision,
+        final=final,
+        text=text,
+        start=start,
+        end=end,
+        language=language,
+    )
+
+
+def tr(
+    segment: int, target: str, text: str, start: float = 0.0, end: float = 1.0
+) -> CaptionTranslation:
+    return CaptionTranslation(segment=segment, target=target, text=text, start=start, end=end)
+
+
+def texts(board: CaptionBoard) -> list[tuple[str, str]]:
+    return [(line.kind, line.text) for line in board.lines]
+
+
+# -- the board --------------------------------------------------------------------------------
+
+
+def test_partial_revisions_replace_each_other_and_the_final_replaces_them() -> None:
+    board = CaptionBoard()
+    assert board.update([cap(0, "hello")], now=0.0)
+    assert texts(board) == [("partial", "hello")]
+    assert board.update([cap(0, "hello there", revision=1)], now=0.1)
+    assert texts(board) == [("partial", "hello there")]
+    assert not board.update([cap(0, "hello", revision=0)], now=0.2)  # out of order: ignored
+    board.update([cap(0, "Hello there.", final=True, revision=2), cap(1, "how")], now=0.3)
+    assert texts(board) == [("final", "Hello there."), ("partial", "how")]
+    assert not board.update([cap(0, "late partial", revision=3)], now=0.4)
+
+
+def test_translations_sit_under_their_final_in_the_chosen_order() -> None:
+    board = CaptionBoard(BoardOptions(languages=("fr", "es")))
+    board.update(
+        [
+            cap(0, "Good morning.", final=True),
+            tr(0, "es", "Buenos días."),
+            tr(0, "de", "Guten Morgen."),
+            cap(1, "and"),
+        ],
+        now=0.0,
+    )
+    assert texts(board) == [
+        ("final", "Good morning."),
+        ("translation", "Buenos días."),
+        ("partial", "and"),
+    ]
+    board.update([tr(0, "fr", "Bonjour.")], now=0.1)
+    assert [(line.kind, line.language) for line in board.lines] == [
+        ("final", "en"),
+        ("translation", "fr"),
+        ("translation", "es"),
+        ("partial", "en"),
+    ]
+    assert board.lines[1] == BoardLine(
+        kind="translation", text="Bonjour.", language="fr", segment=0
+    )
+
+
+def test_all_targets_in_arrival_order_without_a_language_list() -> None:
+    board = CaptionBoard()
+    board.update([cap(0, "Yes.", final=True), tr(0, "fr", "Oui."), tr(0, "es", "Sí.")], now=0.0)
+    assert [line.language for line in board.lines] == ["en", "fr", "es"]
+
+
+def test_only_the_last_phrases_stay() -> None:
+    board = CaptionBoard(BoardOptions(max_phrases=2))
+    for i in range(4):
+        board.update([cap(i, f"phrase {i}", final=True), tr(i, "es", f"frase {i}")], now=i * 0.1)
+    assert texts(board) == [
+        ("final", "phrase 2"),
+        ("translation", "frase 2"),
+        ("final", "phrase 3"),
+        ("translation", "frase 3"),
+    ]
+    # a translation of a phrase pushed off does not bring it back
+    assert not board.update([tr(0, "fr", "phrase 0 en français")], now=0.5)
+
+
+def test_a_final_stays_its_cue_time_clamped_then_expires() -> None:
+    opts = BoardOptions(min_seconds=1.0, max_seconds=7.0, reading_cps=1000)
+    board = CaptionBoard(opts)
+    board.update([cap(0, "Three seconds.", final=True, start=0.0, end=3.0)], now=10.0)
+    assert board.next_change(10.0) == pytest.approx(3.0)
+    assert not board.update([], now=12.9)
+    assert board.update([], now=13.0)
+    assert board.lines == ()
+    assert board.next_change(13.0) is None
+    # short cue: the minimum; very long cue: the maximum
+    board.update([cap(1, "Hi.", final=True, start=0.0, end=0.1)], now=20.0)
+    assert board.next_change(20.0) == pytest.approx(1.0)
+    board.update([cap(2, "Long.", final=True, start=0.0, end=30.0)], now=20.0)
+    assert board.next_change(20.0) == pytest.approx(1.0)  # phrase 1 still goes first
+    board.update([], now=21.0)
+    assert board.next_change(21.0) == pytest.approx(6.0)
+
+
+def test_reading_speed_keeps_long_text_up_and_a_translation_extends_its_phrase() -> None:
+    board = CaptionBoard(BoardOptions(reading_cps=10, min_seconds=0.5))
+    board.update([cap(0, "x" * 40, final=True, start=0.0, end=1.0)], now=0.0)
+    assert board.next_change(0.0) == pytest.approx(4.0)
+    board.update([tr(0, "es", "y" * 30)], now=2.0)
+    assert board.next_change(2.0) == pytest.approx(3.0)  # 2.0 + 30/10 = 5.0
+    assert not board.update([], now=4.5)
+    assert board.update([], now=5.0) and board.lines == ()
+
+
+def test_a_stalled_partial_goes_away() -> None:
+    board = CaptionBoard(BoardOptions(partial_timeout=2.0))
+    board.update([cap(0, "and then")], now=0.0)
+    assert not board.update([], now=1.9)
+    assert board.update([], now=2.0) and board.lines == ()
+
+
+def test_errors_show_in_the_status_line_fatal_ones_stay() -> None:
+    board = CaptionBoard(BoardOptions(error_seconds=1.0))
+    board.update([SubtitleError(error=NpcAiError("audio glitch"), fatal=False)], now=0.0)
+    assert texts(board) == [("status", "audio glitch")]
+    assert board.update([], now=1.0) and board.lines == ()
+    board.update([SubtitleError(error=NpcAiError("microphone lost"), fatal=True)], now=2.0)
+    assert not board.update([], now=100.0)
+    assert texts(board) == [("status", "microphone lost")]
+
+
+def test_hiding_originals_and_partials_and_empty_finals() -> None:
+    board = CaptionBoard(BoardOptions(show_original=False, show_partials=False))
+    board.update([cap(0, "Hello.", final=True), tr(0, "es", "Hola."), cap(1, "more")], now=0.0)
+    assert texts(board) == [("translation", "Hola.")]
+    plain = CaptionBoard()
+    plain.update([cap(0, "uh")], now=0.0)
+    assert plain.update([cap(0, "  ", final=True)], now=0.1)
+    assert plain.lines == ()
+
+
+def test_version_counts_changes_and_clear_empties() -> None:
+    board = CaptionBoard()
+    assert board.version == 0
+    board.update([cap(0, "a")], now=0.0)
+    board.update([], now=0.1)
+    assert board.version == 1
+    board.clear()
+    assert board.lines == () and board.version == 2
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"max_phrases": -1},
+        {"min_seconds": 0},
+        {"min_seconds": 8.0, "max_seconds": 7.0},
+        {"reading_cps": 0},
+        {"partial_timeout": -1.0},
+    ],
+)
+def test_bad_board_options_are_input_errors(bad: dict[str, float]) -> None:
+    with pytest.raises(InputError):
+        BoardOptions(**bad)  # type: ignore[arg-type]
