@@ -26,6 +26,7 @@ __all__ = [
     "ModelLoadError",
     "ModelNotFoundError",
     "NpcAiError",
+    "OverlayError",
     "PersonaError",
 ]
 
@@ -145,3 +146,9 @@ class AudioOverrunError(AudioError):
     """Audio arrived faster than it could be transcribed; the oldest audio was dropped."""
 
     code = 1604
+
+
+class OverlayError(NpcAiError):
+    """A caption overlay could not start: no display for the window, or the port is taken."""
+
+    code = 1800

@@ -7,6 +7,13 @@ served by the standard library on 127.0.0.1.
 
 from __future__ import annotations
 
-from npc_ai.overlay.state import BoardLine, BoardOptions, CaptionBoard, LineKind
+from npc_ai.overlay.state import (
+    BoardLine,
+    BoardOptions,
+    CaptionBoard,
+    LineKind,
+    OverlayStyle,
+    parse_color,
+)
 
-__all__ = ["BoardLine", "BoardOptions", "CaptionBoard", "LineKind"]
+__all__ = ["BoardLine", "BoardOptions", "CaptionBoard", "LineKind", "OverlayStyle", "parse_color"]

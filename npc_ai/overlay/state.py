@@ -36,11 +36,75 @@ from typing import Literal
 from npc_ai.errors import InputError
 from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
 
-__all__ = ["BoardLine", "BoardOptions", "CaptionBoard", "LineKind"]
+__all__ = ["BoardLine", "BoardOptions", "CaptionBoard", "LineKind", "OverlayStyle", "parse_color"]
 
 log = logging.getLogger(__name__)
 
 LineKind = Literal["final", "translation", "partial", "status"]
+
+_HEX = "0123456789abcdefABCDEF"
+
+
+def parse_color(value: str) -> tuple[int, int, int]:
+    """``"#RRGGBB"`` or ``"#RGB"`` (the ``#`` optional) as an (r, g, b) tuple."""
+    digits = value.strip().removeprefix("#")
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    if len(digits) != 6 or any(c not in _HEX for c in digits):
+        raise InputError(f"colour {value!r} is not #RRGGBB or #RGB hex (for example #00FF00)")
+    return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OverlayStyle:
+    """How caption lines look, in the pygame window and on the browser page alike.
+
+    The default size, 48 px, meets the Game Accessibility Guidelines' 46 px at 1080p; the
+    outline keeps white text readable over any game picture.
+    """
+
+    #: A font file (.ttf/.otf) or an installed font's name; ``None``: a plain sans-serif.
+    font: str | None = None
+    #: Text height in pixels.
+    font_size: int = 48
+    text_color: str = "#FFFFFF"
+    translation_color: str = "#FFE14D"
+    partial_color: str = "#D0D0D0"
+    status_color: str = "#FF8A80"
+    outline_color: str = "#000000"
+    #: Outline thickness in pixels; 0 for none.
+    outline_width: int = 3
+    #: Where the block of lines sits: ``"bottom"`` or ``"top"``.
+    position: Literal["bottom", "top"] = "bottom"
+    #: Gap between the block and the edges, in pixels.
+    margin: int = 40
+    #: Most text rows shown (after wrapping); the newest rows win.
+    max_lines: int = 6
+
+    def __post_init__(self) -> None:
+        for name in (
+            "text_color",
+            "translation_color",
+            "partial_color",
+            "status_color",
+            "outline_color",
+        ):
+            parse_color(getattr(self, name))
+        if not 6 <= self.font_size <= 400:
+            raise InputError(f"font_size must be 6 to 400 pixels, not {self.font_size}")
+        if self.outline_width < 0 or self.margin < 0 or self.max_lines < 1:
+            raise InputError("outline_width and margin must be 0 or more, max_lines 1 or more")
+        if self.position not in ("bottom", "top"):
+            raise InputError(f"position must be 'bottom' or 'top', not {self.position!r}")
+
+    def color_for(self, kind: LineKind) -> str:
+        """The fill colour of a line of this kind."""
+        return {
+            "final": self.text_color,
+            "translation": self.translation_color,
+            "partial": self.partial_color,
+            "status": self.status_color,
+        }[kind]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
