@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from npc_ai.errors import InputError, NpcAiError
-from npc_ai.overlay.state import BoardLine, BoardOptions, CaptionBoard
+from npc_ai.errors import InputError, NpcAiError, OverlayError
+from npc_ai.overlay.state import BoardLine, BoardOptions, CaptionBoard, OverlayStyle
+from npc_ai.overlay.window import CaptionWindow, WindowOptions, wrap_text
 from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError
 
 
@@ -179,3 +182,138 @@ def test_version_counts_changes_and_clear_empties() -> None:
 def test_bad_board_options_are_input_errors(bad: dict[str, float]) -> None:
     with pytest.raises(InputError):
         BoardOptions(**bad)  # type: ignore[arg-type]
+
+
+# -- the pygame window (headless) -------------------------------------------------------------
+
+
+@pytest.fixture
+def headless(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+
+
+def test_wrap_text_breaks_at_spaces_and_cuts_long_words() -> None:
+    fits = lambda t: len(t) <= 10  # noqa: E731
+    assert wrap_text("the quick brown fox jumps", fits) == ["the quick", "brown fox", "jumps"]
+    assert wrap_text("abcdefghijklmnopqrstuvwxyz", fits) == ["abcdefghij", "klmnopqrst", "uvwxyz"]
+    assert wrap_text("  ", fits) == []
+
+
+def test_window_draws_outlined_text_on_the_chroma_key(headless: None) -> None:
+    style = OverlayStyle(
+        font_size=48,
+        text_color="#FFFFFF",
+        outline_color="#FF0000",
+        outline_width=3,
+        position="bottom",
+        margin=20,
+        max_lines=3,
+    )
+    options = WindowOptions(style=style, width=800, antialias=False)
+    with CaptionWindow(options) as window:
+        assert window.surface.get_size() == window.size == (800, window.size[1])
+        assert window.frame([cap(0, "Hello there", final=True, end=2.0)])
+        pixels = pygame_pixels(window.surface)
+    white = {p for p, c in pixels.items() if c == (255, 255, 255)}
+    red = {p for p, c in pixels.items() if c == (255, 0, 0)}
+    green = {p for p, c in pixels.items() if c == (0, 255, 0)}
+    assert white and red and len(green) > len(pixels) // 2
+    assert set(pixels.values()) <= {(255, 255, 255), (255, 0, 0), (0, 255, 0)}
+    xs, ys = [x for x, _ in white], [y for _, y in white]
+    # the outline surrounds the glyphs on every side
+    assert min(x for x, _ in red) < min(xs) and max(x for x, _ in red) > max(xs)
+    assert min(y for _, y in red) < min(ys) and max(y for _, y in red) > max(ys)
+    # every glyph pixel touching the background touches the outline first
+    for x, y in white:
+        for n in ((x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)):
+            assert n not in green
+    # bottom placement: the text sits in the lower part of the window
+    assert max(ys) > window.size[1] // 2
+
+
+def test_window_colours_each_kind_and_keeps_the_newest_rows(headless: None) -> None:
+    style = OverlayStyle(
+        font_size=30,
+        outline_width=1,
+        max_lines=2,
+        position="top",
+        translation_color="#0000FF",
+        partial_color="#FFFF00",
+    )
+    with CaptionWindow(WindowOptions(style=style, width=400, antialias=False)) as window:
+        window.frame(
+            [
+                cap(0, "one", final=True),
+                cap(1, "two", final=True),
+                tr(1, "es", "dos"),
+                cap(2, "three"),
+            ]
+        )
+        colours = set(pygame_pixels(window.surface).values())
+        rows = window._layout(window.board.lines)
+    assert len(rows) == 2  # "dos" and "three": the oldest rows went
+    assert (0, 0, 255) in colours and (255, 255, 0) in colours
+    assert (255, 255, 255) not in colours
+
+
+def test_window_redraws_only_on_change_and_ends_on_escape(headless: None) -> None:
+    import pygame
+
+    now = [0.0]
+    with CaptionWindow(WindowOptions(fps=240), clock=lambda: now[0]) as window:
+        assert window.frame([cap(0, "a", final=True, end=1.0)])
+        drawn = window.board.version
+        assert window.frame([]) and window.board.version == drawn
+        now[0] = 10.0
+        assert window.frame([]) and window.board.lines == ()
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE))
+        assert not window.frame([])
+        pygame.event.post(pygame.event.Event(pygame.QUIT))
+        assert not window.frame([])
+
+
+def test_window_run_feeds_polls_until_done(headless: None) -> None:
+    batches = [[cap(0, "x")], [], [cap(0, "x y", final=True)]]
+    polled: list[int] = []
+
+    def poll() -> list[Caption]:
+        polled.append(1)
+        return batches.pop(0) if batches else []
+
+    window = CaptionWindow(WindowOptions(fps=240))
+    try:
+        assert window.run(poll, until=lambda: not batches)
+        assert [line.text for line in window.board.lines] == ["x y"]
+    finally:
+        window.close()
+    assert len(polled) >= 3
+
+
+def test_bad_window_options_and_a_missing_font_file(headless: None, tmp_path: Path) -> None:
+    with pytest.raises(InputError):
+        WindowOptions(chroma_key="green")
+    with pytest.raises(InputError):
+        OverlayStyle(font_size=2)
+    with pytest.raises(InputError):
+        OverlayStyle(position="left")  # type: ignore[arg-type]
+    bad = tmp_path / "font.ttf"
+    bad.write_bytes(b"not a font")
+    window = CaptionWindow(WindowOptions(style=OverlayStyle(font=str(bad))))
+    with pytest.raises(OverlayError, match=r"font\.ttf"):
+        window.open()
+    window.close()
+
+
+def pygame_pixels(surface: object) -> dict[tuple[int, int], tuple[int, int, int]]:
+    import pygame
+
+    assert isinstance(surface, pygame.Surface)
+    w, h = surface.get_size()
+    raw = pygame.image.tobytes(surface, "RGB")
+    return {
+        (x, y): (raw[i], raw[i + 1], raw[i + 2])
+        for y in range(h)
+        for x in range(w)
+        for i in (3 * (y * w + x),)
+    }

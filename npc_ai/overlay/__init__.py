@@ -15,5 +15,15 @@ from npc_ai.overlay.state import (
     OverlayStyle,
     parse_color,
 )
+from npc_ai.overlay.window import CaptionWindow, WindowOptions
 
-__all__ = ["BoardLine", "BoardOptions", "CaptionBoard", "LineKind", "OverlayStyle", "parse_color"]
+__all__ = [
+    "BoardLine",
+    "BoardOptions",
+    "CaptionBoard",
+    "CaptionWindow",
+    "LineKind",
+    "OverlayStyle",
+    "WindowOptions",
+    "parse_color",
+]

@@ -1,0 +1,334 @@
+"""A pygame window showing live captions, for OBS Window Capture.
+
+Outlined text on a chroma-key background (default pure green, ``#00FF00``): in OBS add a
+Window Capture of this window and a Chroma Key filter. On Windows, ``background="transparent"``
+makes the key colour see-through on the desktop itself (a layered window); elsewhere SDL has no
+per-pixel transparent windows, so it falls back to the chroma key with a warning.
+
+pygame is imported only when the window opens. The loop drains events each frame and never
+blocks on the caption source::
+
+    with CaptionWindow(WindowOptions(width=1600)) as window:
+        while window.frame(session.poll()):   # input, update, draw, flip, tick
+            pass
+
+or simply ``window.run(session.poll, until=lambda: session.done)``. Esc or closing the
+window ends the loop (``frame`` returns False).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from npc_ai.errors import InputError, OverlayError
+from npc_ai.overlay.state import BoardLine, BoardOptions, CaptionBoard, OverlayStyle, parse_color
+from npc_ai.speech.events import SubtitleEvent
+
+if TYPE_CHECKING:
+    import pygame
+
+__all__ = ["CaptionWindow", "WindowOptions", "wrap_text"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WindowOptions:
+    """The caption window: size, place, background and look. Build once at the edge."""
+
+    style: OverlayStyle = field(default_factory=OverlayStyle)
+    width: int = 1280
+    #: ``None``: tall enough for ``style.max_lines`` rows plus the margins.
+    height: int | None = None
+    #: Window position on the desktop; ``None`` lets the system place it.
+    x: int | None = None
+    y: int | None = None
+    #: ``"chroma"``: fill with ``chroma_key``; ``"transparent"``: make that colour see-through
+    #: where the platform allows it (Windows), else chroma.
+    background: Literal["chroma", "transparent"] = "chroma"
+    chroma_key: str = "#00FF00"
+    #: Smooth glyph edges. Off gives hard edges that a colour key removes cleanly.
+    antialias: bool = True
+    borderless: bool = False
+    fps: int = 30
+    title: str = "npc-ai captions"
+
+    def __post_init__(self) -> None:
+        parse_color(self.chroma_key)
+        if self.width < 64 or (self.height is not None and self.height < 32):
+            raise InputError(f"window too small: {self.width}x{self.height}")
+        if not 1 <= self.fps <= 240:
+            raise InputError(f"fps must be 1 to 240, not {self.fps}")
+        if self.background not in ("chroma", "transparent"):
+            raise InputError(
+                f"background must be 'chroma' or 'transparent', not {self.background!r}"
+            )
+
+
+def wrap_text(text: str, fits: Callable[[str], bool]) -> list[str]:
+    """Break ``text`` into rows at spaces so that each row ``fits``; an overlong word is cut."""
+    rows: list[str] = []
+    row = ""
+    for word in text.split():
+        candidate = f"{row} {word}" if row else word
+        if fits(candidate):
+            row = candidate
+            continue
+        if row:
+            rows.append(row)
+        while not fits(word) and len(word) > 1:
+            cut = len(word) - 1
+            while cut > 1 and not fits(word[:cut]):
+                cut -= 1
+            rows.append(word[:cut])
+            word = word[cut:]
+        row = word
+    if row:
+        rows.append(row)
+    return rows
+
+
+def _outline_offsets(radius: int) -> list[tuple[int, int]]:
+    return [
+        (dx, dy)
+        for dx in range(-radius, radius + 1)
+        for dy in range(-radius, radius + 1)
+        if (dx or dy) and dx * dx + dy * dy <= radius * radius + radius
+    ]
+
+
+class CaptionWindow:
+    """A window drawing a :class:`~npc_ai.overlay.state.CaptionBoard`. See the module docs."""
+
+    def __init__(
+        self,
+        options: WindowOptions | None = None,
+        *,
+        board: CaptionBoard | None = None,
+        board_options: BoardOptions | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.options = options or WindowOptions()
+        self.board = board or CaptionBoard(board_options)
+        self._clock = clock
+        self._pg: Any = None
+        self._screen: pygame.Surface | None = None
+        self._font: pygame.font.Font | None = None
+        self._tick: pygame.time.Clock | None = None
+        self._cache: dict[tuple[str, str], pygame.Surface] = {}
+        self._drawn = -1
+        self._offsets = _outline_offsets(self.options.style.outline_width)
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The window size in pixels."""
+        o = self.options
+        if o.height is not None:
+            return (o.width, o.height)
+        s = o.style
+        row = int(s.font_size * 1.25) + 2 * s.outline_width
+        return (o.width, s.max_lines * row + 2 * s.margin)
+
+    @property
+    def surface(self) -> pygame.Surface:
+        """The window's surface (for tests and screenshots); the window must be open."""
+        if self._screen is None:
+            raise OverlayError("the caption window is not open")
+        return self._screen
+
+    def open(self) -> None:
+        """Open the window. Raises :class:`OverlayError` when there is no display."""
+        if self._screen is not None:
+            return
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # keeps stdout for captions
+        import pygame
+
+        o = self.options
+        if o.x is not None and o.y is not None:
+            # SDL reads the first window's place from its environment; pygame has no argument.
+            os.environ["SDL_VIDEO_WINDOW_POS"] = f"{o.x},{o.y}"
+        try:
+            pygame.display.init()
+            pygame.font.init()
+            flags = pygame.NOFRAME if o.borderless else 0
+            screen = pygame.display.set_mode(self.size, flags)
+        except pygame.error as exc:
+            pygame.display.quit()
+            raise OverlayError(
+                f"cannot open the caption window: {exc} (is there a display? set DISPLAY, or "
+                "use the browser overlay --web instead)"
+            ) from exc
+        pygame.display.set_caption(o.title)
+        self._pg = pygame
+        self._screen = screen
+        self._font = self._load_font()
+        self._tick = pygame.time.Clock()
+        if o.background == "transparent":
+            self._make_transparent(pygame)
+        self._drawn = -1
+        log.info("caption window open, %dx%d", *self.size)
+
+    def close(self) -> None:
+        """Close the window (pygame's display only; the caller's own pygame stays)."""
+        if self._screen is None:
+            return
+        self._cache.clear()
+        self._screen = None
+        self._font = None
+        self._pg.display.quit()
+
+    def __enter__(self) -> CaptionWindow:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the frame ------------------------------------------------------------------------
+
+    def handle_input(self) -> bool:
+        """Drain the window's input events; False once Esc is pressed or the window closed."""
+        pg = self._pg
+        running = True
+        for event in pg.event.get():
+            if event.type == pg.QUIT or (event.type == pg.KEYDOWN and event.key == pg.K_ESCAPE):
+                running = False
+            elif event.type in (pg.WINDOWEXPOSED, pg.VIDEOEXPOSE):
+                self._drawn = -1
+        return running
+
+    def update(self, events: Iterable[SubtitleEvent]) -> bool:
+        """Feed caption events to the board; True if the lines changed."""
+        return self.board.update(events, self._clock())
+
+    def draw(self) -> None:
+        """Redraw and flip if the board changed since the last draw."""
+        if self._drawn == self.board.version:
+            return
+        screen = self.surface
+        o = self.options
+        screen.fill(parse_color(o.chroma_key))
+        rows = self._layout(self.board.lines)
+        s = o.style
+        row_height = self._row_height()
+        if s.position == "bottom":
+            top = screen.get_height() - s.margin - len(rows) * row_height
+        else:
+            top = s.margin
+        for i, image in enumerate(rows):
+            x = (screen.get_width() - image.get_width()) // 2
+            screen.blit(image, (x, top + i * row_height))
+        self._pg.display.flip()
+        self._drawn = self.board.version
+
+    def frame(self, events: Iterable[SubtitleEvent] = ()) -> bool:
+        """One frame: input, update, draw, wait for the frame rate. False: the user closed it."""
+        running = self.handle_input()
+        self.update(events)
+        self.draw()
+        if self._tick is not None:
+            self._tick.tick(self.options.fps)
+        return running
+
+    def run(
+        self,
+        poll: Callable[[], Iterable[SubtitleEvent]],
+        *,
+        until: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Loop frames, feeding ``poll()`` (which must not block) until the user closes the
+        window (returns False) or ``until()`` is true (returns True)."""
+        self.open()
+        while self.frame(poll()):
+            if until is not None and until():
+                self.frame(poll())  # show what the last poll brought
+                return True
+        return False
+
+    # -- drawing --------------------------------------------------------------------------
+
+    def _load_font(self) -> pygame.font.Font:
+        import pygame as pg
+
+        s = self.options.style
+        if s.font is None:
+            return pg.font.Font(None, s.font_size)
+        if os.path.isfile(s.font):
+            try:
+                font = pg.font.Font(s.font, s.font_size)
+                font.size("Ag")  # pygame hands back a broken font for a bad file; this raises
+                return font
+            except (pg.error, OSError) as exc:
+                raise OverlayError(f"cannot load font file {s.font}: {exc}") from exc
+        if pg.font.match_font(s.font) is None:
+            log.warning("no installed font named %r; using the default font", s.font)
+        return pg.font.SysFont(s.font, s.font_size)
+
+    def _row_height(self) -> int:
+        assert self._font is not None
+        return int(self._font.get_linesize()) + 2 * self.options.style.outline_width
+
+    def _layout(self, lines: Iterable[BoardLine]) -> list[pygame.Surface]:
+        font = self._font
+        assert font is not None
+        s = self.options.style
+        room = self.surface.get_width() - 2 * s.margin - 2 * s.outline_width
+        wanted: list[tuple[str, str]] = []
+        for line in lines:
+            color = s.color_for(line.kind)
+            for row in wrap_text(line.text, lambda t: font.size(t)[0] <= room):
+                wanted.append((row, color))
+        wanted = wanted[-s.max_lines :]
+        cache = {key: self._cache[key] for key in wanted if key in self._cache}
+        for key in wanted:
+            if key not in cache:
+                cache[key] = self._render(*key)
+        self._cache = cache
+        return [cache[key] for key in wanted]
+
+    def _render(self, text: str, color: str) -> pygame.Surface:
+        import pygame as pg
+
+        font = self._font
+        assert font is not None
+        s = self.options.style
+        aa = self.options.antialias
+        fill = font.render(text, aa, parse_color(color))
+        r = s.outline_width
+        if r == 0:
+            return fill
+        edge = font.render(text, aa, parse_color(s.outline_color))
+        image = pg.Surface((fill.get_width() + 2 * r, fill.get_height() + 2 * r), pg.SRCALPHA)
+        # The glyphs drawn at every offset within the radius, in the outline colour, then the
+        # fill on top: a stroke pygame's own fonts do not offer.
+        for dx, dy in self._offsets:
+            image.blit(edge, (r + dx, r + dy))
+        image.blit(fill, (r, r))
+        return image
+
+    def _make_transparent(self, pg: Any) -> None:
+        if sys.platform != "win32":
+            log.warning(
+                "transparent window backgrounds need Windows; showing the chroma key %s "
+                "instead (use a Chroma Key filter in OBS)",
+                self.options.chroma_key,
+            )
+            return
+        import ctypes
+
+        r, g, b = parse_color(self.options.chroma_key)
+        hwnd = pg.display.get_wm_info()["window"]
+        user32 = ctypes.windll.user32  # type: ignore[attr-defined]
+        gwl_exstyle, ws_ex_layered, lwa_colorkey = -20, 0x80000, 0x1
+        style = user32.GetWindowLongW(hwnd, gwl_exstyle)
+        user32.SetWindowLongW(hwnd, gwl_exstyle, style | ws_ex_layered)
+        if not user32.SetLayeredWindowAttributes(hwnd, r | (g << 8) | (b << 16), 0, lwa_colorkey):
+            log.warning("could not make the caption window transparent; chroma key stays")
