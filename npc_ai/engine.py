@@ -182,7 +182,8 @@ class SerialEngine:
             text = next(run.stream)
         except StopIteration:
             self._current = None
-            end = "length" if run.produced >= run.job.params.max_tokens else "stop"
+            params = run.job.params
+            end = "length" if run.produced >= params.max_tokens and not params.choices else "stop"
             return [Piece(run.job.id, "", end)]
         except NpcAiError as exc:
             self._current = None

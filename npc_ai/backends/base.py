@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Generator", "SamplingParams"]
+from npc_ai.errors import InputError
+
+__all__ = ["Generator", "SamplingParams", "check_choices"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -17,6 +20,15 @@ class SamplingParams:
     early, but the dialogue core enforces them itself, so a backend that
     ignores them is still correct. ``seed`` makes a continuation reproducible
     for the same prompt, model and parameters; ``None`` draws a fresh one.
+
+    ``choices`` turns sampling into a choice: the continuation is exactly one
+    of these strings, picked greedily token by token (at each step the
+    allowed next token with the highest logit), and it comes back as a single
+    piece. Temperature, penalties, ``stop`` and ``max_tokens`` do not apply
+    then (``max_tokens`` must still be at least 1). The strings must be
+    distinct and non-empty, and none may be the start of another, so the
+    walk always ends on exactly one of them: end each with a terminator such
+    as ``"."`` if they could otherwise overlap.
     """
 
     max_tokens: int = 64
@@ -30,6 +42,29 @@ class SamplingParams:
     # The first tokens may not end the line: a reply is never empty by
     # construction when the backend supports it.
     forbid_empty: bool = True
+    choices: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.choices:
+            check_choices(self.choices)
+            if self.max_tokens < 1:
+                raise InputError("a choice needs max_tokens of at least 1")
+
+
+def check_choices(choices: tuple[str, ...]) -> None:
+    """Raise :class:`InputError` unless ``choices`` can be told apart by a greedy walk."""
+    if not isinstance(choices, tuple) or not all(isinstance(c, str) for c in choices):
+        raise InputError(f"choices must be a tuple of strings, got {choices!r}")
+    if any(not c for c in choices):
+        raise InputError("a choice is an empty string; every choice needs some text")
+    ordered = sorted(choices)
+    for a, b in itertools.pairwise(ordered):
+        if b.startswith(a):
+            what = "appears twice" if a == b else f"is the start of {b!r}"
+            raise InputError(
+                f"choice {a!r} {what}; the choices must be distinct and none may be the "
+                "start of another (end each with a terminator such as '.')"
+            )
 
 
 @runtime_checkable

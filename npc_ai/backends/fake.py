@@ -29,6 +29,11 @@ class ScriptedGenerator:
     must cut. Pieces are words with their leading space, as a tokenizer
     would give them. ``fail_after`` raises :class:`BackendError` after that
     many pieces, to test error paths.
+
+    A choice (``params.choices``) does not use the script: ``choose(prompt,
+    choices)`` picks the answer (by default the first choice) and it comes
+    as one piece. A rule that answers something not among the choices is a
+    :class:`BackendError`, as a broken backend would be.
     """
 
     def __init__(
@@ -38,6 +43,7 @@ class ScriptedGenerator:
         delay: float = 0.0,
         context_size: int = 2048,
         fail_after: int | None = None,
+        choose: Callable[[str, tuple[str, ...]], str] | None = None,
     ) -> None:
         if not callable(script) and not script:
             raise ValueError("script needs at least one continuation")
@@ -45,6 +51,7 @@ class ScriptedGenerator:
         self._delay = delay
         self._context_size = context_size
         self._fail_after = fail_after
+        self._choose = choose
         self._turn = 0
         self._closed = False
         self._lock = threading.Lock()
@@ -76,11 +83,19 @@ class ScriptedGenerator:
         if not isinstance(prompt, str):
             prompt = "".join(prompt)
         self.params.append(params)
+        if params.choices:
+            with self._lock:
+                self.prompts.append(prompt)
+            pick = self._choose(prompt, params.choices) if self._choose else params.choices[0]
+            if pick not in params.choices:
+                raise BackendError(f"the scripted choice {pick!r} is not one of the choices")
+            return self._pieces(pick, params, whole=True)
         text = self._next_continuation(prompt)
         return self._pieces(text, params)
 
-    def _pieces(self, text: str, params: SamplingParams) -> Iterator[str]:
-        for index, piece in enumerate(_PIECE.findall(text)[: params.max_tokens]):
+    def _pieces(self, text: str, params: SamplingParams, *, whole: bool = False) -> Iterator[str]:
+        pieces = [text] if whole else _PIECE.findall(text)[: params.max_tokens]
+        for index, piece in enumerate(pieces):
             if self._fail_after is not None and index >= self._fail_after:
                 raise BackendError("scripted failure", after=index)
             if self._delay:

@@ -10,6 +10,13 @@ Each :meth:`LlamaBatchEngine.step` is one ``llama_decode`` call holding the
 next token of every running reply plus at most one chunk of prompt for those
 still reading theirs, highest priority first, so replies stream together and
 a new reply starts while the others go on.
+
+A job whose ``params.choices`` is set is a *choice*: it continues its prompt
+with exactly one of a few strings, picked by a greedy walk over their token
+trie (:mod:`npc_ai.backends._choice`). It runs through the same slots, cache
+and steps as a reply; where the options part ways it reads only the logits of
+the allowed next tokens (no sampler, no grammar over the whole vocabulary),
+and it stops as soon as one option is left.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from npc_ai.backends._choice import ChoiceWalk
 from npc_ai.backends._llama import (
     AbortFlag,
     LlamaModel,
@@ -85,6 +93,8 @@ class _Active:
     generated: int = 0
     pending: int | None = None  # sampled, not yet decoded
     has_content: bool = False
+    walk: ChoiceWalk | None = None  # a choice job's place among its options
+    feed: list[int] = field(default_factory=list)  # choice tokens taken, not yet decoded
 
 
 class LlamaBatchEngine:
@@ -254,7 +264,15 @@ class LlamaBatchEngine:
             except InputError as exc:
                 out.append(Piece(job.id, "", "error", exc))
                 continue
-            active = self._start(job, slot, segments)
+            walk = None
+            if job.params.choices:
+                walk = self._walk(job)
+                if walk.done:  # one option, or all but one ruled out by their shared start
+                    out.append(Piece(job.id, walk.result, "stop"))
+                    continue
+                if walk.path:  # read the tokens every option starts with as prompt
+                    segments[-1] = segments[-1] + tuple(walk.path)
+            active = self._start(job, slot, segments, walk)
             if not active.todo and job.params.max_tokens == 0:
                 out.append(self._finish(active, "", "prefilled"))  # all cached already
         return out
@@ -279,6 +297,29 @@ class LlamaBatchEngine:
             )
         return segments
 
+    def _walk(self, job: Job) -> ChoiceWalk:
+        """The trie of a choice job's options, tokenized as they follow its prompt.
+
+        An option's first token depends on the text before it (" calm" is
+        one token after "feels", "calm" alone is two): each option is
+        tokenized after the prompt's last segment, and that segment's own
+        tokens are taken off. When the two merge across the boundary, the
+        option is tokenized alone, as the engine reads every segment alone.
+        """
+        last = max(i for i, text in enumerate(job.segments) if text)
+        tail, bos = job.segments[last], last == 0  # as _prompt_tokens reads it
+        before = self._tokenize(tail, bos=bos)
+        tokens = []
+        for option in job.params.choices:
+            both = self.model.tokenize(tail + option, add_bos=bos)
+            if tuple(both[: len(before)]) == before and len(both) > len(before):
+                tokens.append(both[len(before) :])
+            else:
+                tokens.append(self.model.tokenize(option, add_bos=False))
+        walk = ChoiceWalk(job.params.choices, tokens)
+        walk.start()
+        return walk
+
     def _free_slot(self, job: Job) -> _Slot | None:
         free = [s for s in self._slots if s.job is None]
         if not free:
@@ -289,7 +330,9 @@ class LlamaBatchEngine:
         # Another conversation's slot: the least recently used one.
         return min(free, key=lambda s: s.last_used)
 
-    def _start(self, job: Job, slot: _Slot, segments: list[_Tokens]) -> _Active:
+    def _start(
+        self, job: Job, slot: _Slot, segments: list[_Tokens], walk: ChoiceWalk | None = None
+    ) -> _Active:
         # The last segment is read again for its logits, unless nothing is
         # to be generated.
         reusable = len(segments) - (1 if job.params.max_tokens else 0)
@@ -330,9 +373,10 @@ class LlamaBatchEngine:
             job=job,
             slot=slot,
             todo=list(segments[same:]),
-            sampler=make_sampler(ll, self.model.n_vocab, job.params, seed),
+            sampler=None if walk else make_sampler(ll, self.model.n_vocab, job.params, seed),
             decoder=codecs.getincrementaldecoder("utf-8")(errors="replace"),
             has_content=not job.params.forbid_empty,
+            walk=walk,
         )
         slot.job = active
         self._active[job.id] = active
@@ -362,6 +406,8 @@ class LlamaBatchEngine:
             for active in self._active.values():
                 if active.pending is not None:
                     plan.append((active, [active.pending], True))
+                elif active.feed:
+                    plan.append((active, list(active.feed), True))
         budget = self.options.prefill_chunk
         used = 0
         for active in reading:
@@ -409,20 +455,26 @@ class LlamaBatchEngine:
             slot.n_past += len(tokens)
             if active.pending is not None and tokens == [active.pending] and not active.todo:
                 active.pending = None
+            elif active.feed and tokens == active.feed and not active.todo:
+                active.feed = []
             elif active.todo:
                 active.todo_offset += len(tokens)
                 if active.todo_offset == len(active.todo[0]):
                     slot.segments.append(active.todo.pop(0))
                     active.todo_offset = 0
             if logits:
-                out.append(self._sample(active, row + len(tokens) - 1))
+                piece = self._sample(active, row + len(tokens) - 1)
+                if piece is not None:
+                    out.append(piece)
             elif not active.todo and active.job.params.max_tokens == 0:
                 out.append(self._finish(active, "", "prefilled"))
             row += len(tokens)
         return out
 
-    def _sample(self, active: _Active, row: int) -> Piece:
+    def _sample(self, active: _Active, row: int) -> Piece | None:
         ll, model = self.ll, self.model
+        if active.walk is not None:
+            return self._choose(active, active.walk, row)
         if not active.has_content:
             logits = np.ctypeslib.as_array(
                 ll.llama_get_logits_ith(self._ctx, row), shape=(model.n_vocab,)
@@ -439,6 +491,17 @@ class LlamaBatchEngine:
             return self._finish(active, text + active.decoder.decode(b"", final=True), "length")
         active.pending = token
         return Piece(active.job.id, text)
+
+    def _choose(self, active: _Active, walk: ChoiceWalk, row: int) -> Piece | None:
+        logits = np.ctypeslib.as_array(
+            self.ll.llama_get_logits_ith(self._ctx, row), shape=(self.model.n_vocab,)
+        )
+        taken = walk.pick(logits[walk.allowed])
+        if walk.done:
+            # The rest of the option is known: it is not decoded.
+            return self._finish(active, walk.result, "stop")
+        active.feed = taken
+        return None
 
     def _finish(self, active: _Active, text: str, end: str) -> Piece:
         del self._active[active.job.id]
