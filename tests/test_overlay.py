@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from npc_ai.errors import InputError, NpcAiError, OverlayError
 from npc_ai.overlay.state import BoardLine, BoardOptions, CaptionBoard, OverlayStyle
+from npc_ai.overlay.web import HOST, CaptionServer, WebOptions, sse_message
 from npc_ai.overlay.window import CaptionWindow, WindowOptions, wrap_text
 from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError
 
@@ -317,3 +327,252 @@ def pygame_pixels(surface: object) -> dict[tuple[int, int], tuple[int, int, int]
         for x in range(w)
         for i in (3 * (y * w + x),)
     }
+
+
+# -- the browser page and its event stream ----------------------------------------------------
+
+
+class SseReader:
+    """A minimal event-stream client on a raw socket."""
+
+    def __init__(self, port: int, path: str = "/events", rcvbuf: int = 0) -> None:
+        self.sock = socket.socket()
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(10)
+        self.sock.connect((HOST, port))
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        self.file = self.sock.makefile("rb")
+        status = self.file.readline()
+        assert b"200" in status, status
+        self.headers = {}
+        while (line := self.file.readline()) not in (b"\r\n", b""):
+            key, _, value = line.decode().partition(":")
+            self.headers[key.strip().lower()] = value.strip()
+
+    def next(self) -> tuple[str, dict[str, Any] | None]:
+        """The next message: ("caption", data) or ("comment", None)."""
+        name, data = "", ""
+        while True:
+            line = self.file.readline().decode()
+            assert line, "stream ended"
+            if line == "\n":
+                if data:
+                    return name, json.loads(data)
+                continue
+            if line.startswith(":"):
+                return "comment", None
+            key, _, value = line.rstrip("\n").partition(": ")
+            if key == "event":
+                name = value
+            elif key == "data":
+                data += value
+
+    def until(self, kind: str) -> dict[str, Any]:
+        while True:
+            name, data = self.next()
+            if name == "caption" and data is not None and data["kind"] == kind:
+                return data
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+def http_get(url: str) -> tuple[int, str, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.headers["Content-Type"], resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, "", ""
+
+
+def test_page_is_served_on_loopback_with_the_style_defaults() -> None:
+    style = OverlayStyle(font_size=64, position="top", outline_color="#112233")
+    with CaptionServer(WebOptions(style=style)) as server:
+        assert server.url == f"http://127.0.0.1:{server.port}/" and server.port > 0
+        status, ctype, body = http_get(server.url + "?size=50&lang=es")
+        assert status == 200 and ctype.startswith("text/html")
+        assert '"size": 64' in body and '"pos": "top"' in body and "#112233" in body
+        assert "EventSource" in body and "background: transparent" in body
+        assert "text-shadow" in body.lower() or "textShadow" in body
+        assert http_get(server.url + "nothing")[0] == 404
+    with pytest.raises(OverlayError):
+        server.port  # noqa: B018
+
+
+def test_sse_clients_receive_caption_events() -> None:
+    with CaptionServer(WebOptions(keepalive_seconds=0.2)) as server:
+        first, second = SseReader(server.port), SseReader(server.port)
+        assert first.headers["content-type"].startswith("text/event-stream")
+        assert first.until("snapshot")["lines"] == []
+        assert second.until("snapshot")["lines"] == []
+        server.publish([cap(0, "hello")])
+        server.publish([cap(0, "Hello there.", final=True, end=2.0), tr(0, "es", "Hola.")])
+        for reader in (first, second):
+            partial = reader.until("partial")
+            assert partial["event"]["text"] == "hello" and partial["event"]["final"] is False
+            final = reader.until("final")
+            assert final["event"]["segment"] == 0
+            assert [line["text"] for line in final["lines"]] == ["Hello there."]
+            translation = reader.until("translation")
+            assert translation["event"] == {
+                "segment": 0,
+                "target": "es",
+                "text": "Hola.",
+                "start": 0.0,
+                "end": 1.0,
+            }
+            assert [(x["kind"], x["language"]) for x in translation["lines"]] == [
+                ("final", "en"),
+                ("translation", "es"),
+            ]
+        assert first.next() == ("comment", None)  # keep-alive while idle
+        server.publish([SubtitleError(error=NpcAiError("microphone lost"), fatal=True)])
+        error = first.until("error")
+        assert error["event"]["fatal"] and error["event"]["error"]["message"] == "microphone lost"
+        late = SseReader(server.port)  # a page opened later sees the board at once
+        assert [x["text"] for x in late.until("snapshot")["lines"]] == [
+            "Hello there.",
+            "Hola.",
+            "microphone lost",
+        ]
+        assert server.client_count == 3
+        for reader in (first, second, late):
+            reader.close()
+
+
+def test_expired_lines_are_pushed_to_the_page() -> None:
+    now = [0.0]
+    board = BoardOptions(min_seconds=0.05, max_seconds=0.05)
+    with CaptionServer(board_options=board, clock=lambda: now[0]) as server:
+        reader = SseReader(server.port)
+        reader.until("snapshot")
+        server.publish([cap(0, "brief", final=True, end=0.01)])
+        assert reader.until("final")["lines"]
+        now[0] = 1.0
+        with server._lock:
+            server._lock.notify_all()
+        assert reader.until("expire")["lines"] == []
+        reader.close()
+
+
+def test_a_slow_client_does_not_block_another_and_loses_only_partials() -> None:
+    options = WebOptions(client_queue=8, client_backlog_limit=10_000, write_timeout=30)
+    with CaptionServer(options) as server:
+        slow = SseReader(server.port, rcvbuf=4096)  # reads nothing until the end
+        fast = SseReader(server.port)
+        fast.until("snapshot")
+        deadline = time.monotonic() + 5
+        while server.client_count < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        words = " ".join(["word"] * 400)
+        got: list[dict[str, Any]] = []
+        reading = threading.Thread(
+            target=lambda: got.extend(fast.until("final") for _ in range(60)), daemon=True
+        )
+        reading.start()
+        started = time.monotonic()
+        for i in range(60):
+            for r in range(10):
+                server.publish([cap(i, f"{words} {r}", revision=r)])
+            server.publish([cap(i, f"{words} final {i}", final=True)])
+        publish_seconds = time.monotonic() - started
+        reading.join(timeout=20)
+        assert not reading.is_alive(), f"fast client got {len(got)} of 60 finals"
+        assert [d["event"]["segment"] for d in got] == list(range(60))
+        assert publish_seconds < 5
+        with server._lock:
+            stuck = [c for c in server._clients if c.dropped]
+        assert stuck, "the slow client should have had partials dropped"
+        # the slow client, reading at last, still gets every final, in order
+        finals = [slow.until("final")["event"]["segment"] for _ in range(60)]
+        assert finals == list(range(60))
+        fast.close()
+        slow.close()
+
+
+def test_too_many_clients_and_a_taken_port() -> None:
+    with CaptionServer(WebOptions(max_clients=1)) as server:
+        first = SseReader(server.port)
+        assert http_get(f"http://127.0.0.1:{server.port}/events")[0] == 503
+        with pytest.raises(OverlayError, match="another port"):
+            CaptionServer(WebOptions(port=server.port)).start()
+        first.close()
+    with pytest.raises(InputError):
+        WebOptions(port=70000)
+
+
+_FAKE_DOM = """
+const made = [];
+const fakeBoard = { style: {}, children: [], replaceChildren(...c) { this.children = c; } };
+globalThis.document = { getElementById: () => fakeBoard,
+  createElement: () => { const d = { style: {} }; made.push(d); return d; } };
+globalThis.location = { search: process.argv[2] };
+let listener = null;
+globalThis.EventSource = class { constructor(url) { this.url = url; }
+  addEventListener(name, fn) { if (name === "caption") listener = fn; } };
+"""
+_FAKE_RUN = """
+listener({ data: process.argv[3] });
+console.log(JSON.stringify({ board: board.style, lines: board.children.map(
+  (d) => ({ text: d.textContent, color: d.style.color, shadow: d.style.textShadow })) }));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the page script")
+def test_page_script_filters_languages_and_styles_lines(tmp_path: Path) -> None:
+    page = CaptionServer(WebOptions(style=OverlayStyle(font_size=50))).page().decode()
+    script = page.split("<script>")[1].split("</script>")[0]
+    runner = tmp_path / "page.js"
+    runner.write_text(_FAKE_DOM + script + _FAKE_RUN)
+    board = CaptionBoard()
+    board.update(
+        [
+            cap(0, "Good morning.", final=True),
+            tr(0, "es", "Buenos días."),
+            tr(0, "fr", "Bonjour."),
+            cap(1, "and <b>you</b>"),
+        ],
+        now=0.0,
+    )
+    message = json.loads(sse_message("partial", None, board, 1).decode().split("data: ")[1])
+
+    def run(query: str) -> dict[str, Any]:
+        out = subprocess.run(
+            ["node", str(runner), query, json.dumps(message)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+    shown = run("?lang=fr&size=60&pos=top&ocolor=%23FF0000&outline=2")
+    assert [x["text"] for x in shown["lines"]] == ["Good morning.", "Bonjour.", "and <b>you</b>"]
+    assert shown["board"]["fontSize"] == "60px" and shown["board"]["top"] == "40px"
+    assert "#FF0000" in shown["lines"][0]["shadow"]
+    assert shown["lines"][1]["color"] == "#FFE14D"
+    plain = run("?original=0&partials=0&lines=1")
+    assert [x["text"] for x in plain["lines"]] == ["Bonjour."]
+    default = run("")
+    assert len(default["lines"]) == 4 and default["board"]["fontSize"] == "50px"
+    assert default["board"]["bottom"] == "40px"
+
+
+def test_public_names() -> None:
+    import npc_ai.overlay as overlay
+
+    assert overlay.__all__ == [
+        "BoardLine",
+        "BoardOptions",
+        "CaptionBoard",
+        "CaptionServer",
+        "CaptionWindow",
+        "LineKind",
+        "OverlayStyle",
+        "WebOptions",
+        "WindowOptions",
+        "parse_color",
+    ]
+    assert "pygame" not in overlay.__dict__

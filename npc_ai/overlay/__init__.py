@@ -15,15 +15,18 @@ from npc_ai.overlay.state import (
     OverlayStyle,
     parse_color,
 )
+from npc_ai.overlay.web import CaptionServer, WebOptions
 from npc_ai.overlay.window import CaptionWindow, WindowOptions
 
 __all__ = [
     "BoardLine",
     "BoardOptions",
     "CaptionBoard",
+    "CaptionServer",
     "CaptionWindow",
     "LineKind",
     "OverlayStyle",
+    "WebOptions",
     "WindowOptions",
     "parse_color",
 ]
