@@ -21,6 +21,8 @@ __all__ = [
     "AudioOverrunError",
     "BackendError",
     "InputError",
+    "MemoryFormatError",
+    "MemoryStoreError",
     "ModelChecksumError",
     "ModelError",
     "ModelLoadError",
@@ -115,6 +117,25 @@ class BackendError(NpcAiError):
     """The generation backend failed while producing a reply."""
 
     code = 1400
+
+
+class MemoryStoreError(NpcAiError):
+    """The NPC memory database cannot be used: not an SQLite file, damaged, newer, locked or closed.
+
+    ``path`` names the database file.
+    """
+
+    code = 1500
+
+
+class MemoryFormatError(MemoryStoreError, ValueError):
+    """A memory save blob is not one this version can load: truncated, corrupt or newer.
+
+    The blob is data handed in by the game (or a bridge client), hence a remote fault.
+    """
+
+    code = 1501
+    fault = "remote"
 
 
 class AudioError(NpcAiError):
