@@ -1,0 +1,277 @@
+"""faster-whisper (CTranslate2 Whisper) and its Silero VAD behind the streaming Protocols.
+
+:class:`WhisperRecognizer` implements :class:`npc_ai.speech.streaming.SpeechRecognizer`.
+It drives the CTranslate2 model directly rather than through ``WhisperModel.transcribe``
+for one reason: ``transcribe`` pads every buffer to Whisper's 30 s window, and the encoder
+pass over 30 s costs ~0.4 s of one core for tiny.en however short the phrase. A streaming
+phrase is a few seconds, so the recogniser encodes only ``ceil(duration) + 1`` seconds
+(at least ``min_context``): ~0.04 s for a 4 s phrase. ``full_context=True`` restores the
+30 s window. Decoding, word alignment and punctuation merging are faster-whisper's own.
+
+:class:`SileroVad` implements :class:`npc_ai.speech.streaming.VoiceDetector` with the
+Silero VAD model faster-whisper ships, keeping its recurrent state between calls so a
+stream is judged as one signal.
+
+Both import faster-whisper (and through it CTranslate2 and onnxruntime) only when created.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from npc_ai.errors import BackendError, InputError, ModelLoadError
+from npc_ai.models import resolve_model
+from npc_ai.speech.events import Word
+from npc_ai.speech.streaming import SAMPLE_RATE, AsrResult
+
+__all__ = ["MODEL_NAMES", "SileroVad", "WhisperOptions", "WhisperRecognizer"]
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAMES = {"tiny.en": "whisper-tiny.en", "base": "whisper-base"}
+"""Short model names accepted by :class:`WhisperOptions` and their manifest names."""
+
+_FRAMES_PER_SECOND = 100  # mel frames per second of audio
+_CONTEXT_FRAMES = 3000  # Whisper's full 30 s window
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WhisperOptions:
+    """How the Whisper model is loaded and run.
+
+    ``model`` is ``"tiny.en"`` (English only, fastest), ``"base"`` (multilingual), a manifest
+    name, or a path to a CTranslate2 Whisper directory. ``language`` is the spoken language
+    (``None``: English for ``.en`` models, detected per pass otherwise); ``task="translate"``
+    makes a multilingual model write English text whatever is spoken.
+    """
+
+    model: str = "tiny.en"
+    cpu_threads: int = 1
+    compute_type: str = "int8"
+    beam_size: int = 1
+    language: str | None = None
+    task: str = "transcribe"
+    min_context: float = 4.0
+    """Seconds of encoder window at least (the phrase plus a second, rounded up, above)."""
+    full_context: bool = False
+    """Encode Whisper's whole 30 s window on every pass (slower, the stock behaviour)."""
+    max_new_tokens: int = 120
+
+
+class WhisperRecognizer:
+    """A faster-whisper model transcribing one short buffer per call (thread-safe)."""
+
+    def __init__(self, options: WhisperOptions | None = None) -> None:
+        self.options = opts = options or WhisperOptions()
+        if opts.task not in ("transcribe", "translate"):
+            raise InputError(
+                f"task must be 'transcribe' or 'translate', got {opts.task!r}", task=opts.task
+            )
+        if opts.beam_size < 1 or opts.cpu_threads < 0:
+            raise InputError("beam_size must be >= 1 and cpu_threads >= 0")
+        from faster_whisper import WhisperModel
+
+        path = _model_path(opts.model)
+        try:
+            self.model = WhisperModel(
+                str(path),
+                device="cpu",
+                compute_type=opts.compute_type,
+                cpu_threads=opts.cpu_threads,
+                local_files_only=True,
+            )
+        except Exception as exc:  # CTranslate2 raises plain RuntimeErrors
+            raise ModelLoadError(
+                f"faster-whisper could not load {path}: {exc}", path=str(path)
+            ) from exc
+        self.multilingual: bool = bool(self.model.model.is_multilingual)
+        if not self.multilingual and (
+            opts.task == "translate" or opts.language not in (None, "en")
+        ):
+            raise InputError(
+                f"model {opts.model!r} is English-only: language={opts.language!r} and "
+                f"task={opts.task!r} need a multilingual model such as 'base'",
+                model=opts.model,
+            )
+        self._lock = threading.Lock()
+        self._tokenizers: dict[str, Any] = {}
+        self._suppress: list[int] | None = None
+
+    # -- SpeechRecognizer -----------------------------------------------------------------
+
+    def transcribe(self, audio: npt.NDArray[np.float32], *, prompt: str = "") -> AsrResult:
+        """Transcribe one buffer of 16 kHz mono audio (<= 30 s) into words with times."""
+        if len(audio) == 0:
+            return AsrResult(text="")
+        if len(audio) > 30 * SAMPLE_RATE:
+            raise InputError(
+                f"a pass covers at most 30 s of audio, got {len(audio) / SAMPLE_RATE:.1f} s"
+            )
+        try:
+            with self._lock:
+                return self._transcribe(audio, prompt)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise BackendError(
+                f"faster-whisper failed on a {len(audio)}-sample buffer: {exc}"
+            ) from exc
+
+    def _transcribe(self, audio: npt.NDArray[np.float32], prompt: str) -> AsrResult:
+        import ctranslate2
+        from faster_whisper.transcribe import merge_punctuations
+
+        opts = self.options
+        seconds = len(audio) / SAMPLE_RATE
+        if opts.full_context:
+            frames = _CONTEXT_FRAMES
+        else:
+            frames = min(
+                _CONTEXT_FRAMES,
+                _FRAMES_PER_SECOND * max(math.ceil(opts.min_context), math.ceil(seconds) + 1),
+            )
+        padded = np.zeros(frames * SAMPLE_RATE // _FRAMES_PER_SECOND, np.float32)
+        padded[: len(audio)] = audio
+        features = self.model.feature_extractor(padded)[:, :frames]
+        content_frames = min(frames, math.ceil(seconds * _FRAMES_PER_SECOND))
+        encoded = self.model.model.encode(
+            ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None]))
+        )
+        language = self._language(encoded)
+        tokenizer = self._tokenizer(language)
+        previous = tokenizer.encode(" " + prompt.strip()) if prompt.strip() else []
+        sequence = self.model.get_prompt(tokenizer, previous, without_timestamps=True)
+        result = self.model.model.generate(
+            encoded,
+            [sequence],
+            beam_size=opts.beam_size,
+            max_length=len(sequence) + opts.max_new_tokens,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppressed(tokenizer),
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        text = tokenizer.decode(tokens).strip()
+        # CTranslate2 scores are length-normalised sums; faster-whisper's avg_logprob divides
+        # the sum by length + 1.
+        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1) if tokens else 0.0
+        words: tuple[Word, ...] = ()
+        if tokens:
+            alignment = self.model.find_alignment(tokenizer, [tokens], encoded, content_frames)[0]
+            merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
+            words = tuple(
+                Word(
+                    text=str(a["word"]),
+                    start=float(min(a["start"], seconds)),
+                    end=float(min(a["end"], seconds)),
+                    probability=float(a["probability"]),
+                )
+                for a in alignment
+                if a["word"]
+            )
+        return AsrResult(
+            text=text,
+            words=words,
+            avg_logprob=float(avg_logprob),
+            no_speech_prob=float(result.no_speech_prob),
+            language=language if self.options.task == "transcribe" else "en",
+        )
+
+    def _language(self, encoded: Any) -> str:
+        if not self.multilingual:
+            return "en"
+        if self.options.language:
+            return self.options.language
+        detected = self.model.model.detect_language(encoded)[0]
+        token = str(detected[0][0])  # "<|de|>"
+        return token[2:-2]
+
+    def _tokenizer(self, language: str) -> Any:
+        tokenizer = self._tokenizers.get(language)
+        if tokenizer is None:
+            from faster_whisper.tokenizer import Tokenizer
+
+            tokenizer = Tokenizer(
+                self.model.hf_tokenizer,
+                self.multilingual,
+                task=self.options.task,
+                language=language,
+            )
+            self._tokenizers[language] = tokenizer
+        return tokenizer
+
+    def _suppressed(self, tokenizer: Any) -> list[int]:
+        if self._suppress is None:
+            from faster_whisper.transcribe import get_suppressed_tokens
+
+            self._suppress = list(get_suppressed_tokens(tokenizer, [-1]) or [])
+        return self._suppress
+
+    # -- reference ------------------------------------------------------------------------
+
+    def transcribe_offline(self, audio: npt.NDArray[np.float32]) -> str:
+        """faster-whisper's own whole-file transcription (beam 5, 30 s windows, no VAD).
+
+        The reference the streaming path is measured against.
+        """
+        language = self.options.language or (None if self.multilingual else "en")
+        with self._lock:
+            segments, _info = self.model.transcribe(
+                audio, language=language, task=self.options.task, beam_size=5
+            )
+            return " ".join(s.text.strip() for s in segments).strip()
+
+
+def _model_path(model: str) -> os.PathLike[str]:
+    if model in MODEL_NAMES:
+        return resolve_model(MODEL_NAMES[model])
+    if os.sep in model or os.path.isdir(model):
+        # The user's own CTranslate2 directory: checked for shape only.
+        return resolve_model("whisper-tiny.en", path=model)
+    return resolve_model(model)
+
+
+class SileroVad:
+    """faster-whisper's Silero VAD run as a stream: 512-sample windows, state kept."""
+
+    _CONTEXT = 64
+
+    def __init__(self) -> None:
+        from faster_whisper.vad import get_vad_model
+
+        self._session = get_vad_model().session
+        self.reset()
+
+    @property
+    def window(self) -> int:
+        """Samples per probability (32 ms)."""
+        return 512
+
+    def reset(self) -> None:
+        """Forget the stream so far."""
+        self._h = np.zeros((1, 1, 128), np.float32)
+        self._c = np.zeros((1, 1, 128), np.float32)
+        self._context = np.zeros(self._CONTEXT, np.float32)
+
+    def __call__(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Speech probability of each whole 512-sample window of ``audio``."""
+        n = len(audio) // 512
+        if n == 0:
+            return np.zeros(0, np.float32)
+        windows = np.asarray(audio[: n * 512], np.float32).reshape(n, 512)
+        contexts = np.concatenate([self._context[None], windows[:-1, -self._CONTEXT :]])
+        batch = np.concatenate([contexts, windows], axis=1)
+        probs, self._h, self._c = self._session.run(
+            None, {"input": batch, "h": self._h, "c": self._c}
+        )
+        self._context = windows[-1, -self._CONTEXT :].copy()
+        return np.asarray(probs, np.float32).reshape(n)

@@ -1,0 +1,534 @@
+"""Streaming transcription: VAD phrases, LocalAgreement-2 commits and a latency governor.
+
+:class:`StreamingTranscriber` is a state machine with no I/O and no threads: feed it 16 kHz mono
+float32 audio with :meth:`~StreamingTranscriber.insert_audio`, call
+:meth:`~StreamingTranscriber.process_iter` for the captions that are ready, and
+:meth:`~StreamingTranscriber.finish` at the end of the stream. The speech recogniser and the
+voice detector are Protocols, so tests drive it with scripted fakes in milliseconds.
+
+How a phrase becomes captions:
+
+* The voice detector cuts the stream into phrases: a phrase starts at speech (with a little
+  audio before it) and ends after ``min_silence`` seconds of silence. Silence never reaches
+  the recogniser.
+* While a phrase grows, every ``step`` seconds of new audio the whole phrase so far is
+  transcribed (a *partial pass*). Words two passes in a row agree on are *committed*
+  (LocalAgreement-2, Macháček et al. 2023, arXiv 2307.14743); they never change again.
+  Each pass that changes the text sends a partial :class:`~npc_ai.speech.events.Caption`
+  (committed + tentative words) with the next revision number.
+* When the phrase ends, one *final pass* over the phrase turns everything left into the final
+  caption at once, so the final does not wait for a further chunk to agree.
+* A phrase longer than ``max_phrase`` seconds is cut after its last committed word; one longer
+  than ``hard_phrase`` seconds (nothing committed, e.g. partial passes were shed) is cut after
+  the last word that ends a second before the buffer does.
+
+The latency governor keeps captions near real time on a busy CPU: it measures each pass's wall
+cost, lengthens the step so partial passes use at most ``max_load`` of real time, sheds a
+partial pass whenever the audio it would cover waited longer than ``max_lag`` (the final and
+cut passes always run), and runs no partial pass once the speaker has paused, so a final never
+queues behind a partial.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from npc_ai.errors import AudioFormatError, InputError
+from npc_ai.speech import shield
+from npc_ai.speech.events import Caption, Word
+from npc_ai.speech.shield import ShieldOptions
+
+__all__ = [
+    "SAMPLE_RATE",
+    "AsrResult",
+    "SpeechRecognizer",
+    "StreamingOptions",
+    "StreamingTranscriber",
+    "TranscriberStats",
+    "VoiceDetector",
+]
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+"""Samples per second of every audio array in this package (mono float32 in [-1, 1])."""
+
+Audio = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AsrResult:
+    """One recogniser pass over an audio buffer.
+
+    ``words`` carry times in seconds from the start of that buffer and their text as the
+    model wrote it (a leading space starts a new word); the scores are those of the pass.
+    """
+
+    text: str
+    words: tuple[Word, ...] = ()
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    language: str = "en"
+
+
+class SpeechRecognizer(Protocol):
+    """Transcribes a short buffer of 16 kHz mono float32 audio (one phrase, <= 30 s)."""
+
+    def transcribe(self, audio: Audio, *, prompt: str = "") -> AsrResult:
+        """Transcribe ``audio``; ``prompt`` is earlier text that gives the model context."""
+        ...
+
+
+class VoiceDetector(Protocol):
+    """Streaming voice activity detection: speech probability per window of samples."""
+
+    @property
+    def window(self) -> int:
+        """Samples per probability."""
+        ...
+
+    def __call__(self, audio: Audio) -> npt.NDArray[np.float32]:
+        """Probabilities for ``len(audio) // window`` consecutive windows (stateful)."""
+        ...
+
+    def reset(self) -> None:
+        """Forget the stream so far."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamingOptions:
+    """How the stream is cut into phrases and how hard the CPU is worked. Times in seconds."""
+
+    vad_threshold: float = 0.5
+    """Speech starts where the VAD probability reaches this."""
+    vad_neg_threshold: float = 0.35
+    """Speech goes on until the probability falls below this."""
+    min_silence: float = 0.4
+    """Silence that ends a phrase."""
+    min_speech: float = 0.2
+    """Phrases with less speech than this (clicks, breaths) are dropped unheard."""
+    pad: float = 0.2
+    """Audio kept before a phrase's speech and after it."""
+    partials: bool = True
+    """Send partial captions (off: only finals, the cheapest mode)."""
+    min_step: float = 0.5
+    """New audio needed before a partial pass, at least."""
+    max_step: float = 2.0
+    """...and at most, however slow the passes are."""
+    max_load: float = 0.6
+    """Share of real time partial passes may use; the step grows to keep to it."""
+    max_lag: float = 1.0
+    """A partial pass is shed when the audio it would cover waited longer than this."""
+    pause: float = 0.2
+    """No partial pass once the speaker has been silent this long (the final comes soon)."""
+    max_phrase: float = 8.0
+    """A longer phrase is cut after its last committed word."""
+    hard_phrase: float = 12.0
+    """A longer phrase is cut after its last word that ends a second before the buffer."""
+    prompt_chars: int = 120
+    """Characters of earlier finals given to the recogniser as context (0: none)."""
+    shield: ShieldOptions = field(default_factory=ShieldOptions)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriberStats:
+    """What the transcriber has done so far (for benchmarks and the CLI)."""
+
+    audio_seconds: float
+    partial_passes: int
+    final_passes: int
+    shed_passes: int
+    rejected_passes: int
+    asr_seconds: float
+    step: float
+
+
+@dataclass(slots=True)
+class _Phrase:
+    start: int  # stream sample of audio[0]
+    chunks: list[Audio]
+    samples: int = 0
+    speech: int = 0  # samples the VAD called speech
+    silence: int = 0  # trailing samples of silence
+    speech_end: int = 0  # stream sample where the last speech window ended
+    committed: list[Word] = field(default_factory=list)
+    tentative: list[Word] = field(default_factory=list)
+    seen: int = 0  # samples covered by the last pass or shed decision
+    unseen_since: float | None = None  # wall time the oldest unseen audio arrived
+    segment: int | None = None
+    revision: int = -1
+    shown: str | None = None
+    language: str = "en"
+
+    def audio(self) -> Audio:
+        if len(self.chunks) > 1:
+            self.chunks = [np.concatenate(self.chunks)]
+        return self.chunks[0] if self.chunks else np.zeros(0, np.float32)
+
+    def drop_before(self, sample: int) -> None:
+        """Forget audio before stream sample ``sample``."""
+        cut = max(0, min(sample - self.start, self.samples))
+        self.chunks = [self.audio()[cut:]]
+        self.start += cut
+        self.samples -= cut
+        self.seen = max(0, self.seen - cut)
+
+
+class StreamingTranscriber:
+    """Turns a stream of audio into partial and final captions (no I/O, no threads).
+
+    ``clock`` returns wall seconds (monotonic); tests pass a fake one.
+    """
+
+    def __init__(
+        self,
+        recognizer: SpeechRecognizer,
+        vad: VoiceDetector,
+        *,
+        options: StreamingOptions | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._asr = recognizer
+        self._vad = vad
+        self._opts = options or StreamingOptions()
+        self._clock = clock
+        self._window = vad.window
+        self._pending = np.zeros(0, np.float32)
+        self._t = 0  # stream samples the VAD has seen
+        self._preroll: deque[Audio] = deque()
+        self._preroll_samples = 0
+        self._phrase: _Phrase | None = None
+        self._closed: deque[_Phrase] = deque()
+        self._next_segment = 0
+        self._history = ""
+        self._finished = False
+        # Governor.
+        self._cost_per_second = 0.0  # EWMA of pass cost per second of audio transcribed
+        self._step = self._opts.min_step
+        self._partial_passes = 0
+        self._final_passes = 0
+        self._shed = 0
+        self._rejected = 0
+        self._asr_seconds = 0.0
+
+    # -- input ----------------------------------------------------------------------------
+
+    @property
+    def options(self) -> StreamingOptions:
+        """The options in use."""
+        return self._opts
+
+    @property
+    def backlog(self) -> float:
+        """Seconds of phrase audio no pass has covered yet."""
+        unseen = sum(p.samples - p.seen for p in self._closed)
+        if self._phrase is not None:
+            unseen += self._phrase.samples - self._phrase.seen
+        return unseen / SAMPLE_RATE
+
+    @property
+    def stats(self) -> TranscriberStats:
+        """Counters of passes, shed passes and recogniser time."""
+        return TranscriberStats(
+            audio_seconds=(self._t + len(self._pending)) / SAMPLE_RATE,
+            partial_passes=self._partial_passes,
+            final_passes=self._final_passes,
+            shed_passes=self._shed,
+            rejected_passes=self._rejected,
+            asr_seconds=self._asr_seconds,
+            step=self._step,
+        )
+
+    def insert_audio(self, chunk: Audio) -> None:
+        """Append 16 kHz mono float32 samples to the stream (any length, even 0)."""
+        if self._finished:
+            raise InputError("insert_audio() after finish(): the stream has ended")
+        array = np.asarray(chunk)
+        if array.ndim != 1 or not np.issubdtype(array.dtype, np.floating):
+            raise AudioFormatError(
+                f"audio chunk must be a 1-D float array of 16 kHz mono samples, got "
+                f"shape {array.shape} dtype {array.dtype}",
+                shape=list(array.shape),
+                dtype=str(array.dtype),
+            )
+        if array.size == 0:
+            return
+        arrived = self._clock()
+        data = np.concatenate([self._pending, array.astype(np.float32, copy=False)])
+        whole = len(data) - len(data) % self._window
+        self._pending = data[whole:]
+        if whole:
+            self._detect(data[:whole], arrived)
+
+    def _detect(self, audio: Audio, arrived: float) -> None:
+        opts = self._opts
+        probs = self._vad(audio)
+        w = self._window
+        pad = int(opts.pad * SAMPLE_RATE)
+        for i, p in enumerate(probs):
+            frame = audio[i * w : (i + 1) * w]
+            start = self._t
+            self._t += w
+            phrase = self._phrase
+            if phrase is None:
+                if p >= opts.vad_threshold:
+                    pre = list(self._preroll)
+                    pre_n = self._preroll_samples
+                    phrase = _Phrase(start=start - pre_n, chunks=[*pre, frame])
+                    phrase.samples = pre_n + w
+                    phrase.speech = w
+                    phrase.speech_end = self._t
+                    phrase.unseen_since = arrived
+                    self._phrase = phrase
+                    self._preroll.clear()
+                    self._preroll_samples = 0
+                else:
+                    self._preroll.append(frame)
+                    self._preroll_samples += w
+                    while self._preroll_samples - len(self._preroll[0]) >= pad:
+                        self._preroll_samples -= len(self._preroll.popleft())
+                continue
+            phrase.chunks.append(frame)
+            phrase.samples += w
+            if phrase.unseen_since is None:
+                phrase.unseen_since = arrived
+            speaking = p >= (opts.vad_neg_threshold if phrase.silence == 0 else opts.vad_threshold)
+            if speaking:
+                phrase.silence = 0
+                phrase.speech += w
+                phrase.speech_end = self._t
+            else:
+                phrase.silence += w
+                if phrase.silence >= opts.min_silence * SAMPLE_RATE:
+                    self._close(phrase)
+
+    def _close(self, phrase: _Phrase) -> None:
+        """End ``phrase`` at its last speech plus ``pad``; the rest seeds the pre-roll."""
+        pad = int(self._opts.pad * SAMPLE_RATE)
+        keep_until = min(phrase.speech_end + pad, phrase.start + phrase.samples)
+        audio = phrase.audio()
+        tail = audio[keep_until - phrase.start :]
+        phrase.chunks = [audio[: keep_until - phrase.start]]
+        phrase.samples = keep_until - phrase.start
+        phrase.seen = min(phrase.seen, phrase.samples)
+        self._phrase = None
+        self._preroll = deque([tail[-pad:]] if pad and len(tail) else [])
+        self._preroll_samples = min(pad, len(tail))
+        if phrase.speech >= self._opts.min_speech * SAMPLE_RATE or phrase.segment is not None:
+            self._closed.append(phrase)
+
+    # -- processing -----------------------------------------------------------------------
+
+    def process_iter(self) -> list[Caption]:
+        """Run the passes that are due and return the captions they produced (maybe none)."""
+        events: list[Caption] = []
+        while self._closed:
+            events.extend(self._finalize(self._closed.popleft()))
+        phrase = self._phrase
+        if phrase is None:
+            return events
+        opts = self._opts
+        seconds = phrase.samples / SAMPLE_RATE
+        if seconds >= opts.hard_phrase:
+            events.extend(self._cut(phrase, hard=True))
+        elif seconds >= opts.max_phrase and phrase.committed:
+            events.extend(self._cut(phrase, hard=False))
+        elif opts.partials and self._partial_due(phrase):
+            events.extend(self._partial(phrase))
+        return events
+
+    def finish(self) -> list[Caption]:
+        """End the stream: the open phrase (if any) becomes final. Returns the last captions."""
+        if self._finished:
+            return []
+        if len(self._pending):
+            tail = np.zeros(self._window, np.float32)
+            tail[: len(self._pending)] = self._pending
+            self._pending = np.zeros(0, np.float32)
+            self._detect(tail, self._clock())
+        if self._phrase is not None:
+            self._close(self._phrase)
+        events: list[Caption] = []
+        while self._closed:
+            events.extend(self._finalize(self._closed.popleft()))
+        self._finished = True
+        return events
+
+    # -- governor -------------------------------------------------------------------------
+
+    def _learn(self, cost: float, seconds: float) -> None:
+        """Fold one pass's wall cost into the cost model and re-size the step."""
+        self._asr_seconds += cost
+        per_second = cost / max(seconds, 0.5)
+        if self._cost_per_second == 0.0:
+            self._cost_per_second = per_second
+        else:
+            self._cost_per_second += 0.3 * (per_second - self._cost_per_second)
+        # The next partial pass covers about this phrase again: keep its cost within
+        # max_load of the audio that arrives between passes.
+        predicted = self._cost_per_second * seconds
+        self._step = min(
+            self._opts.max_step, max(self._opts.min_step, predicted / self._opts.max_load)
+        )
+
+    def _partial_due(self, phrase: _Phrase) -> bool:
+        opts = self._opts
+        if phrase.samples - phrase.seen < self._step * SAMPLE_RATE:
+            return False
+        if phrase.silence >= opts.pause * SAMPLE_RATE:
+            return False  # the speaker paused: keep the CPU free for the final
+        waited = self._clock() - (phrase.unseen_since or self._clock())
+        if waited > opts.max_lag:
+            self._shed += 1
+            phrase.seen = phrase.samples
+            phrase.unseen_since = None
+            logger.debug("shed a partial pass: its audio waited %.2f s", waited)
+            return False
+        return True
+
+    # -- passes ---------------------------------------------------------------------------
+
+    def _recognize(self, phrase: _Phrase) -> tuple[list[Word], str]:
+        """Transcribe the whole phrase; words in stream seconds after the shield."""
+        audio = phrase.audio()
+        prompt = self._history[-self._opts.prompt_chars :] if self._opts.prompt_chars else ""
+        began = self._clock()
+        result = self._asr.transcribe(audio, prompt=prompt)
+        self._learn(self._clock() - began, len(audio) / SAMPLE_RATE)
+        phrase.seen = phrase.samples
+        phrase.unseen_since = None
+        offset = phrase.start / SAMPLE_RATE
+        words = [
+            replace(w, start=w.start + offset, end=w.end + offset)
+            for w in shield.collapse_loops(
+                shield.drop_sound_labels(result.words), self._opts.shield
+            )
+        ]
+        reason = shield.rejection(
+            text=_join(words),
+            words=words,
+            avg_logprob=result.avg_logprob,
+            no_speech_prob=result.no_speech_prob,
+            options=self._opts.shield,
+        )
+        if reason is not None:
+            self._rejected += 1
+            logger.debug("shield rejected %r: %s", result.text, reason)
+            return [], result.language
+        return words, result.language
+
+    def _new_words(self, phrase: _Phrase, words: Sequence[Word]) -> list[Word]:
+        """The words of a pass that come after the phrase's committed words."""
+        if not phrase.committed:
+            return list(words)
+        last = phrase.committed[-1].end
+        fresh = [w for w in words if w.start >= last - 0.1]
+        # The boundary word may be heard again: drop the longest run at the start of the
+        # fresh words that repeats the tail of the committed words.
+        committed = [shield.normalize(w.text) for w in phrase.committed]
+        keys = [shield.normalize(w.text) for w in fresh]
+        for n in range(min(5, len(committed), len(keys)), 0, -1):
+            if committed[-n:] == keys[:n]:
+                return fresh[n:]
+        return fresh
+
+    def _partial(self, phrase: _Phrase) -> list[Caption]:
+        self._partial_passes += 1
+        words, language = self._recognize(phrase)
+        phrase.language = language
+        new = self._new_words(phrase, words)
+        agreed = 0
+        for old, cur in zip(phrase.tentative, new, strict=False):
+            if shield.normalize(old.text) != shield.normalize(cur.text):
+                break
+            agreed += 1
+        phrase.committed.extend(new[:agreed])
+        phrase.tentative = new[agreed:]
+        caption = self._caption(phrase, [*phrase.committed, *phrase.tentative], final=False)
+        return [caption] if caption is not None else []
+
+    def _finalize(self, phrase: _Phrase) -> list[Caption]:
+        self._final_passes += 1
+        words, language = self._recognize(phrase)
+        phrase.language = language
+        final_words = [*phrase.committed, *self._new_words(phrase, words)]
+        caption = self._caption(phrase, final_words, final=True)
+        return [caption] if caption is not None else []
+
+    def _cut(self, phrase: _Phrase, *, hard: bool) -> list[Caption]:
+        """Send the phrase's head as a final and go on with the rest as a new phrase."""
+        if hard:
+            self._final_passes += 1
+            words, phrase.language = self._recognize(phrase)
+            end = (phrase.start + phrase.samples) / SAMPLE_RATE - 1.0
+            words = [*phrase.committed, *self._new_words(phrase, words)]
+            head = [w for w in words if w.end <= end] or words[:1]
+        else:
+            head = list(phrase.committed)
+        events: list[Caption] = []
+        caption = self._caption(phrase, head, final=True)
+        if caption is not None:
+            events.append(caption)
+        cut = round(head[-1].end * SAMPLE_RATE) if head else phrase.start + phrase.samples
+        if not head:
+            cut -= SAMPLE_RATE  # nothing heard in the whole phrase: keep the last second only
+        rest = _Phrase(start=phrase.start, chunks=[phrase.audio()])
+        rest.samples = phrase.samples
+        rest.drop_before(cut)
+        rest.speech = rest.samples
+        rest.silence = phrase.silence
+        rest.speech_end = phrase.speech_end
+        rest.seen = 0
+        rest.unseen_since = self._clock()
+        self._phrase = rest
+        return events
+
+    def _caption(self, phrase: _Phrase, words: Sequence[Word], *, final: bool) -> Caption | None:
+        text = _join(words)
+        if final:
+            if text:
+                self._history = (self._history + " " + text).strip()[-1000:]
+            elif phrase.segment is None:
+                return None  # nothing was ever shown for this phrase: nothing to close
+        elif not text or text == phrase.shown:
+            return None
+        if phrase.segment is None:
+            phrase.segment = self._next_segment
+            self._next_segment += 1
+        phrase.revision += 1
+        phrase.shown = text
+        start = words[0].start if words else phrase.start / SAMPLE_RATE
+        end = words[-1].end if words else (phrase.start + phrase.samples) / SAMPLE_RATE
+        return Caption(
+            segment=phrase.segment,
+            revision=phrase.revision,
+            final=final,
+            text=text,
+            start=round(start, 3),
+            end=round(end, 3),
+            language=phrase.language,
+            words=tuple(
+                Word(
+                    text=w.text.strip(),
+                    start=round(w.start, 3),
+                    end=round(w.end, 3),
+                    probability=w.probability,
+                )
+                for w in words
+            ),
+        )
+
+
+def _join(words: Sequence[Word]) -> str:
+    """Words as the model wrote them (leading spaces start words) joined into text."""
+    text = "".join(w.text if w.text[:1].isspace() else " " + w.text for w in words)
+    return " ".join(text.split())
