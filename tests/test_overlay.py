@@ -234,6 +234,9 @@ def test_window_draws_outlined_text_on_the_chroma_key(headless: None) -> None:
     # the outline surrounds the glyphs on every side
     assert min(x for x, _ in red) < min(xs) and max(x for x, _ in red) > max(xs)
     assert min(y for _, y in red) < min(ys) and max(y for _, y in red) > max(ys)
+    # ... and is as thick as asked on each side
+    assert min(xs) - min(x for x, _ in red) == max(x for x, _ in red) - max(xs) == 3
+    assert min(ys) - min(y for _, y in red) == max(y for _, y in red) - max(ys) == 3
     # every glyph pixel touching the background touches the outline first
     for x, y in white:
         for n in ((x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)):
