@@ -332,3 +332,32 @@ def test_insert_after_finish_is_an_error() -> None:
     st.finish()
     with pytest.raises(InputError):
         st.insert_audio(np.zeros(10, np.float32))
+
+
+def test_public_names() -> None:
+    import npc_ai.speech
+    import npc_ai.subtitles
+
+    assert sorted(npc_ai.speech.__all__) == sorted(
+        [
+            "SAMPLE_RATE",
+            "AsrResult",
+            "AudioSource",
+            "Caption",
+            "CaptionTranslation",
+            "FileSource",
+            "MicSource",
+            "PushSource",
+            "ShieldOptions",
+            "SpeechRecognizer",
+            "StreamingOptions",
+            "StreamingTranscriber",
+            "SubtitleError",
+            "SubtitleEvent",
+            "TranscriberStats",
+            "VoiceDetector",
+            "Word",
+        ]
+    )
+    assert sorted(npc_ai.subtitles.__all__) == ["LiveSubtitles", "SubtitleOptions", "Translator"]
+    assert all(hasattr(npc_ai.speech, n) for n in npc_ai.speech.__all__)

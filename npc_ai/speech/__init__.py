@@ -1,7 +1,40 @@
-"""Streaming speech transcription for live subtitles."""
+"""Streaming speech transcription for live subtitles.
+
+The session on top of this package is :class:`npc_ai.subtitles.LiveSubtitles`; the
+faster-whisper recogniser and VAD are in :mod:`npc_ai.backends.faster_whisper`.
+"""
 
 from __future__ import annotations
 
+from npc_ai.speech.audio import AudioSource, FileSource, MicSource, PushSource
 from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent, Word
+from npc_ai.speech.shield import ShieldOptions
+from npc_ai.speech.streaming import (
+    SAMPLE_RATE,
+    AsrResult,
+    SpeechRecognizer,
+    StreamingOptions,
+    StreamingTranscriber,
+    TranscriberStats,
+    VoiceDetector,
+)
 
-__all__ = ["Caption", "CaptionTranslation", "SubtitleError", "SubtitleEvent", "Word"]
+__all__ = [
+    "SAMPLE_RATE",
+    "AsrResult",
+    "AudioSource",
+    "Caption",
+    "CaptionTranslation",
+    "FileSource",
+    "MicSource",
+    "PushSource",
+    "ShieldOptions",
+    "SpeechRecognizer",
+    "StreamingOptions",
+    "StreamingTranscriber",
+    "SubtitleError",
+    "SubtitleEvent",
+    "TranscriberStats",
+    "VoiceDetector",
+    "Word",
+]

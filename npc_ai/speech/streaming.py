@@ -211,6 +211,7 @@ class StreamingTranscriber:
         self._next_segment = 0
         self._history = ""
         self._finished = False
+        self._undelivered: list[Caption] = []
         # Governor.
         self._cost_per_second = 0.0  # EWMA of pass cost per second of audio transcribed
         self._step = self._opts.min_step
@@ -329,13 +330,30 @@ class StreamingTranscriber:
     # -- processing -----------------------------------------------------------------------
 
     def process_iter(self) -> list[Caption]:
-        """Run the passes that are due and return the captions they produced (maybe none)."""
-        events: list[Caption] = []
+        """Run the passes that are due and return the captions they produced (maybe none).
+
+        When the recogniser fails, its error propagates; captions made before it in the same
+        call are kept for :meth:`take_undelivered`.
+        """
+        events: list[Caption] = self.take_undelivered()
+        try:
+            self._process(events)
+        except BaseException:
+            self._undelivered = events
+            raise
+        return events
+
+    def take_undelivered(self) -> list[Caption]:
+        """Captions made by a call that then failed (each is handed out once)."""
+        events, self._undelivered = self._undelivered, []
+        return events
+
+    def _process(self, events: list[Caption]) -> None:
         while self._closed:
             events.extend(self._finalize(self._closed.popleft()))
         phrase = self._phrase
         if phrase is None:
-            return events
+            return
         opts = self._opts
         seconds = phrase.samples / SAMPLE_RATE
         if seconds >= opts.hard_phrase:
@@ -344,7 +362,6 @@ class StreamingTranscriber:
             events.extend(self._cut(phrase, hard=False))
         elif opts.partials and self._partial_due(phrase):
             events.extend(self._partial(phrase))
-        return events
 
     def finish(self) -> list[Caption]:
         """End the stream: the open phrase (if any) becomes final. Returns the last captions."""
@@ -357,9 +374,13 @@ class StreamingTranscriber:
             self._detect(tail, self._clock())
         if self._phrase is not None:
             self._close(self._phrase)
-        events: list[Caption] = []
-        while self._closed:
-            events.extend(self._finalize(self._closed.popleft()))
+        events: list[Caption] = self.take_undelivered()
+        try:
+            while self._closed:
+                events.extend(self._finalize(self._closed.popleft()))
+        except BaseException:
+            self._undelivered = events
+            raise
         self._finished = True
         return events
 
