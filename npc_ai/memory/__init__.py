@@ -1,0 +1,30 @@
+"""NPC memory that lasts: a per-NPC SQLite store and versioned save blobs.
+
+See :mod:`npc_ai.memory.store` and ``docs/SAVES.md``.
+"""
+
+from __future__ import annotations
+
+from npc_ai.errors import MemoryFormatError, MemoryStoreError
+from npc_ai.memory.blob import FORMAT_VERSION, SavedNpc, dump_state, load_state
+from npc_ai.memory.recall import Bm25Index, RecallOptions, recall
+from npc_ai.memory.records import KINDS, Memory, NewMemory, NpcState
+from npc_ai.memory.store import MemoryStore, StoreOptions
+
+__all__ = [
+    "FORMAT_VERSION",
+    "KINDS",
+    "Bm25Index",
+    "Memory",
+    "MemoryFormatError",
+    "MemoryStore",
+    "MemoryStoreError",
+    "NewMemory",
+    "NpcState",
+    "RecallOptions",
+    "SavedNpc",
+    "StoreOptions",
+    "dump_state",
+    "load_state",
+    "recall",
+]

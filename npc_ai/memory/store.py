@@ -1,0 +1,615 @@
+"""Per-NPC memory in one SQLite file, with save blobs for the game's save slots.
+
+A :class:`MemoryStore` keeps, for each NPC, its memories (what it heard, said, learned and
+summarised; see :mod:`npc_ai.memory.records`) and its :class:`NpcState`. Every write is one
+transaction; a process killed at any moment leaves every committed write in the file. One
+connection serves all threads, guarded by a lock, so NPCs on several threads may write at once.
+Several stores (or processes) may open the same file; a writer waits up to
+``StoreOptions.busy_timeout`` seconds for another's write to finish.
+
+:meth:`MemoryStore.export` turns some or all NPCs into a versioned blob (see
+:mod:`npc_ai.memory.blob`) for a save slot, and :meth:`MemoryStore.import_` loads one back,
+replacing those NPCs' memories and state in one transaction, so loading an older save rolls NPC
+memory back with the world. ``docs/SAVES.md`` shows the pattern.
+
+Example::
+
+    with MemoryStore("saves/memory.sqlite3") as store:
+        store.add("smith", [NewMemory(kind="heard", text="I'm Ada.", speaker="player", turn=1)])
+        store.add("smith", [NewMemory(kind="fact", text="The player is Ada.", key="player.name")])
+        store.facts("smith")["player.name"].text   # 'The player is Ada.'
+        slot = store.export()                      # bytes for the save file
+        store.import_(slot)                        # later: load that save again
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from npc_ai.errors import InputError, MemoryStoreError
+from npc_ai.memory.blob import SavedNpc, dump_state, load_state
+from npc_ai.memory.records import (
+    KINDS,
+    Memory,
+    NewMemory,
+    NpcState,
+    check_extra,
+    check_memory,
+    check_npc,
+    check_state,
+    unpack_extra,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Memory",
+    "MemoryStore",
+    "NewMemory",
+    "NpcState",
+    "StoreOptions",
+]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+"""The database schema this version writes (``PRAGMA user_version``) and the newest it opens."""
+_APPLICATION_ID = 0x4E50434D  # "NPCM" in the SQLite header: marks the file as ours
+_STATE_FIELDS = ("turn", "relationship", "summary", "summary_until", "extra")
+_COLUMNS = "id, npc, kind, text, speaker, turn, time, key, source, importance"
+_SCHEMA = (
+    """CREATE TABLE npc (
+        npc TEXT PRIMARY KEY NOT NULL,
+        next_id INTEGER NOT NULL,
+        turn INTEGER NOT NULL,
+        relationship REAL NOT NULL,
+        summary TEXT NOT NULL,
+        summary_until INTEGER NOT NULL,
+        extra BLOB NOT NULL
+    )""",
+    """CREATE TABLE memory (
+        npc TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        speaker TEXT NOT NULL,
+        turn INTEGER NOT NULL,
+        time REAL NOT NULL,
+        key TEXT NOT NULL,
+        source TEXT NOT NULL,
+        importance REAL NOT NULL,
+        PRIMARY KEY (npc, id)
+    )""",
+    "CREATE INDEX memory_npc_kind ON memory (npc, kind, id)",
+)
+
+
+def _row(npc: str, m: Memory) -> tuple[Any, ...]:
+    return (m.id, npc, m.kind, m.text, m.speaker, m.turn, m.time, m.key, m.source, m.importance)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreOptions:
+    """How a :class:`MemoryStore` uses its database file.
+
+    ``synchronous``: ``"normal"`` (default) keeps every committed write when the process is
+    killed, and may lose the last moments of writes (never corrupt the file) if the machine
+    loses power; ``"full"`` also survives power loss, at one disk flush per write.
+    ``busy_timeout``: seconds a write waits for another connection's write to finish.
+    ``check_on_open``: run SQLite's ``quick_check`` when a file is opened, so a damaged file is
+    reported at once rather than at some later read (a few ms per MB).
+    """
+
+    synchronous: str = "normal"
+    busy_timeout: float = 5.0
+    check_on_open: bool = True
+
+
+class MemoryStore:
+    """Per-NPC memories and state in SQLite; ``path`` is a file or ``":memory:"``.
+
+    The caller chooses where the file lives (next to the game's saves, usually). All methods
+    are thread-safe. Errors: :class:`~npc_ai.errors.InputError` for bad arguments (nothing is
+    written), :class:`~npc_ai.errors.MemoryStoreError` when the database cannot be used,
+    :class:`~npc_ai.errors.MemoryFormatError` for a bad save blob.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str] = ":memory:", *, options: StoreOptions | None = None
+    ) -> None:
+        self._options = options if options is not None else StoreOptions()
+        if self._options.synchronous not in ("normal", "full"):
+            raise InputError(
+                f"synchronous must be 'normal' or 'full', not {self._options.synchronous!r}"
+            )
+        if not self._options.busy_timeout >= 0:
+            raise InputError(f"busy_timeout must be >= 0, not {self._options.busy_timeout}")
+        self._path = os.fspath(path)
+        self._lock = threading.RLock()
+        try:
+            conn = sqlite3.connect(
+                self._path,
+                timeout=self._options.busy_timeout,
+                isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE ... COMMIT
+                check_same_thread=False,  # one connection for all threads, behind self._lock
+            )
+        except sqlite3.Error as exc:
+            raise MemoryStoreError(
+                f"cannot open the memory database {self._path}: {exc} (does its folder exist "
+                "and can this program write there?)",
+                path=self._path,
+            ) from None
+        self._conn: sqlite3.Connection | None = conn
+        try:
+            self._set_up(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            self._conn = None
+            raise self._failure(exc, "open it") from None
+        except BaseException:
+            conn.close()
+            self._conn = None
+            raise
+        logger.debug("memory store %s open", self._path)
+
+    @property
+    def path(self) -> str:
+        """The database path this store was opened with."""
+        return self._path
+
+    # -- set-up and plumbing ---------------------------------------------------------------
+
+    def _set_up(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # fails on a non-database
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if tables and app_id != _APPLICATION_ID:
+            raise MemoryStoreError(
+                f"{self._path} is an SQLite database but not an npc-ai memory database; "
+                "give the memory store a file of its own",
+                path=self._path,
+            )
+        if version > SCHEMA_VERSION:
+            raise MemoryStoreError(
+                f"{self._path} was written by a newer npc-ai (memory database schema {version}); "
+                f"this version opens up to {SCHEMA_VERSION}. Update npc-ai.",
+                path=self._path,
+                version=version,
+                supported=SCHEMA_VERSION,
+            )
+        # WAL: readers never block the writer, and a commit is one append to the -wal file.
+        # synchronous=NORMAL in WAL mode does not fsync at commit, but the append has been
+        # handed to the OS before COMMIT returns, and the OS keeps it if the process dies
+        # (SIGKILL, crash): no committed memory is lost. Only a power cut or OS crash can drop
+        # the newest commits (never corrupting the file); "full" pays a flush per commit for
+        # that. tests/test_memory_store.py kills a writer with SIGKILL to check this.
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._options.synchronous.upper()}")
+        if self._options.check_on_open and tables:
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+            if problems != ["ok"]:
+                raise MemoryStoreError(
+                    f"the memory database {self._path} is damaged ({'; '.join(problems)}); "
+                    "restore it from a backup or a save, or delete it to start empty",
+                    path=self._path,
+                )
+        if version < SCHEMA_VERSION:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Another process may have created the schema while this one waited.
+                if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                    for statement in _SCHEMA:
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA application_id={_APPLICATION_ID}")
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _failure(self, exc: sqlite3.Error, doing: str) -> MemoryStoreError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            hint = (
+                f"another connection held it for more than {self._options.busy_timeout} s; "
+                "try again"
+            )
+        elif isinstance(exc, sqlite3.OperationalError) and "readonly" in text.replace("-", ""):
+            hint = "the file or its folder is read-only"
+        elif isinstance(exc, sqlite3.DatabaseError):
+            hint = (
+                "the file is damaged or not an SQLite database; restore it from a backup or a "
+                "save, or delete it to start empty"
+            )
+        else:
+            hint = "see the SQLite message"
+        return MemoryStoreError(
+            f"memory database {self._path}: could not {doing}: {text} ({hint})",
+            path=self._path,
+            sqlite_error=type(exc).__name__,
+        )
+
+    def _live(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise MemoryStoreError(f"memory store {self._path} is closed", path=self._path)
+        return self._conn
+
+    @contextmanager
+    def _transaction(self, doing: str, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction under the lock; any failure rolls it back whole."""
+        with self._lock:
+            conn = self._live()
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        logger.warning("rollback failed on %s", self._path, exc_info=True)
+                if isinstance(exc, sqlite3.Error):
+                    raise self._failure(exc, doing) from None
+                raise
+
+    @contextmanager
+    def _reading(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """A single read statement under the lock (it is its own transaction)."""
+        with self._lock:
+            conn = self._live()
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise self._failure(exc, doing) from None
+
+    @staticmethod
+    def _memory(row: tuple[Any, ...]) -> Memory:
+        id_, npc, kind, text, speaker, turn, time, key, source, importance = row
+        return Memory(
+            id=id_,
+            npc=npc,
+            kind=kind,
+            text=text,
+            speaker=speaker,
+            turn=turn,
+            time=float(time),
+            key=key,
+            source=source,
+            importance=float(importance),
+        )
+
+    def _state_row(self, conn: sqlite3.Connection, npc: str) -> tuple[NpcState, int] | None:
+        row = conn.execute(
+            "SELECT next_id, turn, relationship, summary, summary_until, extra "
+            "FROM npc WHERE npc = ?",
+            (npc,),
+        ).fetchone()
+        if row is None:
+            return None
+        next_id, turn, relationship, summary, summary_until, extra = row
+        try:
+            extra_map = unpack_extra(bytes(extra))
+        except ValueError as exc:
+            raise MemoryStoreError(
+                f"memory database {self._path}: the stored extra map of {npc!r} is damaged ({exc})",
+                path=self._path,
+            ) from None
+        state = NpcState(
+            npc=npc,
+            turn=turn,
+            relationship=float(relationship),
+            summary=summary,
+            summary_until=summary_until,
+            extra=extra_map,
+        )
+        return state, next_id
+
+    @staticmethod
+    def _write_state(conn: sqlite3.Connection, state: NpcState, next_id: int) -> None:
+        _, extra = check_extra(state.extra)
+        conn.execute(
+            "INSERT OR REPLACE INTO npc "
+            "(npc, next_id, turn, relationship, summary, summary_until, extra) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                state.npc,
+                next_id,
+                state.turn,
+                state.relationship,
+                state.summary,
+                state.summary_until,
+                extra,
+            ),
+        )
+
+    @staticmethod
+    def _kinds(kinds: Collection[str] | None) -> tuple[str, ...] | None:
+        if kinds is None:
+            return None
+        if isinstance(kinds, str) or not isinstance(kinds, Collection):
+            raise InputError(f"kinds must be a collection such as {{'fact'}}, not {kinds!r}")
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise InputError(f"unknown memory kinds {unknown!r}; the kinds are {KINDS}")
+        return tuple(dict.fromkeys(kinds))
+
+    @staticmethod
+    def _count_arg(value: object, name: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InputError(f"{name} must be an integer >= 0, not {value!r}")
+        return value
+
+    # -- memories --------------------------------------------------------------------------
+
+    def add(self, npc: str, records: Sequence[NewMemory]) -> list[Memory]:
+        """Store ``records`` for ``npc`` in one transaction; return them with their ids.
+
+        Ids continue the NPC's numbering. Every record is checked first: one bad record raises
+        :class:`~npc_ai.errors.InputError` (naming its position) and nothing is written.
+        """
+        npc = check_npc(npc)
+        if isinstance(records, (str, NewMemory)) or not isinstance(records, Sequence):
+            raise InputError("records must be a sequence of NewMemory (a list, even for one)")
+        for position, record in enumerate(records):
+            try:
+                check_memory(record, npc, 0)
+            except InputError as exc:
+                raise InputError(f"record {position}: {exc.message}") from None
+        if not records:
+            return []
+        with self._transaction("add memories") as conn:
+            row = conn.execute("SELECT next_id FROM npc WHERE npc = ?", (npc,)).fetchone()
+            if row is None:
+                next_id = 1
+                self._write_state(conn, NpcState(npc=npc), next_id)
+            else:
+                next_id = row[0]
+            stored = [check_memory(r, npc, next_id + i) for i, r in enumerate(records)]
+            conn.executemany(
+                f"INSERT INTO memory ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_row(npc, m) for m in stored],
+            )
+            conn.execute("UPDATE npc SET next_id = ? WHERE npc = ?", (next_id + len(stored), npc))
+        return stored
+
+    def memories(
+        self,
+        npc: str,
+        *,
+        kinds: Collection[str] | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+        newest: bool = False,
+    ) -> list[Memory]:
+        """Memories of ``npc`` with id > ``after_id`` (of ``kinds`` if given), oldest first.
+
+        ``limit`` caps the count: the oldest ``limit`` ones, or with ``newest=True`` the newest
+        ``limit`` ones (still returned oldest first: the last N turns, in order).
+        """
+        npc = check_npc(npc)
+        wanted = self._kinds(kinds)
+        after_id = self._count_arg(after_id, "after_id")
+        if limit is not None:
+            limit = self._count_arg(limit, "limit")
+        if wanted == ():
+            return []
+        sql = f"SELECT {_COLUMNS} FROM memory WHERE npc = ? AND id > ?"
+        args: list[Any] = [npc, after_id]
+        if wanted is not None:
+            sql += f" AND kind IN ({', '.join('?' * len(wanted))})"
+            args.extend(wanted)
+        sql += " ORDER BY id DESC" if newest else " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._reading("read memories") as conn:
+            rows = conn.execute(sql, args).fetchall()
+        if newest:
+            rows.reverse()
+        return [self._memory(row) for row in rows]
+
+    def count(self, npc: str, *, kinds: Collection[str] | None = None, after_id: int = 0) -> int:
+        """How many memories :meth:`memories` would return without a limit."""
+        npc = check_npc(npc)
+        wanted = self._kinds(kinds)
+        after_id = self._count_arg(after_id, "after_id")
+        if wanted == ():
+            return 0
+        sql = "SELECT count(*) FROM memory WHERE npc = ? AND id > ?"
+        args: list[Any] = [npc, after_id]
+        if wanted is not None:
+            sql += f" AND kind IN ({', '.join('?' * len(wanted))})"
+            args.extend(wanted)
+        with self._reading("count memories") as conn:
+            return int(conn.execute(sql, args).fetchone()[0])
+
+    def facts(self, npc: str) -> dict[str, Memory]:
+        """The newest fact of ``npc`` for each ``key``, in the order those facts were learned.
+
+        Facts with an empty ``key`` cannot supersede one another and are not included: read
+        them with ``memories(npc, kinds={"fact"})``, which also keeps the superseded ones.
+        """
+        npc = check_npc(npc)
+        with self._reading("read facts") as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM memory WHERE npc = ? AND kind = 'fact' AND key != '' "
+                "ORDER BY id",
+                (npc,),
+            ).fetchall()
+        latest: dict[str, Memory] = {}
+        for row in rows:
+            memory = self._memory(row)
+            latest.pop(memory.key, None)  # re-insert so the order is that of the newest
+            latest[memory.key] = memory
+        return latest
+
+    def forget(self, npc: str, ids: Collection[int]) -> int:
+        """Delete these memories of ``npc`` (ids it does not have are ignored); return how many.
+
+        Ids are never reused, so a summary's ``summary_until`` stays meaningful.
+        """
+        npc = check_npc(npc)
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Collection):
+            raise InputError(f"ids must be a collection of memory ids, not {ids!r}")
+        wanted = [self._count_arg(i, "a memory id") for i in ids]
+        if not wanted:
+            return 0
+        with self._transaction("forget memories") as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "DELETE FROM memory WHERE npc = ? AND id = ?", [(npc, i) for i in set(wanted)]
+            )
+            return conn.total_changes - before
+
+    # -- state -----------------------------------------------------------------------------
+
+    def state(self, npc: str) -> NpcState:
+        """The state of ``npc``; an all-default one for an NPC the store does not know."""
+        npc = check_npc(npc)
+        with self._reading("read NPC state") as conn:
+            found = self._state_row(conn, npc)
+        return NpcState(npc=npc) if found is None else found[0]
+
+    def update_state(self, npc: str, /, **changes: Any) -> NpcState:
+        """Change fields of ``npc``'s state in one transaction; return the new state.
+
+        Fields: ``turn``, ``relationship`` (clamped to -1..1), ``summary``, ``summary_until``
+        (at most the NPC's newest memory id), ``extra`` (replaces the whole map). An unknown
+        field or bad value raises :class:`~npc_ai.errors.InputError` and changes nothing.
+        """
+        npc = check_npc(npc)
+        unknown = sorted(set(changes) - set(_STATE_FIELDS))
+        if unknown:
+            raise InputError(
+                f"NpcState has no field(s) {', '.join(unknown)}; "
+                f"update_state takes {', '.join(_STATE_FIELDS)}"
+            )
+        with self._transaction("update NPC state") as conn:
+            found = self._state_row(conn, npc)
+            state, next_id = (NpcState(npc=npc), 1) if found is None else found
+            if not changes:
+                return state
+            values = {name: getattr(state, name) for name in _STATE_FIELDS}
+            values.update(changes)
+            new = check_state(NpcState(npc=npc, **values), npc, next_id)
+            self._write_state(conn, new, next_id)
+        return new
+
+    # -- NPCs, saves -----------------------------------------------------------------------
+
+    def npcs(self) -> list[str]:
+        """Every NPC with memories or state in the store, sorted."""
+        with self._reading("list NPCs") as conn:
+            return [row[0] for row in conn.execute("SELECT npc FROM npc ORDER BY npc")]
+
+    def clear(self, npc: str | None = None) -> None:
+        """Forget one NPC entirely (memories, state, id numbering), or every NPC if ``None``."""
+        target = None if npc is None else check_npc(npc)
+        with self._transaction("clear memories") as conn:
+            if target is None:
+                conn.execute("DELETE FROM memory")
+                conn.execute("DELETE FROM npc")
+            else:
+                conn.execute("DELETE FROM memory WHERE npc = ?", (target,))
+                conn.execute("DELETE FROM npc WHERE npc = ?", (target,))
+
+    def export(self, npcs: Collection[str] | None = None) -> bytes:
+        """A save blob of these NPCs (every known NPC if ``None``), read as one snapshot.
+
+        An NPC the store does not know is saved as empty, so loading the save empties it
+        (it had not met anyone yet at save time).
+        """
+        if npcs is not None and (isinstance(npcs, str) or not isinstance(npcs, Collection)):
+            raise InputError(f"npcs must be a collection of NPC ids, not {npcs!r}")
+        wanted = None if npcs is None else list(dict.fromkeys(check_npc(n) for n in npcs))
+        saved: list[SavedNpc] = []
+        with self._transaction("export memories", write=False) as conn:
+            if wanted is None:
+                wanted = [row[0] for row in conn.execute("SELECT npc FROM npc ORDER BY npc")]
+            for npc in wanted:
+                found = self._state_row(conn, npc)
+                state, next_id = (NpcState(npc=npc), 1) if found is None else found
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM memory WHERE npc = ? ORDER BY id", (npc,)
+                ).fetchall()
+                memories = tuple(self._memory(row) for row in rows)
+                saved.append(SavedNpc(state=state, memories=memories, next_id=next_id))
+        try:
+            return dump_state(saved)
+        except InputError as exc:
+            raise MemoryStoreError(
+                f"memory database {self._path} holds a record that cannot be saved: {exc.message}",
+                path=self._path,
+            ) from None
+
+    def import_(
+        self, blob: bytes, *, replace: bool = True, clear_others: bool = False
+    ) -> list[str]:
+        """Load a save blob in one transaction; return the ids of the NPCs loaded.
+
+        ``replace=True``: each NPC in the blob gets exactly the blob's memories, state and id
+        numbering; what the store had for it is dropped (loading a save rolls memory back).
+        ``replace=False``: NPCs the store already knows are left alone and only the others are
+        loaded (e.g. starting memories for NPCs the game has not met yet).
+        ``clear_others=True``: also forget every NPC that is not in the blob, for a save that
+        holds the whole world. A damaged or newer blob raises
+        :class:`~npc_ai.errors.MemoryFormatError` before anything is changed.
+        """
+        saved = load_state(blob)
+        loaded: list[str] = []
+        with self._transaction("import a save") as conn:
+            if clear_others:
+                names = {s.state.npc for s in saved}
+                others = [
+                    row[0] for row in conn.execute("SELECT npc FROM npc") if row[0] not in names
+                ]
+                conn.executemany("DELETE FROM memory WHERE npc = ?", [(n,) for n in others])
+                conn.executemany("DELETE FROM npc WHERE npc = ?", [(n,) for n in others])
+            for item in saved:
+                npc = item.state.npc
+                known = conn.execute("SELECT 1 FROM npc WHERE npc = ?", (npc,)).fetchone()
+                if known and not replace:
+                    continue
+                conn.execute("DELETE FROM memory WHERE npc = ?", (npc,))
+                conn.execute("DELETE FROM npc WHERE npc = ?", (npc,))
+                loaded.append(npc)
+                if item.next_id == 1 and item.state == NpcState(npc=npc):
+                    continue  # saved before it knew anything: unknown again
+                self._write_state(conn, item.state, item.next_id)
+                conn.executemany(
+                    f"INSERT INTO memory ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [_row(npc, m) for m in item.memories],
+                )
+        logger.debug("imported %d NPCs into %s", len(loaded), self._path)
+        return loaded
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the database (idempotent). Later calls raise MemoryStoreError."""
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                finally:
+                    self._conn = None
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
