@@ -20,9 +20,11 @@ __all__ = [
     "AudioFormatError",
     "AudioOverrunError",
     "BackendError",
+    "CaptionError",
     "InputError",
     "MemoryFormatError",
     "MemoryStoreError",
+    "MissingLanguagePairError",
     "ModelChecksumError",
     "ModelError",
     "ModelLoadError",
@@ -30,6 +32,10 @@ __all__ = [
     "NpcAiError",
     "OverlayError",
     "PersonaError",
+    "TranslationError",
+    "TranslationFailedError",
+    "TranslationPackError",
+    "TranslatorUnavailableError",
 ]
 
 
@@ -167,6 +173,53 @@ class AudioOverrunError(AudioError):
     """Audio arrived faster than it could be transcribed; the oldest audio was dropped."""
 
     code = 1604
+
+
+class TranslationError(NpcAiError):
+    """Translation could not be set up or done."""
+
+    code = 1700
+
+
+class MissingLanguagePairError(TranslationError, LookupError):
+    """No installed translator translates ``source`` into ``target``.
+
+    ``installed`` lists the pairs that are installed, as ``"en->es"`` strings.
+    """
+
+    code = 1701
+
+    def __init__(
+        self, message: str, *, source: str, target: str, installed: list[str], **data: Any
+    ) -> None:
+        super().__init__(message, source=source, target=target, installed=installed, **data)
+        self.source = source
+        self.target = target
+        self.installed = installed
+
+
+class TranslatorUnavailableError(TranslationError):
+    """A translation backend is not installed (no ``apertium`` program, no argostranslate)."""
+
+    code = 1702
+
+
+class TranslationPackError(TranslationError, ValueError):
+    """A translation pack file (``.argosmodel``) is unreadable or incomplete."""
+
+    code = 1703
+
+
+class TranslationFailedError(TranslationError):
+    """A translation backend failed while translating (its process died or timed out)."""
+
+    code = 1704
+
+
+class CaptionError(NpcAiError, ValueError):
+    """Caption text or times are unusable (times going backwards, negative or not finite)."""
+
+    code = 1750
 
 
 class OverlayError(NpcAiError):
