@@ -136,6 +136,19 @@ class RemoteError(BridgeError):
         self.remote_name = name
         self.remote_data = data
 
+    @classmethod
+    def from_map(cls, error: object) -> RemoteError:
+        """The error of a response or notification (any shape: servers can be wrong)."""
+        if not isinstance(error, dict):
+            return cls(1000, "NpcAiError", f"malformed error from the server: {error!r}")
+        code = error.get("code")
+        return cls(
+            code if type(code) is int else 1000,
+            str(error.get("name", "NpcAiError")),
+            str(error.get("message", "")),
+            error.get("data"),
+        )
+
     def to_dict(self) -> dict[str, object]:
         return {
             "code": self.remote_code,

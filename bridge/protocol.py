@@ -170,7 +170,8 @@ def encode(message: Message) -> bytes:
         obj = [RESPONSE, message.msgid, message.error, message.result]
     else:
         obj = [NOTIFICATION, message.method, [message.params] if message.params else []]
-    return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+    # default=str: an error's data holding some other object still goes out, as text.
+    return msgpack.packb(obj, use_bin_type=True, default=str)  # type: ignore[no-any-return]
 
 
 def frame(payload: bytes) -> bytes:

@@ -34,7 +34,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     models.add_parser(sub)
     chat.add_parser(sub)
+    _add_plugins(sub)
     return parser
+
+
+def _add_plugins(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Subcommands of other packages (``serve`` from the bridge).
+
+    The core never imports the bridge (imports flow bridge -> npc_ai), so a
+    package adds a subcommand by naming a module with ``add_parser`` in the
+    ``npc_ai.cli`` entry-point group of its pyproject.toml.
+    """
+    from importlib.metadata import entry_points
+
+    for point in sorted(entry_points(group="npc_ai.cli"), key=lambda p: p.name):
+        try:
+            point.load().add_parser(sub)
+        except Exception as exc:  # a broken plug-in must not break the other commands
+            logging.getLogger(__name__).warning("npc-ai %s is unavailable: %s", point.name, exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

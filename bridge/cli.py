@@ -1,0 +1,103 @@
+"""``npc-ai serve``: the msgpack bridge for Godot, Unity and other engines.
+
+The core CLI (:mod:`npc_ai.cli`) must never import the bridge, so this
+subcommand is a plug-in: pyproject.toml registers this module in the
+``npc_ai.cli`` entry-point group, and the core CLI adds every module of that
+group with its ``add_parser``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bridge.protocol import Limits
+
+if TYPE_CHECKING:
+    from bridge.server import BridgeServer
+
+__all__ = ["add_parser"]
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve NPCs to a game engine over the msgpack bridge",
+        description=(
+            "Serve NPC dialogue to Godot, Unity or any program that speaks the bridge "
+            "protocol (docs/PROTOCOL.md): over TCP on 127.0.0.1, with a discovery file "
+            "holding the port and a per-start token, or over stdin/stdout when the engine "
+            "spawns this process."
+        ),
+        epilog="example: npc-ai serve --port 50123 --token secret --personas sample_game/personas",
+    )
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: free)")
+    how.add_argument(
+        "--stdio", action="store_true", help="speak over stdin/stdout (one client) instead of TCP"
+    )
+    p.add_argument("--token", help="the token clients must send (default: a new random one)")
+    p.add_argument(
+        "--personas",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="a folder npc.load may read persona files from (repeatable)",
+    )
+    p.add_argument("--discovery", metavar="PATH", help="write the discovery file here instead")
+    p.add_argument("--no-discovery", action="store_true", help="write no discovery file")
+    p.add_argument("--max-frame", type=int, default=1 << 20, help="largest frame payload in bytes")
+    p.add_argument("--model", metavar="PATH", help="a GGUF file instead of the default model")
+    p.add_argument("--threads", type=int, help="generation threads (default: leave one core free)")
+    p.add_argument("--context", type=int, default=2048, help="context size per NPC in tokens")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bridge.server import BridgeServer, ServerOptions, claim_stdout
+    from npc_ai.backends.llama_cpp import DEFAULT_MODEL, LlamaOptions
+    from npc_ai.backends.llama_engine import EngineOptions, LlamaBatchEngine
+    from npc_ai.models import resolve_model
+    from npc_ai.runtime import Runtime, RuntimeOptions
+
+    for folder in args.personas:
+        if not Path(folder).is_dir():
+            log.warning("persona folder %s does not exist", folder)
+    options = ServerOptions(
+        port=args.port,
+        token=args.token,
+        limits=Limits(max_frame=args.max_frame),
+        persona_dirs=tuple(Path(d) for d in args.personas),
+        discovery=Path(args.discovery) if args.discovery else None,
+        write_discovery=not args.no_discovery and not args.stdio,
+    )
+    # Over stdio, stdout carries frames: from here on nothing else may write to it.
+    out_fd = claim_stdout() if args.stdio else None
+    engine_options = EngineOptions(
+        llama=LlamaOptions(context_size=args.context, threads=args.threads)
+    )
+    engine = LlamaBatchEngine(resolve_model(DEFAULT_MODEL, path=args.model), options=engine_options)
+    # The server is not a game: a larger budget hands over more text per poll.
+    with Runtime(engine, options=RuntimeOptions(budget_ms=5.0)) as runtime:
+        server = BridgeServer(runtime, options)
+        asyncio.run(_main(server, out_fd=out_fd, token=args.token))
+    return 0
+
+
+async def _main(server: BridgeServer, *, out_fd: int | None, token: str | None) -> None:
+    loop = asyncio.get_running_loop()
+    if out_fd is not None:
+        await server.serve_stdio(token, out_fd=out_fd)
+        return
+    await server.start()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows has none
+            loop.add_signal_handler(sig, server.stop)
+    await server.run()

@@ -1,0 +1,314 @@
+"""A blocking Python client of the bridge, for scripts and tests.
+
+::
+
+    from bridge.client import Client
+
+    with Client.connect() as npcs:                # reads the discovery file
+        npcs.call("npc.load", file="blacksmith.toml", id="smith")
+        reply = npcs.say("smith", "Can you mend my sword?")
+        for piece in reply:
+            print(piece, end="", flush=True)
+        print(reply.finish_reason)
+
+Everything runs on the calling thread: bytes are read only while a call
+waits or a reply is iterated. Notifications that belong to no reply go to
+``on_notification`` (or pile up in :attr:`Client.notifications`).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import subprocess
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from bridge.errors import ConnectionDeadError, RemoteError
+from bridge.protocol import ClientConnection, Notification, Response
+
+__all__ = ["Client", "ReplyStream"]
+
+NotificationCallback = Callable[[str, dict[str, Any]], object]
+
+
+class _Socket:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv(self, timeout: float) -> bytes | None:
+        """Bytes, b"" at the end, None when nothing came in time."""
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(1 << 16)
+        except TimeoutError:
+            return None
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _Pipes:
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        self.proc = proc
+        self.stdin: IO[bytes] = proc.stdin
+        self.stdout: IO[bytes] = proc.stdout
+
+    def send(self, data: bytes) -> None:
+        self.stdin.write(data)
+        self.stdin.flush()
+
+    def recv(self, timeout: float) -> bytes | None:
+        ready, _, _ = select.select([self.stdout], [], [], timeout)
+        if not ready:
+            return None
+        return os.read(self.stdout.fileno(), 1 << 16)
+
+    def close(self) -> None:
+        self.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a stuck server
+            self.proc.kill()
+            self.proc.wait()
+        self.stdout.close()
+
+
+class ReplyStream:
+    """An NPC reply arriving over the bridge: iterate it for text pieces.
+
+    After the iteration, ``text`` is the whole line and ``finish_reason``
+    why it ended; an ``npc.error`` raises :class:`RemoteError` from the
+    iteration.
+    """
+
+    def __init__(self, client: Client, stream: int) -> None:
+        self.id = stream
+        self.text = ""
+        self.finish_reason: str | None = None
+        self.error: RemoteError | None = None
+        self._client = client
+        self._pieces: deque[str] = deque()
+
+    @property
+    def done(self) -> bool:
+        return self.finish_reason is not None or self.error is not None
+
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            while self._pieces:
+                yield self._pieces.popleft()
+            if self.error is not None:
+                raise self.error
+            if self.finish_reason is not None:
+                return
+            self._client._receive()
+
+    def read(self) -> str:
+        """Wait for the end; the whole line."""
+        for _ in self:
+            pass
+        return self.text
+
+    def cancel(self) -> bool:
+        """Ask the server to stop this reply (it still ends with its done)."""
+        return bool(self._client.call("npc.cancel", stream=self.id)["cancelled"])
+
+    def _note(self, method: str, params: dict[str, Any]) -> None:
+        if method == "npc.delta":
+            self._pieces.append(str(params.get("text", "")))
+        elif method == "npc.done":
+            self.text = str(params.get("text", ""))
+            self.finish_reason = str(params.get("finish_reason", ""))
+        else:
+            self.error = RemoteError.from_map(params.get("error"))
+
+
+class Client:
+    """A connection to ``npc-ai serve``; use :meth:`connect` or :meth:`spawn`."""
+
+    def __init__(
+        self,
+        transport: _Socket | _Pipes,
+        *,
+        token: str,
+        name: str = "python",
+        timeout: float = 30.0,
+        on_notification: NotificationCallback | None = None,
+    ) -> None:
+        self._transport = transport
+        self.timeout = timeout
+        self.on_notification = on_notification
+        #: Notifications that belong to no reply, when there is no callback.
+        self.notifications: deque[Notification] = deque(maxlen=10_000)
+        self._conn = ClientConnection()
+        self._responses: dict[int, Response] = {}
+        self._streams: dict[int, ReplyStream] = {}
+        self._early: dict[int, list[Notification]] = {}
+        self._closed = False
+        self._transport.send(self._conn.hello(token, name))
+        assert self._conn.hello_id is not None
+        #: The hello result: server name, protocol and limits.
+        self.server: dict[str, Any] = self._wait(self._conn.hello_id)
+
+    @classmethod
+    def connect(
+        cls,
+        discovery: str | os.PathLike[str] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        token: str | None = None,
+        timeout: float = 30.0,
+        on_notification: NotificationCallback | None = None,
+    ) -> Client:
+        """Connect by discovery file (default path when no port is given) or host/port/token."""
+        if port is None or token is None:
+            from bridge.server import read_discovery
+
+            info = read_discovery(Path(discovery) if discovery else None)
+            host, port = str(info.get("host", host)), int(info["port"])
+            token = token or str(info["token"])
+        sock = socket.create_connection((host, port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(
+            _Socket(sock),
+            token=token,
+            timeout=timeout,
+            on_notification=on_notification,
+        )
+
+    @classmethod
+    def spawn(
+        cls,
+        command: Sequence[str],
+        *,
+        token: str = "",
+        timeout: float = 60.0,
+        on_notification: NotificationCallback | None = None,
+    ) -> Client:
+        """Start ``npc-ai serve --stdio`` (or ``command``) and talk over its stdin/stdout."""
+        proc = subprocess.Popen(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        client = cls(_Pipes(proc), token=token, timeout=timeout, on_notification=on_notification)
+        client.process = proc
+        return client
+
+    process: subprocess.Popen[bytes] | None = None
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def call(self, method: str, **params: Any) -> Any:
+        """Send a request and wait for its result (an error response raises RemoteError)."""
+        return self._wait(self.request(method, **params))
+
+    def request(self, method: str, **params: Any) -> int:
+        """Send a request without waiting; :meth:`result` collects it."""
+        self._check_open()
+        msgid, data = self._conn.request(method, params)
+        self._transport.send(data)
+        return msgid
+
+    def result(self, msgid: int) -> Any:
+        """Wait for the result of a request sent with :meth:`request`."""
+        return self._wait(msgid)
+
+    def notify(self, method: str, **params: Any) -> None:
+        """Send a notification (no response; a failure comes back with msgid nil)."""
+        self._check_open()
+        self._transport.send(self._conn.notify(method, params))
+
+    def say(self, npc: str, text: str, *, seed: int | None = None) -> ReplyStream:
+        """The player says ``text`` to ``npc``; iterate the result for the reply."""
+        params: dict[str, Any] = {"npc": npc, "text": text}
+        if seed is not None:
+            params["seed"] = seed
+        stream = ReplyStream(self, int(self.call("npc.say", **params)["stream"]))
+        self._streams[stream.id] = stream
+        for note in self._early.pop(stream.id, []):
+            self._route(note)
+        return stream
+
+    def poll(self, timeout: float = 0.0) -> None:
+        """Read what has arrived (waiting up to ``timeout``) and dispatch it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self._receive(max(deadline - time.monotonic(), 0.001), quiet=True):
+                return
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConnectionDeadError("the client is closed")
+
+    def _wait(self, msgid: int) -> Any:
+        deadline = time.monotonic() + self.timeout
+        while msgid not in self._responses:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no response to request {msgid} in {self.timeout:g} s")
+            self._receive(left)
+        response = self._responses.pop(msgid)
+        if response.error is not None:
+            raise RemoteError.from_map(response.error)
+        return response.result
+
+    def _receive(self, timeout: float | None = None, *, quiet: bool = False) -> bool:
+        self._check_open()
+        data = self._transport.recv(self.timeout if timeout is None else timeout)
+        if data is None:
+            if quiet:
+                return False
+            raise TimeoutError(f"nothing from the server in {self.timeout:g} s")
+        if not data:
+            self._closed = True
+            raise ConnectionDeadError("the server closed the connection")
+        for message in self._conn.receive_data(data):
+            if isinstance(message, Response):
+                if message.msgid is None:
+                    self._unrouted(Notification("rpc.error", {"error": message.error}))
+                else:
+                    self._responses[message.msgid] = message
+            else:
+                self._route(message)
+        return True
+
+    def _route(self, note: Notification) -> None:
+        stream_id = note.params.get("stream")
+        if note.method.startswith("npc.") and isinstance(stream_id, int):
+            stream = self._streams.get(stream_id)
+            if stream is None:
+                # Notifications never precede npc.say's response, but this client
+                # may read them before it has built the stream object.
+                self._early.setdefault(stream_id, []).append(note)
+                return
+            stream._note(note.method, note.params)
+            if stream.done:
+                del self._streams[stream_id]
+            return
+        self._unrouted(note)
+
+    def _unrouted(self, note: Notification) -> None:
+        if self.on_notification is not None:
+            self.on_notification(note.method, note.params)
+        else:
+            self.notifications.append(note)

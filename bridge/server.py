@@ -1,0 +1,545 @@
+"""The bridge server: the only module that touches sockets.
+
+It wires asyncio streams (TCP on 127.0.0.1, or stdin/stdout) to the
+protocol core (:class:`~bridge.protocol.ServerConnection`) and the method
+table (:mod:`bridge.methods`), and pumps the runtime's reply events to the
+client that asked. Each client has a bounded outgoing queue
+(:class:`Outbox`): while the client is slow, consecutive ``npc.delta`` of a
+stream merge and older ``subtitle.partial`` of a segment are replaced;
+responses and final messages are never dropped, and a client with more than
+``max_queue`` bytes waiting is disconnected. A client that disconnects has
+its replies cancelled and its NPCs removed.
+
+Run it from the command line with ``npc-ai serve`` (:mod:`bridge.cli`), or::
+
+    runtime = Runtime.from_default()
+    server = BridgeServer(runtime, ServerOptions(port=0))
+    asyncio.run(server.run())          # until cancelled or close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import secrets
+import sys
+import tempfile
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge import methods
+from bridge.errors import HelloTimeoutError
+from bridge.protocol import (
+    PROTOCOL_VERSION,
+    HelloAccepted,
+    Limits,
+    Message,
+    Notification,
+    Rejected,
+    Request,
+    Response,
+    ServerConnection,
+    pack,
+)
+from npc_ai import __version__
+from npc_ai.errors import NpcAiError
+from npc_ai.runtime import ReplyHandle, Runtime
+
+__all__ = [
+    "BridgeServer",
+    "Outbox",
+    "ServerOptions",
+    "claim_stdout",
+    "default_discovery_path",
+    "read_discovery",
+]
+
+log = logging.getLogger(__name__)
+
+SERVER_NAME = f"npc-ai {__version__}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerOptions:
+    """How the server listens. Build once at the edge (the CLI)."""
+
+    #: TCP port on 127.0.0.1; 0 picks a free one.
+    port: int = 0
+    #: The token clients must send; None makes a new random one at start.
+    token: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    #: Folders ``npc.load {"file": ...}`` may read persona files from.
+    persona_dirs: tuple[Path, ...] = ()
+    #: Where to write the discovery file; None: :func:`default_discovery_path`.
+    discovery: Path | None = None
+    #: Write a discovery file at all (TCP only).
+    write_discovery: bool = True
+
+
+def default_discovery_path() -> Path:
+    """The per-user discovery file: under ``$XDG_RUNTIME_DIR``, else a per-user temp folder."""
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime_dir:
+        return Path(runtime_dir) / "npc-ai" / "bridge.json"
+    if sys.platform == "win32":  # pragma: no cover - Windows
+        base = os.environ.get("LOCALAPPDATA") or tempfile.gettempdir()
+        return Path(base) / "npc-ai" / "bridge.json"
+    return Path(tempfile.gettempdir()) / f"npc-ai-{os.getuid()}" / "bridge.json"
+
+
+def read_discovery(path: Path | None = None) -> dict[str, Any]:
+    """The discovery file's content (host, port, token, pid, protocol)."""
+    path = path or default_discovery_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NpcAiError(
+            f"no bridge discovery file at {path}: is `npc-ai serve` running?", path=str(path)
+        ) from None
+    except ValueError as exc:
+        raise NpcAiError(f"the discovery file {path} is not JSON: {exc}", path=str(path)) from None
+    if not isinstance(data, dict) or not {"port", "token"} <= data.keys():
+        raise NpcAiError(f"the discovery file {path} lacks port or token", path=str(path))
+    return data
+
+
+class Outbox:
+    """One client's outgoing messages, bounded by merging rather than dropping.
+
+    ``npc.delta`` of a stream still waiting in the queue absorbs the next
+    delta of that stream; a waiting ``subtitle.partial`` is replaced by a
+    newer one of its segment. Everything else is kept in order. ``size``
+    estimates the queued bytes.
+    """
+
+    def __init__(self) -> None:
+        self._queue: deque[list[Any]] = deque()  # [message, size, merge key]
+        self._waiting: dict[tuple[Any, ...], list[Any]] = {}
+        self.size = 0
+        self.merged = 0
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def put(self, message: Message) -> None:
+        key = _merge_key(message)
+        if key is not None:
+            entry = self._waiting.get(key)
+            if entry is not None:
+                old: Notification = entry[0]
+                assert isinstance(message, Notification)
+                if key[0] == "delta":
+                    params = {**old.params, "text": old.params["text"] + message.params["text"]}
+                    merged = Notification(old.method, params)
+                else:
+                    merged = message
+                size = len(pack(merged))
+                self.size += size - entry[1]
+                entry[0], entry[1] = merged, size
+                self.merged += 1
+                return
+        size = len(pack(message))
+        entry = [message, size, key]
+        self._queue.append(entry)
+        self.size += size
+        if key is not None:
+            self._waiting[key] = entry
+
+    def pop(self) -> Message | None:
+        if not self._queue:
+            return None
+        message, size, key = self._queue.popleft()
+        self.size -= size
+        if key is not None:
+            self._waiting.pop(key, None)
+        return message  # type: ignore[no-any-return]
+
+
+def _merge_key(message: Message) -> tuple[Any, ...] | None:
+    if isinstance(message, Notification):
+        if message.method == "npc.delta":
+            return ("delta", message.params.get("stream"))
+        if message.method == "subtitle.partial":
+            return ("partial", message.params.get("session"), message.params.get("segment"))
+    return None
+
+
+class _Session:
+    """One connected client: its protocol state, queue, NPCs and streams.
+
+    Implements :class:`bridge.methods.Context` for the handlers.
+    """
+
+    server_name = SERVER_NAME
+
+    def __init__(
+        self,
+        server: BridgeServer,
+        number: int,
+        writer: asyncio.StreamWriter,
+        token: str | None,
+    ) -> None:
+        self.server = server
+        self.number = number
+        self.runtime: Runtime = server.runtime
+        self.persona_dirs = server.options.persona_dirs
+        self.conn = ServerConnection(token=token, limits=server.options.limits, server=SERVER_NAME)
+        self.outbox = Outbox()
+        self.npcs: dict[str, str] = {}
+        self.streams: dict[int, ReplyHandle] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.closing = False  # flush what is queued, then close
+        self.gone = False
+        self._writer = writer
+        self._ready = asyncio.Event()
+
+    # -- methods.Context ----------------------------------------------------------------
+
+    def notify(self, method: str, params: dict[str, Any]) -> None:
+        self.send(Notification(method, params))
+
+    def runtime_id(self, npc_id: str) -> str:
+        return f"c{self.number}/{npc_id}"
+
+    # -- queue and writer ----------------------------------------------------------------
+
+    def send(self, message: Message) -> None:
+        if self.gone:
+            return
+        self.outbox.put(message)
+        limit = self.conn.limits.max_queue
+        if self.outbox.size > limit:
+            log.warning(
+                "client %d (%s) is not reading: %d bytes queued, over %d; disconnecting",
+                self.number,
+                self.conn.client or "?",
+                self.outbox.size,
+                limit,
+            )
+            self.gone = True
+            self._writer.transport.abort()
+        self._ready.set()
+
+    async def write_loop(self) -> None:
+        writer = self._writer
+        try:
+            while not self.gone:
+                await self._ready.wait()
+                self._ready.clear()
+                while not self.gone:
+                    chunk = bytearray()
+                    while len(chunk) < 65536 and (message := self.outbox.pop()) is not None:
+                        chunk += self.conn.send(message)
+                    if not chunk:
+                        break
+                    writer.write(chunk)
+                    await writer.drain()
+                if self.closing and not self.outbox:
+                    break
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("client %d: write failed: %s", self.number, exc)
+        finally:
+            self.gone = True
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    # -- requests ------------------------------------------------------------------------
+
+    def handle(self, event: Any) -> None:
+        if isinstance(event, Rejected):
+            log.info("client %d: %s", self.number, event.error.message)
+            self.send(event.reply)
+            if event.fatal:
+                self.closing = True
+        elif isinstance(event, HelloAccepted):
+            log.info("client %d is %r", self.number, event.client)
+            self.send(event.reply)
+        elif isinstance(event, Request):
+            self.dispatch(event.msgid, event.method, event.params)
+        elif isinstance(event, Notification):
+            self.dispatch(None, event.method, event.params)
+
+    def dispatch(self, msgid: int | None, name: str, params: dict[str, Any]) -> None:
+        try:
+            method = methods.find(name)
+            args = methods.check_params(method, params)
+            assert method.handler is not None
+            if method.blocking:
+                task = asyncio.get_running_loop().create_task(self._blocking(msgid, method, args))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+                return
+            result = method.handler(self, args)
+        except Exception as exc:  # every failure becomes an error response
+            self.fail(msgid, name, exc)
+            return
+        self.server.wake()
+        if msgid is not None:
+            self.send(Response(msgid, None, result))
+
+    async def _blocking(self, msgid: int | None, method: methods.Method, args: Any) -> None:
+        assert method.handler is not None
+        try:
+            result = await asyncio.to_thread(method.handler, self, args)
+        except Exception as exc:
+            self.fail(msgid, method.name, exc)
+            return
+        if msgid is not None:
+            self.send(Response(msgid, None, result))
+
+    def fail(self, msgid: int | None, name: str, exc: Exception) -> None:
+        if isinstance(exc, NpcAiError):
+            error = exc.to_dict()
+        else:
+            log.exception("client %d: %s failed", self.number, name)
+            error = NpcAiError(f"internal error in {name}: {type(exc).__name__}: {exc}").to_dict()
+        if msgid is None:  # a failed notification: say which
+            data = error["data"] if isinstance(error["data"], dict) else {"data": error["data"]}
+            error["data"] = {**data, "method": name}
+        self.send(Response(msgid, error, None))
+
+    def close(self) -> None:
+        """The client is gone: cancel its replies, remove its NPCs."""
+        self.gone = True
+        self.conn.close()
+        for task in self.tasks:
+            task.cancel()
+        for handle in list(self.streams.values()):
+            handle.cancel()
+        self.streams.clear()
+        for runtime_id in self.npcs.values():
+            with contextlib.suppress(NpcAiError):
+                self.runtime.remove_npc(runtime_id)
+        self.npcs.clear()
+        self._ready.set()
+
+
+class BridgeServer:
+    """Serves one :class:`~npc_ai.runtime.Runtime` to many clients.
+
+    The runtime must be in threaded mode; the server calls its ``update``
+    on the event loop and routes each reply's events to its client.
+    """
+
+    def __init__(self, runtime: Runtime, options: ServerOptions | None = None) -> None:
+        self.runtime = runtime
+        self.options = options or ServerOptions()
+        self.token = self.options.token or secrets.token_hex(16)
+        self.port: int | None = None
+        self.discovery_path: Path | None = None
+        self.sessions: dict[int, _Session] = {}
+        self._numbers = itertools.count(1)
+        self._server: asyncio.Server | None = None
+        self._wake: asyncio.Event | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._closed: asyncio.Event | None = None
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Listen on 127.0.0.1; return the port. Writes the discovery file."""
+        self._begin()
+        self._server = await asyncio.start_server(
+            self._on_tcp, host="127.0.0.1", port=self.options.port, limit=1 << 16
+        )
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        if self.options.write_discovery:
+            self.discovery_path = self.options.discovery or default_discovery_path()
+            _write_discovery(self.discovery_path, self.port, self.token)
+        log.info("npc-ai bridge listening on 127.0.0.1:%d", self.port)
+        return self.port
+
+    async def run(self) -> None:
+        """Start (if needed) and serve until :meth:`close` or cancellation."""
+        if self._server is None:
+            await self.start()
+        assert self._closed is not None
+        try:
+            await self._closed.wait()
+        finally:
+            await self.close()
+
+    async def serve_stdio(self, token: str | None = None, *, out_fd: int | None = None) -> None:
+        """Serve one client over stdin/stdout until it closes its end.
+
+        Frames go to ``out_fd`` (default: :func:`claim_stdout` now; call it
+        yourself first thing, before loading models, so nothing written
+        earlier can reach the client).
+        """
+        self._begin()
+        loop = asyncio.get_running_loop()
+        if out_fd is None:
+            out_fd = claim_stdout()
+        reader = asyncio.StreamReader(limit=1 << 16)
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(0, "rb", buffering=0)
+        )
+        transport, protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, os.fdopen(out_fd, "wb", buffering=0)
+        )
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        try:
+            await self._serve(reader, writer, token)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop listening, drop every client, remove the discovery file."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for session in list(self.sessions.values()):
+            session.close()
+            with contextlib.suppress(Exception):
+                session._writer.transport.abort()
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump_task
+            self._pump_task = None
+        if self.discovery_path is not None:
+            _remove_discovery(self.discovery_path)
+            self.discovery_path = None
+        if self._closed is not None:
+            self._closed.set()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return (call on the event loop)."""
+        if self._closed is not None:
+            self._closed.set()
+
+    def wake(self) -> None:
+        """A reply may have started: poll the runtime at full rate."""
+        if self._wake is not None:
+            self._wake.set()
+
+    def _begin(self) -> None:
+        self._wake = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._pump_task = asyncio.get_running_loop().create_task(self._pump())
+
+    # -- the runtime's events --------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        """Deliver the runtime's events (their callbacks queue the notifications)."""
+        assert self._wake is not None
+        while True:
+            self.runtime.update()
+            if any(s.streams for s in self.sessions.values()):
+                # Replies under way: a few milliseconds between polls keeps
+                # deltas prompt without spinning a core.
+                await asyncio.sleep(0.002)
+            else:
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 0.25)
+
+    # -- connections -----------------------------------------------------------------------
+
+    async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._serve(reader, writer, self.token)
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, token: str | None
+    ) -> None:
+        number = next(self._numbers)
+        session = _Session(self, number, writer, token)
+        self.sessions[number] = session
+        loop = asyncio.get_running_loop()
+        write_task = loop.create_task(session.write_loop())
+        timeout = self.options.limits.hello_timeout
+
+        def hello_timeout() -> None:
+            rejected = session.conn.timed_out(
+                HelloTimeoutError(f"no rpc.hello within {timeout:g} s; closing")
+            )
+            if rejected is not None:
+                session.handle(rejected)
+
+        timer = loop.call_later(timeout, hello_timeout)
+        log.debug("client %d connected", number)
+        try:
+            while not session.closing and not session.gone:
+                data = await reader.read(1 << 16)
+                if not data:
+                    break
+                for event in session.conn.receive_data(data):
+                    session.handle(event)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            log.debug("client %d: read failed: %s", number, exc)
+        finally:
+            timer.cancel()
+            # Flush a fatal error's answer, then hang up.
+            session.closing = True
+            session._ready.set()
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(write_task), 1.0)
+            session.close()
+            write_task.cancel()
+            with contextlib.suppress(Exception):
+                writer.close()
+            del self.sessions[number]
+            log.debug("client %d disconnected", number)
+
+
+def claim_stdout() -> int:
+    """Take file descriptor 1 for frames: return a duplicate of it and point 1 at stderr,
+    so a stray print (from Python or a C library) can never corrupt the stream."""
+    sys.stdout.flush()
+    out_fd = os.dup(1)
+    os.dup2(2, 1)
+    return out_fd
+
+
+def _write_discovery(path: Path, port: int, token: str) -> None:
+    """Write the discovery file, readable by the user only (0600 in a 0700 folder)."""
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+            pid = int(old.get("pid", 0))
+        except (ValueError, OSError, TypeError, AttributeError):
+            pid = 0
+        if pid and pid != os.getpid() and _alive(pid):
+            raise NpcAiError(
+                f"another npc-ai server (pid {pid}, port {old.get('port')}) owns {path}; "
+                "stop it, or give this one --discovery PATH",
+                path=str(path),
+                pid=pid,
+            )
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data = {
+        "host": "127.0.0.1",
+        "port": port,
+        "token": token,
+        "pid": os.getpid(),
+        "protocol": PROTOCOL_VERSION,
+    }
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        if hasattr(os, "fchmod"):  # POSIX: 0600 whatever the umask
+            os.fchmod(f.fileno(), 0o600)
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def _remove_discovery(path: Path) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

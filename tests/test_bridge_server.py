@@ -1,0 +1,615 @@
+"""The bridge server on a real socket, with the scripted fake generator."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import stat
+import struct
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+
+from bridge.aio import AsyncClient
+from bridge.client import Client
+from bridge.errors import RemoteError
+from bridge.methods import METHODS
+from bridge.protocol import (
+    ClientConnection,
+    Limits,
+    Notification,
+    Request,
+    Response,
+    frame,
+    pack,
+)
+from bridge.server import BridgeServer, ServerOptions, read_discovery
+from npc_ai.backends import ScriptedGenerator
+from npc_ai.engine import SerialEngine
+from npc_ai.runtime import Runtime, RuntimeOptions
+from tests.conftest import PERSONAS, ROOT
+
+TOKEN = "test-token"
+REPLY = " Aye, leave it here. I will mend it by dusk.\nPlayer: x"
+SMITH_LINE = "Aye, leave it here. I will mend it by dusk."
+LONG = " ".join(f"word{i}" for i in range(300)) + "."
+
+
+class Running:
+    """A server on a free port, its event loop on a thread."""
+
+    def __init__(self, server: BridgeServer, loop: asyncio.AbstractEventLoop, port: int) -> None:
+        self.server, self.loop, self.port = server, loop, port
+
+    def client(self, **kw: Any) -> Client:
+        return Client.connect(port=self.port, token=TOKEN, timeout=10, **kw)
+
+    def raw(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def on_loop(self, fn: Any) -> Any:
+        async def call() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(5)
+
+
+@contextmanager
+def serving(
+    script: list[str] | None = None,
+    *,
+    delay: float = 0.0,
+    limits: Limits | None = None,
+    discovery: Path | None = None,
+) -> Iterator[Running]:
+    generator = ScriptedGenerator(script or [REPLY], delay=delay)
+    runtime = Runtime(SerialEngine(generator), options=RuntimeOptions(budget_ms=5))
+    options = ServerOptions(
+        token=TOKEN,
+        limits=limits or Limits(),
+        persona_dirs=(PERSONAS,),
+        discovery=discovery,
+        write_discovery=discovery is not None,
+    )
+    server = BridgeServer(runtime, options)
+    loop = asyncio.new_event_loop()
+    port = loop.run_until_complete(server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield Running(server, loop, port)
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        runtime.close()
+        loop.close()
+
+
+def read_messages(sock: socket.socket, conn: ClientConnection, until: Any, timeout: float = 5.0):
+    """Messages from a raw socket until ``until(messages)`` or the server hangs up."""
+    got: list[Response | Notification] = []
+    end = time.monotonic() + timeout
+    while not until(got):
+        sock.settimeout(max(end - time.monotonic(), 0.01))
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            raise AssertionError(f"timed out; got {got}") from None
+        if not data:
+            got.append(Notification("<closed>", {}))
+            break
+        got += conn.receive_data(data)
+    return got
+
+
+def closed(got: list[Any]) -> bool:
+    return bool(got) and isinstance(got[-1], Notification) and got[-1].method == "<closed>"
+
+
+def say_toml() -> str:
+    return (PERSONAS / "blacksmith.toml").read_text(encoding="utf-8")
+
+
+# -- handshake -----------------------------------------------------------------------------
+
+
+def test_handshake_and_ping() -> None:
+    with serving() as srv, srv.client() as c:
+        assert c.server["protocol"] == 1
+        assert c.server["limits"]["max_frame"] == 1 << 20
+        assert c.call("rpc.ping", echo={"a": [1, b"\x00"]}) == {"echo": {"a": [1, b"\x00"]}}
+
+
+def test_wrong_token_gets_error_then_close() -> None:
+    with serving() as srv, srv.raw() as sock:
+        conn = ClientConnection()
+        sock.sendall(conn.hello("nope", "t") + pack(Request(9, "rpc.ping", {})))
+        got = read_messages(sock, conn, closed)
+        assert len(got) == 2  # the error, then the end; the ping is never answered
+        assert isinstance(got[0], Response) and got[0].error is not None
+        assert got[0].error["code"] == 2007 and got[0].msgid == conn.hello_id
+
+
+def test_client_helper_raises_remote_error_on_wrong_token() -> None:
+    with serving() as srv, pytest.raises(RemoteError) as info:
+        Client.connect(port=srv.port, token="bad")
+    assert info.value.remote_code == 2007
+
+
+def test_hello_timeout_closes() -> None:
+    with serving(limits=Limits(hello_timeout=0.3)) as srv, srv.raw() as sock:
+        start = time.monotonic()
+        got = read_messages(sock, ClientConnection(), closed)
+        assert 0.25 < time.monotonic() - start < 3
+        assert isinstance(got[0], Response) and got[0].error is not None
+        assert got[0].error["code"] == 2010 and got[0].msgid is None
+
+
+def test_message_before_hello_closes() -> None:
+    with serving() as srv, srv.raw() as sock:
+        sock.sendall(pack(Request(1, "rpc.ping", {})))
+        got = read_messages(sock, ClientConnection(), closed)
+        assert isinstance(got[0], Response) and got[0].error is not None
+        assert got[0].error["code"] == 2006
+
+
+def test_oversized_frame_closes_before_the_payload_is_sent() -> None:
+    with serving(limits=Limits(max_frame=1000)) as srv, srv.client() as c:
+        c._transport.send(struct.pack("<I", 1001))  # no payload follows
+        with pytest.raises(Exception) as info:
+            c.call("rpc.ping")
+        assert "2001" in repr(info.value.__dict__) or "closed" in str(info.value)
+
+
+# -- describe ------------------------------------------------------------------------------
+
+
+def test_describe_lists_the_table() -> None:
+    with serving() as srv, srv.client() as c:
+        d = c.call("rpc.describe")
+        assert d["protocol"] == 1 and d["server"].startswith("npc-ai")
+        names = [m["name"] for m in d["methods"]]
+        assert names == list(METHODS)
+        for name in ("npc.say", "npc.load", "translate.text", "subtitle.push", "npc.export"):
+            assert name in names
+        say = next(m for m in d["methods"] if m["name"] == "npc.say")
+        assert [(p["name"], p["type"], p["required"]) for p in say["params"]] == [
+            ("npc", "str", True),
+            ("text", "str", True),
+            ("seed", "int", False),
+        ]
+        assert say["notifications"] == ["npc.delta", "npc.done", "npc.error"]
+        assert say["available"] is True
+
+
+def test_unavailable_and_unknown_methods() -> None:
+    with serving() as srv, srv.client() as c:
+        with pytest.raises(RemoteError) as info:
+            c.call("npc.dance")
+        assert info.value.remote_code == 2004
+        missing = [n for n, m in METHODS.items() if m.handler is None]
+        for name in missing:  # a protocol method this server lacks: 2011, not 2004
+            with pytest.raises(RemoteError) as info:
+                c.call(name)
+            assert info.value.remote_code == 2011
+        assert c.call("rpc.ping") == {"echo": None}  # and the connection goes on
+
+
+def test_bad_params() -> None:
+    with serving() as srv, srv.client() as c:
+        for params, param in (
+            ({"npc": "x"}, "text"),
+            ({"npc": "x", "text": 5}, "text"),
+            ({"npc": "x", "text": "hi", "sed": 1}, "sed"),
+            ({"npc": "x", "text": "hi", "seed": True}, "seed"),
+        ):
+            with pytest.raises(RemoteError) as info:
+                c.call("npc.say", **params)
+            assert info.value.remote_code == 2005
+            assert info.value.remote_data["param"] == param
+
+
+# -- npc.load ------------------------------------------------------------------------------
+
+
+def persona_map() -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    return tomllib.loads(say_toml())
+
+
+def test_load_persona_as_toml_string_map_and_file() -> None:
+    with serving() as srv, srv.client() as c:
+        a = c.call("npc.load", id="a", persona=say_toml())
+        b = c.call("npc.load", id="b", persona=persona_map(), priority="focused")
+        f = c.call("npc.load", id="f", file="blacksmith.toml")
+        g = c.call("npc.load", file=str(PERSONAS / "guard.toml"))  # absolute, inside
+        assert a["name"] == b["name"] == f["name"] and a["id"] == "a"
+        assert g["id"] == g["name"]  # the id defaults to the persona's name
+        for npc in ("a", "b", "f", g["id"]):
+            assert c.say(npc, "Hello").read()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../pyproject.toml",
+        str(ROOT / "pyproject.toml"),
+        "/etc/passwd",
+        "missing.toml",
+    ],
+)
+def test_load_file_outside_the_persona_folders_is_refused(name: str) -> None:
+    with serving() as srv, srv.client() as c:
+        with pytest.raises(RemoteError) as info:
+            c.call("npc.load", id="x", file=name)
+        assert info.value.remote_code == 1300
+        assert "persona folders" in info.value.message
+
+
+def test_load_file_through_a_symlink_out_is_refused(tmp_path: Path) -> None:
+    link = PERSONAS / f"_escape_{os.getpid()}.toml"
+    target = tmp_path / "outside.toml"
+    target.write_text(say_toml(), encoding="utf-8")
+    link.symlink_to(target)
+    try:
+        with serving() as srv, srv.client() as c, pytest.raises(RemoteError) as info:
+            c.call("npc.load", id="x", file=link.name)
+        assert info.value.remote_code == 1300
+    finally:
+        link.unlink()
+
+
+def test_load_errors() -> None:
+    with serving() as srv, srv.client() as c:
+        with pytest.raises(RemoteError) as info:
+            c.call("npc.load", id="x", persona={"name": "Bob", "traits": "not a list"})
+        assert info.value.remote_code == 1200 and info.value.remote_data["field"]
+        with pytest.raises(RemoteError) as info:
+            c.call("npc.load", id="x", persona="name = [unclosed")
+        assert info.value.remote_code == 1200
+        with pytest.raises(RemoteError) as info:
+            c.call("npc.load", id="x")  # neither persona nor file
+        assert info.value.remote_code == 2005
+        c.call("npc.load", id="x", persona=say_toml())
+        with pytest.raises(RemoteError) as info:
+            c.call("npc.load", id="x", persona=say_toml())
+        assert info.value.remote_code == 1300
+        with pytest.raises(RemoteError) as info:
+            c.call("npc.load", id="y", persona=say_toml(), priority="urgent")
+        assert info.value.remote_code == 2005
+
+
+def test_npc_ids_are_per_client() -> None:
+    with serving() as srv, srv.client() as a, srv.client() as b:
+        a.call("npc.load", id="smith", persona=say_toml())
+        b.call("npc.load", id="smith", persona=say_toml())  # no clash
+        with pytest.raises(RemoteError):
+            b.call("npc.say", npc="other", text="hi")
+        a.call("npc.unload", id="smith")
+        assert b.say("smith", "Hi").read()
+
+
+# -- npc.say -------------------------------------------------------------------------------
+
+
+def test_say_streams_deltas_then_exactly_one_done() -> None:
+    with serving(delay=0.005) as srv, srv.raw() as sock:
+        conn = ClientConnection()
+        sock.sendall(conn.hello(TOKEN, "raw"))
+        read_messages(sock, conn, lambda got: len(got) == 1)
+        _, data = conn.request("npc.load", {"id": "smith", "persona": say_toml()})
+        sock.sendall(data)
+        read_messages(sock, conn, lambda got: len(got) == 1)
+        say_id, data = conn.request("npc.say", {"npc": "smith", "text": "Mend my sword?"})
+        sock.sendall(data)
+        got = read_messages(
+            sock, conn, lambda got: any(getattr(m, "method", "") == "npc.done" for m in got)
+        )
+        sock.sendall(pack(Request(99, "rpc.ping", {})))  # anything late would come first
+        got += read_messages(sock, conn, lambda g: any(getattr(m, "msgid", 0) == 99 for m in g))
+        assert isinstance(got[0], Response) and got[0].msgid == say_id  # response first
+        stream = got[0].result["stream"]
+        notes = [m for m in got if isinstance(m, Notification)]
+        assert {n.params["stream"] for n in notes} == {stream}
+        deltas = [n for n in notes if n.method == "npc.delta"]
+        dones = [n for n in notes if n.method == "npc.done"]
+        assert len(dones) == 1 and notes[-1] is dones[0] and len(deltas) >= 3
+        done = dones[0].params
+        assert done["text"] == "Aye, leave it here. I will mend it by dusk."
+        assert "".join(d.params["text"] for d in deltas) == done["text"]
+        assert done["finish_reason"] == "stop" and done["npc"] == "smith"
+
+
+def test_say_to_unknown_npc_and_bad_text() -> None:
+    with serving() as srv, srv.client() as c:
+        with pytest.raises(RemoteError) as info:
+            c.say("nobody", "hi")
+        assert info.value.remote_code == 1300
+        c.call("npc.load", id="smith", persona=say_toml())
+        with pytest.raises(RemoteError) as info:
+            c.say("smith", "   ")
+        assert info.value.remote_code == 1300
+
+
+def test_cancel_ends_with_one_cancelled_done() -> None:
+    with serving([LONG], delay=0.02) as srv, srv.client() as c:
+        c.call("npc.load", id="smith", persona=say_toml())
+        reply = c.say("smith", "Tell me everything.")
+        pieces = iter(reply)
+        first = next(pieces)
+        assert reply.cancel() is True
+        rest = list(pieces)
+        assert reply.finish_reason == "cancelled"
+        assert len(rest) < 100
+        assert (first + "".join(rest)).strip().startswith(reply.text.strip()[:5])
+        assert reply.cancel() is False  # already ended
+        c.poll(0.3)
+        assert not c._early  # nothing more arrived for the stream
+
+
+def test_new_say_cancels_the_old_reply() -> None:
+    with serving([LONG], delay=0.02) as srv, srv.client() as c:
+        c.call("npc.load", id="smith", persona=say_toml())
+        old = c.say("smith", "Tell me everything.")
+        new = c.say("smith", "Never mind.")
+        assert old.read() is not None and old.finish_reason == "cancelled"
+        c.call("npc.cancel", stream=new.id)
+        new.read()
+
+
+def test_pipelined_requests_keep_their_order() -> None:
+    with serving() as srv, srv.client() as c:
+        load = c.request("npc.load", id="smith", persona=say_toml())
+        say = c.request("npc.say", npc="smith", text="Hi")  # sent before load's answer
+        assert c.result(load)["id"] == "smith"
+        assert isinstance(c.result(say)["stream"], int)
+
+
+def test_disconnect_cancels_that_clients_replies() -> None:
+    with serving([LONG], delay=0.02) as srv:
+        generator = srv.server.runtime.engine.generator  # type: ignore[attr-defined]
+        c = srv.client()
+        c.call("npc.load", id="smith", persona=say_toml())
+        reply = c.say("smith", "Tell me everything.")
+        next(iter(reply))
+        c.close()
+        deadline = time.monotonic() + 3
+        while srv.server.sessions or srv.server.runtime.engine.busy:
+            assert time.monotonic() < deadline, "the reply went on after the client left"
+            time.sleep(0.02)
+        emitted = generator.pieces_emitted
+        time.sleep(0.2)
+        assert generator.pieces_emitted == emitted < 100
+        assert srv.on_loop(lambda: srv.server.runtime._npcs) == {}
+
+
+# -- many clients, slow clients, bad clients -----------------------------------------------
+
+
+def test_slow_client_does_not_stall_others() -> None:
+    with serving([LONG], delay=0.001) as srv:
+        slow = srv.raw()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        conn = ClientConnection()
+        slow.sendall(conn.hello(TOKEN, "slow"))
+        time.sleep(0.1)
+        slow.sendall(pack(Request(2, "npc.load", {"id": "s", "persona": say_toml()})))
+        big = "x" * 200_000
+        for i in range(10, 40):  # ~6 MB of answers it will never read
+            slow.sendall(pack(Request(i, "rpc.ping", {"echo": big})))
+        slow.sendall(pack(Request(50, "npc.say", {"npc": "s", "text": "Talk."})))
+        with srv.client() as good:
+            good.call("npc.load", id="g", persona=say_toml())
+            for _ in range(3):
+                start = time.monotonic()
+                good.call("rpc.ping")
+                assert time.monotonic() - start < 0.5
+            start = time.monotonic()
+            text = good.say("g", "Hello").read()
+            assert text and time.monotonic() - start < 5
+        session = next(s for s in srv.server.sessions.values() if s.conn.client == "slow")
+        deadline = time.monotonic() + 10
+        while session.streams or len(session.outbox) == 0:  # until its reply has ended
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert session.outbox.merged > 0  # its deltas were merged, not dropped
+        assert len(session.outbox) < 40
+        slow.close()
+
+
+def test_client_over_the_queue_limit_is_disconnected() -> None:
+    with serving(limits=Limits(max_queue=1 << 20)) as srv:
+        slow = srv.raw()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.sendall(ClientConnection().hello(TOKEN, "slow"))
+        big = "x" * 200_000
+        for i in range(10, 40):
+            try:
+                slow.sendall(pack(Request(i, "rpc.ping", {"echo": big})))
+            except OSError:
+                break
+        deadline = time.monotonic() + 5
+        while any(s.conn.client == "slow" for s in srv.server.sessions.values()):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        with srv.client() as good:
+            assert good.call("rpc.ping", echo=1) == {"echo": 1}
+        slow.close()
+
+
+def random_frames(rng: random.Random, count: int) -> Iterator[bytes]:
+    names = [*METHODS, "npc", "", "rpc.hello", "x" * 300]
+    values: list[Any] = [None, True, -1, 2**40, 1.5, "", "text", b"\x00\xff", [], {}, [1, [2]]]
+    for _ in range(count):
+        kind = rng.random()
+        if kind < 0.4:  # random bytes in a well-formed frame
+            yield frame(rng.randbytes(rng.randrange(0, 64)))
+        elif kind < 0.8:  # a real method with random params
+            params = {
+                rng.choice(
+                    ["npc", "text", "id", "persona", "stream", "file", "blob", "q"]
+                ): rng.choice(values)
+                for _ in range(rng.randrange(0, 4))
+            }
+            msg = [
+                rng.choice([0, 0, 2, 1, 7]),
+                rng.randrange(0, 2**32),
+                rng.choice(names),
+                [params] if rng.random() < 0.8 else params,
+            ]
+            if msg[0] == 2:
+                msg.pop(1)
+            yield frame(msgpack.packb(msg, use_bin_type=True))
+        else:  # a valid message mangled
+            data = bytearray(msgpack.packb([0, rng.randrange(1000), "rpc.ping", []]))
+            data[rng.randrange(len(data))] = rng.randrange(256)
+            yield frame(bytes(data))
+
+
+def test_ten_thousand_random_frames_then_a_good_client_is_served() -> None:
+    rng = random.Random(20261122)
+    with serving() as srv:
+        with srv.client() as bad:
+            bad.call("npc.load", id="smith", persona=say_toml())
+            data = b"".join(random_frames(rng, 10_000))
+            sender = threading.Thread(target=bad._transport.send, args=(data,))
+            sender.start()
+            deadline = time.monotonic() + 60
+            while sender.is_alive():  # read the answers while the frames go out
+                assert time.monotonic() < deadline
+                bad.poll(0.05)
+            sender.join()
+            bad.poll(1.0)  # the rest of the answers (until in-flight requests are answered)
+            assert bad.call("rpc.ping", echo="still here") == {"echo": "still here"}
+            errors = [n for n in bad.notifications if n.method == "rpc.error"]
+            assert len(errors) > 1000  # bad frames got answers, the connection stayed up
+        # Unauthenticated junk on other connections does nothing either.
+        for _ in range(20):
+            with srv.raw() as sock:
+                sock.sendall(b"".join(random_frames(rng, 5)))
+        with srv.client() as good:
+            good.call("npc.load", id="smith", persona=say_toml())
+            assert (
+                good.say("smith", "Hello?").read() == "Aye, leave it here. I will mend it by dusk."
+            )
+
+
+def test_many_clients_at_once() -> None:
+    with serving() as srv:
+        failures: list[BaseException] = []
+
+        def run(i: int) -> None:
+            try:
+                with srv.client() as c:
+                    c.call("npc.load", id="n", persona=say_toml())
+                    for j in range(5):
+                        assert c.call("rpc.ping", echo=[i, j]) == {"echo": [i, j]}
+                    assert c.say("n", "Hi").read()
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not failures
+
+
+def test_failed_notification_comes_back_with_nil_msgid() -> None:
+    with serving() as srv, srv.client() as c:
+        c.notify("npc.say", npc="nobody", text="hi")
+        c.poll(0.5)
+        (note,) = [n for n in c.notifications if n.method == "rpc.error"]
+        assert note.params["error"]["code"] == 1300
+        assert note.params["error"]["data"]["method"] == "npc.say"
+
+
+# -- asyncio client ------------------------------------------------------------------------
+
+
+def test_async_client() -> None:
+    with serving(delay=0.002) as srv:
+
+        async def main() -> tuple[list[str], str, Any]:
+            async with await AsyncClient.connect(port=srv.port, token=TOKEN) as c:
+                await c.call("npc.load", id="smith", persona=say_toml())
+                reply = await c.say("smith", "Hello")
+                pieces = [p async for p in reply]
+                pings = await asyncio.gather(*(c.call("rpc.ping", echo=i) for i in range(20)))
+                return pieces, reply.text, pings
+
+        pieces, text, pings = asyncio.run(main())
+        assert "".join(pieces) == text == "Aye, leave it here. I will mend it by dusk."
+        assert [p["echo"] for p in pings] == list(range(20))
+
+
+# -- discovery and stdio -------------------------------------------------------------------
+
+
+def test_discovery_file_is_private_and_removed(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "bridge.json"
+    with serving(discovery=path) as srv:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        info = read_discovery(path)
+        assert info["port"] == srv.port and info["token"] == TOKEN
+        assert info["pid"] == os.getpid() and info["protocol"] == 1
+        with Client.connect(path) as c:
+            assert c.call("rpc.ping", echo=2) == {"echo": 2}
+    assert not path.exists()
+
+
+STDIO_SERVER = """
+import asyncio, logging, sys
+from npc_ai.backends import ScriptedGenerator
+from npc_ai.engine import SerialEngine
+from npc_ai.runtime import Runtime
+from bridge.server import BridgeServer, ServerOptions, claim_stdout
+out_fd = claim_stdout()
+print("stray output that must not reach the stream")
+rt = Runtime(SerialEngine(ScriptedGenerator([" Halt! Who goes there?"])))
+server = BridgeServer(rt, ServerOptions(write_discovery=False))
+asyncio.run(server.serve_stdio(sys.argv[1], out_fd=out_fd))
+rt.close()
+"""
+
+
+def test_stdio_mode() -> None:
+    command = [sys.executable, "-c", STDIO_SERVER, "pipe-token"]
+    with Client.spawn(command, token="pipe-token", timeout=20) as c:
+        c.call("npc.load", id="guard", persona=say_toml())
+        assert c.say("guard", "Hello").read() == "Halt! Who goes there?"
+        assert c.call("rpc.ping", echo=b"\x00" * 10) == {"echo": b"\x00" * 10}
+        process = c.process
+    assert process is not None and process.wait(10) == 0
+
+
+def test_stdio_wrong_token() -> None:
+    command = [sys.executable, "-c", STDIO_SERVER, "pipe-token"]
+    with pytest.raises(RemoteError) as info:
+        Client.spawn(command, token="other", timeout=20)
+    assert info.value.remote_code == 2007
+
+
+def test_serve_is_a_cli_subcommand() -> None:
+    from npc_ai.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--port", "50123", "--token", "secret"])
+    assert args.command == "serve" and args.port == 50123 and args.token == "secret"
+    assert args.func.__module__ == "bridge.cli"
