@@ -1,14 +1,13 @@
 from __future__ import annotations
 
+import importlib
 import random
 import time
-from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import npc_ai.memory.recall as recall_module
 from npc_ai.errors import InputError, NpcAiError
 from npc_ai.memory.recall import (
     Bm25Index,
@@ -18,22 +17,29 @@ from npc_ai.memory.recall import (
     stem,
     tokenize,
 )
+from npc_ai.memory.records import Memory
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Mem:
-    """Stand-in with the store's Memory fields."""
-
-    id: int
-    npc: str = "smith"
-    kind: str = "heard"
-    text: str = ""
-    speaker: str = "player"
-    turn: int = 0
-    time: float = 0.0
-    key: str = ""
-    source: str = ""
-    importance: float = 0.0
+def mem(
+    *,
+    id: int,
+    text: str = "",
+    kind: str = "heard",
+    turn: int = 0,
+    importance: float = 0.0,
+    key: str = "",
+    speaker: str = "player",
+) -> Memory:
+    return Memory(
+        id=id,
+        npc="smith",
+        kind=kind,
+        text=text,
+        speaker=speaker,
+        turn=turn,
+        key=key,
+        importance=importance,
+    )
 
 
 def words(text: str) -> int:
@@ -41,6 +47,8 @@ def words(text: str) -> int:
 
 
 def test_public_names() -> None:
+    # Imported by name: the package exports the function recall(), which hides the module.
+    recall_module = importlib.import_module("npc_ai.memory.recall")
     assert sorted(recall_module.__all__) == [
         "Bm25Index",
         "MemoryLike",
@@ -123,13 +131,13 @@ def test_tokenize_only_stop_words_gives_nothing() -> None:
 
 
 def test_bm25_prefers_rare_words_and_shorter_documents() -> None:
-    index: Bm25Index[Mem] = Bm25Index()
+    index: Bm25Index[Memory] = Bm25Index()
     index.extend(
         [
-            Mem(id=1, text="the forge is hot today"),
-            Mem(id=2, text="the forge needs iron and the forge needs coal"),
-            Mem(id=3, text="my horse is called Pepper"),
-            Mem(id=4, text="the forge by the mill"),
+            mem(id=1, text="the forge is hot today"),
+            mem(id=2, text="the forge needs iron and the forge needs coal"),
+            mem(id=3, text="my horse is called Pepper"),
+            mem(id=4, text="the forge by the mill"),
         ]
     )
     scores = index.scores("Pepper the horse")
@@ -142,8 +150,8 @@ def test_bm25_prefers_rare_words_and_shorter_documents() -> None:
 
 
 def test_bm25_matches_textbook_formula() -> None:
-    index: Bm25Index[Mem] = Bm25Index(k1=1.2, b=0.75)
-    index.extend([Mem(id=1, text="apple apple pear"), Mem(id=2, text="pear plum")])
+    index: Bm25Index[Memory] = Bm25Index(k1=1.2, b=0.75)
+    index.extend([mem(id=1, text="apple apple pear"), mem(id=2, text="pear plum")])
     import math
 
     n, df, avgdl = 2, 1, 2.5
@@ -157,16 +165,16 @@ def test_index_is_incremental_and_matches_a_fresh_build() -> None:
     rng = random.Random(3)
     vocab = ["forge", "horse", "silver", "marta", "mine", "iron", "ale", "stew", "gate", "2"]
     memories = [
-        Mem(id=i, text=" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 8))))
+        mem(id=i, text=" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 8))))
         for i in range(60)
     ]
-    live: Bm25Index[Mem] = Bm25Index()
+    live: Bm25Index[Memory] = Bm25Index()
     live.extend(memories)
     live.remove(range(0, 60, 3))
     live.remove([999])  # unknown ids are ignored
-    live.add(Mem(id=1, text="horse horse silver"))  # same id replaces
-    fresh: Bm25Index[Mem] = Bm25Index()
-    kept = [m for m in memories if m.id % 3 and m.id != 1] + [Mem(id=1, text="horse horse silver")]
+    live.add(mem(id=1, text="horse horse silver"))  # same id replaces
+    fresh: Bm25Index[Memory] = Bm25Index()
+    kept = [m for m in memories if m.id % 3 and m.id != 1] + [mem(id=1, text="horse horse silver")]
     fresh.extend(kept)
     assert len(live) == len(fresh) == len(kept)
     for q in ["horse", "silver marta", "forge iron 2", "stew"]:
@@ -179,9 +187,9 @@ def test_index_is_incremental_and_matches_a_fresh_build() -> None:
 
 
 def test_index_tracks_facts_and_searches_fact_keys() -> None:
-    index: Bm25Index[Mem] = Bm25Index()
-    index.add(Mem(id=1, kind="fact", key="player.home_town", text="Riverwick"))
-    index.add(Mem(id=2, text="Nice weather."))
+    index: Bm25Index[Memory] = Bm25Index()
+    index.add(mem(id=1, kind="fact", key="player.home_town", text="Riverwick"))
+    index.add(mem(id=2, text="Nice weather."))
     assert [m.id for m in index.facts()] == [1]
     assert set(index.scores("Where is my home town?")) == {1}
     index.remove([1])
@@ -193,18 +201,18 @@ def test_index_tracks_facts_and_searches_fact_keys() -> None:
 def test_index_rejects_bad_parameters_and_records() -> None:
     with pytest.raises(InputError):
         Bm25Index(b=1.5)
-    index: Bm25Index[Mem] = Bm25Index()
+    index: Bm25Index[Memory] = Bm25Index()
     with pytest.raises(InputError, match="memory 7"):
-        index.add(Mem(id=7, text=None))  # type: ignore[arg-type]
+        index.add(mem(id=7, text=None))  # type: ignore[arg-type]
     assert len(index) == 0
 
 
 def test_query_is_well_under_a_millisecond_for_a_thousand_memories() -> None:
     rng = random.Random(1)
     vocab = [f"w{i}" for i in range(3000)] + ["horse", "pepper", "marta", "silver"]
-    index: Bm25Index[Mem] = Bm25Index()
+    index: Bm25Index[Memory] = Bm25Index()
     for i in range(1000):
-        index.add(Mem(id=i, text=" ".join(rng.choice(vocab) for _ in range(12)), turn=i))
+        index.add(mem(id=i, text=" ".join(rng.choice(vocab) for _ in range(12)), turn=i))
     query = "Do you remember what my horse Pepper owes Marta in silver?"
     best = float("inf")
     for _ in range(50):
@@ -218,16 +226,16 @@ def test_query_is_well_under_a_millisecond_for_a_thousand_memories() -> None:
 # ----------------------------------------------------------------- recall
 
 
-def village() -> list[Mem]:
+def village() -> list[Memory]:
     return [
-        Mem(id=1, turn=1, text="Hmph. Forge is hot. Talk fast.", speaker="smith", kind="said"),
-        Mem(id=2, turn=2, text="My horse is called Pepper."),
-        Mem(id=3, turn=3, text="Nice weather for the fair."),
-        Mem(id=4, turn=4, kind="fact", key="player.debt", text="The player owes Marta 2 silver."),
-        Mem(id=5, turn=5, text="I grew up in Riverwick."),
-        Mem(id=6, turn=6, text="Pepper threw a shoe on the north road."),
-        Mem(id=7, turn=7, text="The stew at the Kettle was good."),
-        Mem(id=8, turn=8, text="My horse is called Pepper!"),
+        mem(id=1, turn=1, text="Hmph. Forge is hot. Talk fast.", speaker="smith", kind="said"),
+        mem(id=2, turn=2, text="My horse is called Pepper."),
+        mem(id=3, turn=3, text="Nice weather for the fair."),
+        mem(id=4, turn=4, kind="fact", key="player.debt", text="The player owes Marta 2 silver."),
+        mem(id=5, turn=5, text="I grew up in Riverwick."),
+        mem(id=6, turn=6, text="Pepper threw a shoe on the north road."),
+        mem(id=7, turn=7, text="The stew at the Kettle was good."),
+        mem(id=8, turn=8, text="My horse is called Pepper!"),
     ]
 
 
@@ -285,7 +293,7 @@ def test_visible_texts_skip_the_same_line_up_to_case_and_punctuation() -> None:
 
 
 def test_render_is_what_the_budget_counts() -> None:
-    memories = [Mem(id=1, text="pepper"), Mem(id=2, text="pepper pepper")]
+    memories = [mem(id=1, text="pepper"), mem(id=2, text="pepper pepper")]
     plain = recall(memories, "pepper", budget_tokens=7, count_tokens=words, now_turn=0)
     assert len(plain) == 2  # 3 + 4 tokens
     quoted = recall(
@@ -301,9 +309,9 @@ def test_render_is_what_the_budget_counts() -> None:
 
 def test_budget_is_filled_greedily_by_score_and_skips_what_does_not_fit() -> None:
     memories = [
-        Mem(id=1, turn=1, text="pepper " * 30),  # best match but large
-        Mem(id=2, turn=2, text="pepper horse fast"),
-        Mem(id=3, turn=3, text="pepper"),
+        mem(id=1, turn=1, text="pepper " * 30),  # best match but large
+        mem(id=2, turn=2, text="pepper horse fast"),
+        mem(id=3, turn=3, text="pepper"),
     ]
     got = recall(memories, "pepper", budget_tokens=10, count_tokens=words, now_turn=3)
     assert [m.id for m in got] == [2, 3]
@@ -321,10 +329,10 @@ def test_budget_is_filled_greedily_by_score_and_skips_what_does_not_fit() -> Non
 
 def test_recency_importance_and_fact_boost_order_equal_matches() -> None:
     memories = [
-        Mem(id=1, turn=1, text="the mine is shut"),
-        Mem(id=2, turn=50, text="the mine is shut!"),  # same text, newer: kept
-        Mem(id=3, turn=1, text="mine closed after a rockfall", importance=1.0),
-        Mem(id=4, turn=1, kind="fact", text="Greyspur mine shut"),
+        mem(id=1, turn=1, text="the mine is shut"),
+        mem(id=2, turn=50, text="the mine is shut!"),  # same text, newer: kept
+        mem(id=3, turn=1, text="mine closed after a rockfall", importance=1.0),
+        mem(id=4, turn=1, kind="fact", text="Greyspur mine shut"),
     ]
     scored = score_memories(memories, "mine", now_turn=50)
     by_id = {s.memory.id: s for s in scored}
@@ -340,8 +348,8 @@ def test_recency_importance_and_fact_boost_order_equal_matches() -> None:
 
 def test_min_relevance_drops_weak_matches() -> None:
     memories = [
-        Mem(id=1, text="Pepper the horse threw a shoe near Riverwick mill"),
-        Mem(id=2, text="a shoe " + "word " * 40),
+        mem(id=1, text="Pepper the horse threw a shoe near Riverwick mill"),
+        mem(id=2, text="a shoe " + "word " * 40),
     ]
     strict = RecallOptions(min_relevance=0.5)
     got = recall(
@@ -366,7 +374,7 @@ def test_min_relevance_drops_weak_matches() -> None:
 
 
 def test_recall_is_deterministic_and_does_not_change_the_index() -> None:
-    index: Bm25Index[Mem] = Bm25Index()
+    index: Bm25Index[Memory] = Bm25Index()
     index.extend(village())
     before = {q: index.scores(q) for q in ["pepper", "silver"]}
     a = recall(index, "pepper silver", budget_tokens=30, count_tokens=words, now_turn=9)
@@ -424,13 +432,13 @@ WORDS = ["pepper", "horse", "silver", "marta", "forge", "mine", "stew", "the", "
 
 
 @st.composite
-def memory_sets(draw: st.DrawFn) -> list[Mem]:
+def memory_sets(draw: st.DrawFn) -> list[Memory]:
     n = draw(st.integers(min_value=0, max_value=30))
     out = []
     for i in range(n):
         text = " ".join(draw(st.lists(st.sampled_from(WORDS), min_size=0, max_size=12)))
         out.append(
-            Mem(
+            mem(
                 id=i,
                 text=text,
                 turn=draw(st.integers(min_value=0, max_value=100)),
@@ -450,9 +458,9 @@ def memory_sets(draw: st.DrawFn) -> list[Mem]:
     exclude=st.sets(st.integers(min_value=0, max_value=30), max_size=5),
 )
 def test_budget_invariant(
-    memories: list[Mem], query: str, budget: int, cost_salt: int, exclude: set[int]
+    memories: list[Memory], query: str, budget: int, cost_salt: int, exclude: set[int]
 ) -> None:
-    def render(m: Mem) -> str:
+    def render(m: Memory) -> str:
         return f"{m.id * cost_salt}: {m.text}"
 
     def cost(text: str) -> int:
@@ -475,7 +483,7 @@ def test_budget_invariant(
     texts = [" ".join(m.text.split()) for m in got]
     assert len(set(texts)) == len(texts)
     # Only memories sharing a word with the query, or facts, ever come back.
-    index: Bm25Index[Mem] = Bm25Index()
+    index: Bm25Index[Memory] = Bm25Index()
     index.extend(memories)
     matched = set(index.scores(query))
     assert all(m.id in matched or m.kind == "fact" for m in got)
