@@ -152,7 +152,7 @@ def test_memories_filters_pages_and_takes_the_newest(store: MemoryStore) -> None
         (NewMemory(kind="heard", text="x", source="rumour"), "source must be"),
         (NewMemory(kind="heard", text="x", source="told:"), "must not be empty"),
         (NewMemory(kind="heard", text="x", speaker="a\nb"), "one line"),
-        (NewMemory(kind="fact", text="x", key=" player"), "leading/trailing"),
+        (NewMemory(kind="fact", text="x", key=" player"), "leading or trailing"),
     ],
 )
 def test_a_bad_record_writes_nothing(store: MemoryStore, record: NewMemory, message: str) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,12 +38,14 @@ from npc_ai.memory.records import (
     MAX_SUMMARY_CHARS,
     MAX_TEXT_CHARS,
     Memory,
-    NewMemory,
     NpcState,
+    Row,
     check_extra,
-    check_memory,
     check_npc,
+    check_row,
     check_state,
+    memory_row,
+    row_memory,
     unpack_extra,
 )
 
@@ -93,77 +95,66 @@ def _small(number: float) -> float | int:
     return number
 
 
-def _check_saved(saved: object) -> SavedNpc:
-    if not isinstance(saved, SavedNpc):
-        raise InputError(f"expected a SavedNpc, not {type(saved).__name__}")
-    npc = check_npc(saved.state.npc)
-    next_id = saved.next_id
-    if isinstance(next_id, bool) or not isinstance(next_id, int) or not 1 <= next_id <= _MAX_ID:
-        raise InputError(f"next_id must be a positive integer, not {next_id!r}")
+@dataclass(frozen=True, slots=True)
+class NpcRows:
+    """One NPC as the store moves it in and out of blobs: no Memory objects, only rows."""
+
+    state: NpcState
+    next_id: int
+    rows: Sequence[Row]
+
+
+def _check_ids(npc: str, rows: Sequence[Row], next_id: int) -> None:
+    if type(next_id) is not int or not 1 <= next_id <= _MAX_ID:
+        raise InputError(f"next_id of {npc!r} must be a positive integer, not {next_id!r}")
     last = 0
-    memories = []
-    for memory in saved.memories:
-        if not isinstance(memory, Memory):
-            raise InputError(f"expected a Memory, not {type(memory).__name__}")
-        if memory.npc != npc:
-            raise InputError(f"memory {memory.id} belongs to {memory.npc!r}, not {npc!r}")
-        if isinstance(memory.id, bool) or not isinstance(memory.id, int):
-            raise InputError(f"memory id must be an integer, not {memory.id!r}")
-        if not last < memory.id < next_id:
+    for row in rows:
+        id_ = row[0]
+        if type(id_) is not int or not last < id_ < next_id:
             raise InputError(
                 f"memory ids of {npc!r} must increase and stay below next_id {next_id}; "
-                f"{memory.id} follows {last}"
+                f"{id_!r} follows {last}"
             )
-        last = memory.id
-        memories.append(check_memory(memory, npc, memory.id))
-    state = check_state(saved.state, npc, next_id)
-    return SavedNpc(state=state, memories=tuple(memories), next_id=next_id)
+        last = id_
 
 
-def dump_state(npcs: Sequence[SavedNpc]) -> bytes:
-    """Encode saved NPCs as a blob of the current :data:`FORMAT_VERSION`.
-
-    Every record is checked as the store checks it, so whatever this returns loads again.
-    Raises :class:`~npc_ai.errors.InputError` on a bad record or an NPC given twice.
-    """
-    if isinstance(npcs, (str, bytes)) or not isinstance(npcs, Sequence):
-        raise InputError("npcs must be a sequence of SavedNpc")
+def encode(npcs: Iterable[NpcRows]) -> bytes:
+    """Encode NPCs whose rows and state are already checked (ids are checked here)."""
     seen: set[str] = set()
     body_npcs: list[list[Any]] = []
     for item in npcs:
-        saved = _check_saved(item)
-        state = saved.state
+        state = item.state
         if state.npc in seen:
             raise InputError(f"NPC {state.npc!r} appears twice")
         seen.add(state.npc)
-        rows: list[list[Any]] = []
+        _check_ids(state.npc, item.rows, item.next_id)
+        memories: list[list[Any]] = []
         last_id = last_turn = 0
-        for m in saved.memories:
-            rows.append(
+        for id_, kind, text, speaker, turn, time, key, source, importance in item.rows:
+            memories.append(
                 [
-                    m.id - last_id,
-                    KINDS.index(m.kind),
-                    m.text,
-                    m.speaker,
-                    m.turn - last_turn,
-                    _small(m.time),
-                    m.key,
-                    m.source,
-                    _small(m.importance),
+                    id_ - last_id,
+                    KINDS.index(kind),
+                    text,
+                    speaker,
+                    turn - last_turn,
+                    _small(time),
+                    key,
+                    source,
+                    _small(importance),
                 ]
             )
-            last_id, last_turn = m.id, m.turn
-        _, extra = check_extra(state.extra)
+            last_id, last_turn = id_, turn
         body_npcs.append(
             [
                 state.npc,
-                saved.next_id,
+                item.next_id,
                 state.turn,
                 _small(state.relationship),
                 state.summary,
                 state.summary_until,
-                extra,
-                rows,
+                check_extra(state.extra)[1],
+                memories,
             ]
         )
     body: bytes = msgpack.packb(body_npcs, use_bin_type=True)
@@ -179,6 +170,32 @@ def dump_state(npcs: Sequence[SavedNpc]) -> bytes:
         )
     blob: bytes = msgpack.packb([FORMAT_NAME, FORMAT_VERSION, codec, body], use_bin_type=True)
     return blob
+
+
+def dump_state(npcs: Sequence[SavedNpc]) -> bytes:
+    """Encode saved NPCs as a blob of the current :data:`FORMAT_VERSION`.
+
+    Every record is checked as the store checks it, so whatever this returns loads again.
+    Raises :class:`~npc_ai.errors.InputError` on a bad record or an NPC given twice.
+    """
+    if isinstance(npcs, (str, bytes)) or not isinstance(npcs, Sequence):
+        raise InputError("npcs must be a sequence of SavedNpc")
+    checked: list[NpcRows] = []
+    for saved in npcs:
+        if not isinstance(saved, SavedNpc):
+            raise InputError(f"expected a SavedNpc, not {type(saved).__name__}")
+        npc = check_npc(saved.state.npc)
+        rows: list[Row] = []
+        for memory in saved.memories:
+            if not isinstance(memory, Memory):
+                raise InputError(f"expected a Memory, not {type(memory).__name__}")
+            if memory.npc != npc:
+                raise InputError(f"memory {memory.id} belongs to {memory.npc!r}, not {npc!r}")
+            rows.append(check_row(memory_row(memory, memory.id)))
+        _check_ids(npc, rows, saved.next_id)
+        state = check_state(saved.state, npc, saved.next_id)
+        checked.append(NpcRows(state=state, next_id=saved.next_id, rows=rows))
+    return encode(checked)
 
 
 def _unpacker(data: bytes) -> msgpack.Unpacker:
@@ -242,12 +259,10 @@ def _read_header(blob: object) -> tuple[msgpack.Unpacker, int, int, int]:
     return unpacker, version, count, len(data)
 
 
-def load_state(blob: bytes) -> list[SavedNpc]:
-    """Decode a blob of any version up to :data:`FORMAT_VERSION` into saved NPCs.
+def decode(blob: bytes) -> list[NpcRows]:
+    """Decode and fully check a blob of any version up to :data:`FORMAT_VERSION`.
 
-    Raises :class:`~npc_ai.errors.MemoryFormatError` for anything that is not a complete,
-    valid save (truncated, bit-flipped, another kind of data, a newer version), never another
-    error, and never returns part of a damaged save.
+    Raises :class:`~npc_ai.errors.MemoryFormatError` and nothing else on bad input.
     """
     unpacker, version, count, size = _read_header(blob)
     try:
@@ -262,7 +277,24 @@ def load_state(blob: bytes) -> list[SavedNpc]:
         raise MemoryFormatError(f"memory save is damaged or truncated ({exc})") from None
 
 
-def _load_v1(unpacker: msgpack.Unpacker, count: int, size: int) -> list[SavedNpc]:
+def load_state(blob: bytes) -> list[SavedNpc]:
+    """Decode a blob of any version up to :data:`FORMAT_VERSION` into saved NPCs.
+
+    Raises :class:`~npc_ai.errors.MemoryFormatError` for anything that is not a complete,
+    valid save (truncated, bit-flipped, another kind of data, a newer version), never another
+    error, and never returns part of a damaged save.
+    """
+    return [
+        SavedNpc(
+            state=item.state,
+            memories=tuple(row_memory(item.state.npc, row) for row in item.rows),
+            next_id=item.next_id,
+        )
+        for item in decode(blob)
+    ]
+
+
+def _load_v1(unpacker: msgpack.Unpacker, count: int, size: int) -> list[NpcRows]:
     if count != 4:
         raise MemoryFormatError(f"memory save is damaged: {count} top-level items, not 4")
     codec = _expect(unpacker.unpack(), int, "the codec")
@@ -289,9 +321,9 @@ def _inflate(data: bytes) -> bytes:
     return body
 
 
-def _read_body_v1(body: bytes) -> list[SavedNpc]:
+def _read_body_v1(body: bytes) -> list[NpcRows]:
     unpacker = _unpacker(body)
-    out: list[SavedNpc] = []
+    out: list[NpcRows] = []
     seen: set[str] = set()
     for _ in range(unpacker.read_array_header()):
         if unpacker.read_array_header() != _NPC_FIELDS:
@@ -322,40 +354,36 @@ def _read_body_v1(body: bytes) -> list[SavedNpc]:
             npc,
             next_id,
         )
-        memories = _read_memories_v1(unpacker, npc, next_id)
-        out.append(SavedNpc(state=state, memories=memories, next_id=next_id))
+        rows = _read_memories_v1(unpacker, npc, next_id)
+        out.append(NpcRows(state=state, next_id=next_id, rows=rows))
     if unpacker.tell() != len(body):
         raise MemoryFormatError("memory save is damaged: bytes follow the last NPC")
     return out
 
 
-def _read_memories_v1(unpacker: msgpack.Unpacker, npc: str, next_id: int) -> tuple[Memory, ...]:
-    memories: list[Memory] = []
+def _read_memories_v1(unpacker: msgpack.Unpacker, npc: str, next_id: int) -> list[Row]:
+    rows: list[Row] = []
     last_id = last_turn = 0
-    for _ in range(unpacker.read_array_header()):
-        if unpacker.read_array_header() != _MEMORY_FIELDS:
+    read, header = unpacker.unpack, unpacker.read_array_header
+    for _ in range(header()):
+        if header() != _MEMORY_FIELDS:
             raise MemoryFormatError(f"memory save is damaged: a memory of {npc!r} is malformed")
-        step, kind, text, speaker, turn_step, time, key, source, importance = (
-            unpacker.unpack() for _ in range(_MEMORY_FIELDS)
-        )
-        id_ = last_id + _expect(step, int, "a memory id")
+        step, kind, text, speaker = read(), read(), read(), read()
+        turn_step, time, key, source, importance = read(), read(), read(), read(), read()
+        # msgpack gives exact types (a bool is not an int here); check_row checks the rest
+        if type(step) is not int or type(kind) is not int or type(turn_step) is not int:
+            raise MemoryFormatError(f"memory save is damaged: a memory of {npc!r} is malformed")
+        if type(time) not in (int, float) or type(importance) not in (int, float):
+            raise MemoryFormatError(f"memory save is damaged: a memory of {npc!r} is malformed")
+        id_ = last_id + step
         if id_ <= last_id or id_ >= next_id:
             raise MemoryFormatError(
                 f"memory save is damaged: memory ids of {npc!r} do not increase below {next_id}"
             )
-        kind_index = _expect(kind, int, "a memory kind")
-        if not 0 <= kind_index < len(KINDS):
-            raise MemoryFormatError(f"memory save is damaged: unknown memory kind {kind_index}")
-        record = NewMemory(
-            kind=KINDS[kind_index],
-            text=_expect(text, str, "a memory text"),
-            speaker=_expect(speaker, str, "a speaker"),
-            turn=last_turn + _expect(turn_step, int, "a memory turn"),
-            time=float(_expect(time, (int, float), "a memory time")),
-            key=_expect(key, str, "a fact key"),
-            source=_expect(source, str, "a memory source"),
-            importance=float(_expect(importance, (int, float), "an importance")),
-        )
-        memories.append(check_memory(record, npc, id_))
-        last_id, last_turn = id_, record.turn
-    return tuple(memories)
+        if not 0 <= kind < len(KINDS):
+            raise MemoryFormatError(f"memory save is damaged: unknown memory kind {kind}")
+        turn = last_turn + turn_step
+        row = (id_, KINDS[kind], text, speaker, turn, float(time), key, source, float(importance))
+        rows.append(check_row(row))
+        last_id, last_turn = id_, turn
+    return rows

@@ -17,8 +17,7 @@ alone is not.
 from __future__ import annotations
 
 import math
-import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,11 +34,15 @@ __all__ = [
     "Memory",
     "NewMemory",
     "NpcState",
+    "Row",
     "check_extra",
     "check_memory",
     "check_npc",
+    "check_row",
     "check_state",
+    "memory_row",
     "pack_extra",
+    "row_memory",
     "unpack_extra",
 ]
 
@@ -55,8 +58,11 @@ MAX_EXTRA_BYTES = 64 * 1024
 """Largest ``extra`` map of an :class:`NpcState`, in msgpack bytes."""
 
 _MAX_INT = (1 << 63) - 1  # SQLite INTEGER
+
+Row = tuple[int, str, str, str, int, float, str, str, float]
+"""A memory without its NPC, as the store and blobs move it: ``(id, kind, text, speaker, turn,
+time, key, source, importance)``."""
 _SOURCE_PREFIXES = ("told:", "earshot:")
-_BAD_ID_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +119,8 @@ class NpcState:
 
 
 def _text(value: object, name: str, limit: int) -> str:
+    if type(value) is str and len(value) <= limit and value.isascii():
+        return value  # the common case, checked in C
     if not isinstance(value, str):
         raise InputError(f"{name} must be a string, not {type(value).__name__}")
     if len(value) > limit:
@@ -125,28 +133,38 @@ def _text(value: object, name: str, limit: int) -> str:
 
 
 def _ident(value: object, name: str, *, empty: bool) -> str:
+    # str.isprintable() is False for control, format, surrogate, private-use, unassigned,
+    # line-separator and non-ASCII space characters: one C call covers them all.
+    if (
+        type(value) is str
+        and len(value) <= MAX_ID_CHARS
+        and value.isprintable()
+        and value.strip() == value
+        and (value or empty)
+    ):
+        return value
     text = _text(value, name, MAX_ID_CHARS)
     if not text:
-        if empty:
-            return text
         raise InputError(f"{name} must not be empty")
-    if text != text.strip() or any(unicodedata.category(c) in _BAD_ID_CATEGORIES for c in text):
-        raise InputError(
-            f"{name} {text!r} must be one line without control characters or "
-            "leading/trailing spaces"
-        )
-    return text
+    raise InputError(
+        f"{name} {text!r} must be one line of printable characters without leading or "
+        "trailing spaces"
+    )
 
 
 def _int(value: object, name: str) -> int:
+    if type(value) is int and 0 <= value <= _MAX_INT:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise InputError(f"{name} must be an integer, not {type(value).__name__}")
     if not 0 <= value <= _MAX_INT:
         raise InputError(f"{name} must be 0 to 2**63-1, not {value}")
-    return value
+    return int(value)
 
 
 def _float(value: object, name: str) -> float:
+    if type(value) is float and math.isfinite(value):
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"{name} must be a number, not {type(value).__name__}")
     number = float(value)
@@ -160,6 +178,73 @@ def check_npc(npc: object) -> str:
     return _ident(npc, "NPC id", empty=False)
 
 
+def check_row(row: Sequence[Any]) -> Row:
+    """Check the fields of a memory given as a :data:`Row`; return them normalised.
+
+    The id (first item) is passed through unchecked: its caller numbers it. Raises
+    :class:`~npc_ai.errors.InputError` naming the field at fault.
+    """
+    id_, kind, text, speaker, turn, time, key, source, importance = row
+    if kind not in KINDS:
+        raise InputError(f"kind must be one of {', '.join(KINDS)}; not {kind!r}")
+    text = _text(text, "text", MAX_TEXT_CHARS)
+    if not text.strip():
+        raise InputError("text must not be empty")
+    if source:
+        source = _text(source, "source", MAX_ID_CHARS + 8)
+        prefix = next((p for p in _SOURCE_PREFIXES if source.startswith(p)), None)
+        if prefix is None:
+            raise InputError(
+                f"source must be '', 'told:<npc id>' or 'earshot:<npc id>'; not {source!r}"
+            )
+        _ident(source[len(prefix) :], "the NPC id in source", empty=False)
+    else:
+        source = _text(source, "source", 0)
+    return (
+        id_,
+        kind,
+        text,
+        _ident(speaker, "speaker", empty=True),
+        _int(turn, "turn"),
+        _float(time, "time"),
+        _ident(key, "key", empty=True),
+        source,
+        _float(importance, "importance"),
+    )
+
+
+def memory_row(record: NewMemory, id: int) -> Row:
+    """``record``'s fields as a :data:`Row` with this ``id`` (unchecked)."""
+    return (
+        id,
+        record.kind,
+        record.text,
+        record.speaker,
+        record.turn,
+        record.time,
+        record.key,
+        record.source,
+        record.importance,
+    )
+
+
+def row_memory(npc: str, row: Row) -> Memory:
+    """The :class:`Memory` of ``npc`` a checked :data:`Row` describes."""
+    id_, kind, text, speaker, turn, time, key, source, importance = row
+    return Memory(
+        id=id_,
+        npc=npc,
+        kind=kind,
+        text=text,
+        speaker=speaker,
+        turn=turn,
+        time=time,
+        key=key,
+        source=source,
+        importance=importance,
+    )
+
+
 def check_memory(record: object, npc: str, id: int) -> Memory:
     """Check one record and return it as the :class:`Memory` ``id`` of ``npc``.
 
@@ -168,31 +253,7 @@ def check_memory(record: object, npc: str, id: int) -> Memory:
     """
     if not isinstance(record, NewMemory):
         raise InputError(f"expected a NewMemory record, not {type(record).__name__}")
-    if record.kind not in KINDS:
-        raise InputError(f"kind must be one of {', '.join(KINDS)}; not {record.kind!r}")
-    text = _text(record.text, "text", MAX_TEXT_CHARS)
-    if not text.strip():
-        raise InputError("text must not be empty")
-    source = _text(record.source, "source", MAX_ID_CHARS + 8)
-    if source:
-        prefix = next((p for p in _SOURCE_PREFIXES if source.startswith(p)), None)
-        if prefix is None:
-            raise InputError(
-                f"source must be '', 'told:<npc id>' or 'earshot:<npc id>'; not {source!r}"
-            )
-        _ident(source[len(prefix) :], "the NPC id in source", empty=False)
-    return Memory(
-        id=id,
-        npc=npc,
-        kind=record.kind,
-        text=text,
-        speaker=_ident(record.speaker, "speaker", empty=True),
-        turn=_int(record.turn, "turn"),
-        time=_float(record.time, "time"),
-        key=_ident(record.key, "key", empty=True),
-        source=source,
-        importance=_float(record.importance, "importance"),
-    )
+    return row_memory(npc, check_row(memory_row(record, id)))
 
 
 def pack_extra(extra: Mapping[str, Any]) -> bytes:

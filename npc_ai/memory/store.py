@@ -35,16 +35,18 @@ from types import TracebackType
 from typing import Any
 
 from npc_ai.errors import InputError, MemoryStoreError
-from npc_ai.memory.blob import SavedNpc, dump_state, load_state
+from npc_ai.memory.blob import NpcRows, decode, encode
 from npc_ai.memory.records import (
     KINDS,
     Memory,
     NewMemory,
     NpcState,
     check_extra,
-    check_memory,
     check_npc,
+    check_row,
     check_state,
+    memory_row,
+    row_memory,
     unpack_extra,
 )
 
@@ -63,7 +65,8 @@ SCHEMA_VERSION = 1
 """The database schema this version writes (``PRAGMA user_version``) and the newest it opens."""
 _APPLICATION_ID = 0x4E50434D  # "NPCM" in the SQLite header: marks the file as ours
 _STATE_FIELDS = ("turn", "relationship", "summary", "summary_until", "extra")
-_COLUMNS = "id, npc, kind, text, speaker, turn, time, key, source, importance"
+_ROW = "id, kind, text, speaker, turn, time, key, source, importance"  # records.Row order
+_INSERT = f"INSERT INTO memory (npc, {_ROW}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SCHEMA = (
     """CREATE TABLE npc (
         npc TEXT PRIMARY KEY NOT NULL,
@@ -89,10 +92,6 @@ _SCHEMA = (
     )""",
     "CREATE INDEX memory_npc_kind ON memory (npc, kind, id)",
 )
-
-
-def _row(npc: str, m: Memory) -> tuple[Any, ...]:
-    return (m.id, npc, m.kind, m.text, m.speaker, m.turn, m.time, m.key, m.source, m.importance)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -271,22 +270,6 @@ class MemoryStore:
             except sqlite3.Error as exc:
                 raise self._failure(exc, doing) from None
 
-    @staticmethod
-    def _memory(row: tuple[Any, ...]) -> Memory:
-        id_, npc, kind, text, speaker, turn, time, key, source, importance = row
-        return Memory(
-            id=id_,
-            npc=npc,
-            kind=kind,
-            text=text,
-            speaker=speaker,
-            turn=turn,
-            time=float(time),
-            key=key,
-            source=source,
-            importance=float(importance),
-        )
-
     def _state_row(self, conn: sqlite3.Connection, npc: str) -> tuple[NpcState, int] | None:
         row = conn.execute(
             "SELECT next_id, turn, relationship, summary, summary_until, extra "
@@ -361,7 +344,9 @@ class MemoryStore:
             raise InputError("records must be a sequence of NewMemory (a list, even for one)")
         for position, record in enumerate(records):
             try:
-                check_memory(record, npc, 0)
+                if not isinstance(record, NewMemory):
+                    raise InputError(f"expected a NewMemory, not {type(record).__name__}")
+                check_row(memory_row(record, 0))
             except InputError as exc:
                 raise InputError(f"record {position}: {exc.message}") from None
         if not records:
@@ -373,13 +358,10 @@ class MemoryStore:
                 self._write_state(conn, NpcState(npc=npc), next_id)
             else:
                 next_id = row[0]
-            stored = [check_memory(r, npc, next_id + i) for i, r in enumerate(records)]
-            conn.executemany(
-                f"INSERT INTO memory ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_row(npc, m) for m in stored],
-            )
-            conn.execute("UPDATE npc SET next_id = ? WHERE npc = ?", (next_id + len(stored), npc))
-        return stored
+            rows = [check_row(memory_row(r, next_id + i)) for i, r in enumerate(records)]
+            conn.executemany(_INSERT, [(npc, *row) for row in rows])
+            conn.execute("UPDATE npc SET next_id = ? WHERE npc = ?", (next_id + len(rows), npc))
+        return [row_memory(npc, row) for row in rows]
 
     def memories(
         self,
@@ -402,7 +384,7 @@ class MemoryStore:
             limit = self._count_arg(limit, "limit")
         if wanted == ():
             return []
-        sql = f"SELECT {_COLUMNS} FROM memory WHERE npc = ? AND id > ?"
+        sql = f"SELECT {_ROW} FROM memory WHERE npc = ? AND id > ?"
         args: list[Any] = [npc, after_id]
         if wanted is not None:
             sql += f" AND kind IN ({', '.join('?' * len(wanted))})"
@@ -415,7 +397,7 @@ class MemoryStore:
             rows = conn.execute(sql, args).fetchall()
         if newest:
             rows.reverse()
-        return [self._memory(row) for row in rows]
+        return [row_memory(npc, row) for row in rows]
 
     def count(self, npc: str, *, kinds: Collection[str] | None = None, after_id: int = 0) -> int:
         """How many memories :meth:`memories` would return without a limit."""
@@ -441,13 +423,13 @@ class MemoryStore:
         npc = check_npc(npc)
         with self._reading("read facts") as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM memory WHERE npc = ? AND kind = 'fact' AND key != '' "
+                f"SELECT {_ROW} FROM memory WHERE npc = ? AND kind = 'fact' AND key != '' "
                 "ORDER BY id",
                 (npc,),
             ).fetchall()
         latest: dict[str, Memory] = {}
         for row in rows:
-            memory = self._memory(row)
+            memory = row_memory(npc, row)
             latest.pop(memory.key, None)  # re-insert so the order is that of the newest
             latest[memory.key] = memory
         return latest
@@ -531,20 +513,22 @@ class MemoryStore:
         if npcs is not None and (isinstance(npcs, str) or not isinstance(npcs, Collection)):
             raise InputError(f"npcs must be a collection of NPC ids, not {npcs!r}")
         wanted = None if npcs is None else list(dict.fromkeys(check_npc(n) for n in npcs))
-        saved: list[SavedNpc] = []
-        with self._transaction("export memories", write=False) as conn:
-            if wanted is None:
-                wanted = [row[0] for row in conn.execute("SELECT npc FROM npc ORDER BY npc")]
-            for npc in wanted:
-                found = self._state_row(conn, npc)
-                state, next_id = (NpcState(npc=npc), 1) if found is None else found
-                rows = conn.execute(
-                    f"SELECT {_COLUMNS} FROM memory WHERE npc = ? ORDER BY id", (npc,)
-                ).fetchall()
-                memories = tuple(self._memory(row) for row in rows)
-                saved.append(SavedNpc(state=state, memories=memories, next_id=next_id))
+        saved: list[NpcRows] = []
         try:
-            return dump_state(saved)
+            with self._transaction("export memories", write=False) as conn:
+                if wanted is None:
+                    wanted = [row[0] for row in conn.execute("SELECT npc FROM npc ORDER BY npc")]
+                for npc in wanted:
+                    found = self._state_row(conn, npc)
+                    state, next_id = (NpcState(npc=npc), 1) if found is None else found
+                    rows = conn.execute(
+                        f"SELECT {_ROW} FROM memory WHERE npc = ? ORDER BY id", (npc,)
+                    ).fetchall()
+                    # Checked again: a file edited by hand must not make a save that won't load.
+                    rows = [check_row(row) for row in rows]
+                    state = check_state(state, npc, next_id)
+                    saved.append(NpcRows(state=state, next_id=next_id, rows=rows))
+            return encode(saved)
         except InputError as exc:
             raise MemoryStoreError(
                 f"memory database {self._path} holds a record that cannot be saved: {exc.message}",
@@ -564,7 +548,7 @@ class MemoryStore:
         holds the whole world. A damaged or newer blob raises
         :class:`~npc_ai.errors.MemoryFormatError` before anything is changed.
         """
-        saved = load_state(blob)
+        saved = decode(blob)
         loaded: list[str] = []
         with self._transaction("import a save") as conn:
             if clear_others:
@@ -585,10 +569,7 @@ class MemoryStore:
                 if item.next_id == 1 and item.state == NpcState(npc=npc):
                     continue  # saved before it knew anything: unknown again
                 self._write_state(conn, item.state, item.next_id)
-                conn.executemany(
-                    f"INSERT INTO memory ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [_row(npc, m) for m in item.memories],
-                )
+                conn.executemany(_INSERT, [(npc, *row) for row in item.rows])
         logger.debug("imported %d NPCs into %s", len(loaded), self._path)
         return loaded
 
