@@ -613,3 +613,17 @@ def test_serve_is_a_cli_subcommand() -> None:
     args = build_parser().parse_args(["serve", "--port", "50123", "--token", "secret"])
     assert args.command == "serve" and args.port == 50123 and args.token == "secret"
     assert args.func.__module__ == "bridge.cli"
+
+
+@pytest.mark.model
+def test_real_model_through_the_bridge_over_stdio() -> None:
+    npc_ai = str(Path(sys.executable).with_name("npc-ai"))
+    command = [npc_ai, "serve", "--stdio", "--personas", str(PERSONAS), "--threads", "1"]
+    with Client.spawn(command, timeout=120) as c:
+        assert c.call("npc.load", id="smith", file="blacksmith.toml", priority="focused")
+        reply = c.say("smith", "Can you mend my sword?", seed=7)
+        pieces = list(reply)
+        assert reply.text.strip() and "".join(pieces) == reply.text
+        assert reply.finish_reason in ("stop", "sentences", "length", "blocked", "fallback")
+        again = c.say("smith", "Can you mend my sword?", seed=7).read()
+        assert again  # a second turn on the same NPC works (it remembers the first)

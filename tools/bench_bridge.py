@@ -1,0 +1,384 @@
+#!/usr/bin/env python3
+"""Bridge benchmark: RPC round trip, cost per streamed token against in-process,
+and many clients at once.
+
+    .venv/bin/python tools/bench_bridge.py [--quick] [--model]
+
+The server runs in its own process (this script, started again with
+``--serve``), on the scripted fake generator, so the figures are the bridge's
+own cost and not the model's:
+
+1. round trip of ``rpc.ping`` on loopback, sync client, p50/p99/max;
+2. a long scripted reply (one piece per word) streamed in-process through
+   ``Runtime.update`` and over the bridge: wall time and CPU time per piece
+   (CPU of both processes over the bridge);
+3. 32 clients at once, 100 requests each (90 ``rpc.ping``, 10 ``npc.say``
+   read to the end), every answer checked: errors, latency, throughput.
+
+``--model`` adds the real model: the same replies (same seeds) in-process and
+through ``npc-ai serve``, tokens/s and first text. Prints Markdown tables for
+docs/BENCHMARKS.md; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bridge.client import Client  # noqa: E402
+from bridge.server import BridgeServer, ServerOptions  # noqa: E402
+from npc_ai.backends import ScriptedGenerator  # noqa: E402
+from npc_ai.engine import SerialEngine  # noqa: E402
+from npc_ai.persona import load_persona  # noqa: E402
+from npc_ai.runtime import ReplyDone, Runtime, RuntimeOptions  # noqa: E402
+
+PERSONA = ROOT / "sample_game" / "personas" / "blacksmith.toml"
+SHORT = " Aye, leave it here. I will mend it by dusk."
+
+
+def long_reply(words: int) -> str:
+    return " " + " ".join(f"w{i}" for i in range(words)) + "."
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+#: Seconds per scripted piece: slower than the server's 2 ms poll, so each piece
+#: travels as its own message (a real model on this machine: ~13 ms per token).
+PIECE_DELAY = 0.005
+
+
+def fake_runtime(script: list[str], delay: float = 0.0) -> Runtime:
+    generator = ScriptedGenerator(script, delay=delay)
+    return Runtime(SerialEngine(generator), options=RuntimeOptions(budget_ms=5))
+
+
+# -- the server process --------------------------------------------------------------------
+
+
+def serve(discovery: Path, words: int, delay: float) -> None:
+    """Run a fake-model server until stdin closes (``words`` 0: a short line)."""
+    runtime = fake_runtime([long_reply(words) if words else SHORT], delay)
+
+    async def main() -> None:
+        server = BridgeServer(
+            runtime, ServerOptions(discovery=discovery, persona_dirs=(PERSONA.parent,))
+        )
+        await server.start()
+        loop = asyncio.get_running_loop()
+        closed = asyncio.Event()
+        loop.add_reader(sys.stdin.fileno(), closed.set)
+        await closed.wait()
+        await server.close()
+
+    asyncio.run(main())
+    runtime.close()
+
+
+class ServerProcess:
+    def __init__(self, command: list[str], discovery: Path) -> None:
+        self.discovery = discovery
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while not discovery.exists():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.05)
+
+    def cpu(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def client(self) -> Client:
+        return Client.connect(self.discovery, timeout=120)
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(2)
+        self.proc.wait(30)
+
+
+# -- 1. round trip -------------------------------------------------------------------------
+
+
+def round_trip(server: ServerProcess, count: int) -> dict[str, float]:
+    with server.client() as c:
+        for _ in range(200):  # warm-up
+            c.call("rpc.ping")
+        times = []
+        for i in range(count):
+            start = time.perf_counter()
+            c.call("rpc.ping", echo=i)
+            times.append((time.perf_counter() - start) * 1e6)
+    return {
+        "count": count,
+        "p50_us": pct(times, 50),
+        "p99_us": pct(times, 99),
+        "max_us": max(times),
+    }
+
+
+# -- 2. streamed pieces --------------------------------------------------------------------
+
+
+def stream_in_process(words: int, replies: int) -> dict[str, float]:
+    """``replies`` replies one after another, ``Runtime.update`` polled every 2 ms
+    (the server's own poll interval while a reply runs)."""
+    rt = fake_runtime([long_reply(words)], PIECE_DELAY)
+    npc = rt.add_npc(load_persona(PERSONA))
+    pieces = 0
+    try:
+        cpu0, start = time.process_time(), time.perf_counter()
+        for _ in range(replies):
+            handle = rt.say(npc, "Talk.")
+            while not handle.done:
+                pieces += sum(not isinstance(e, ReplyDone) for e in rt.update())
+                time.sleep(0.002)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    finally:
+        rt.close()
+    return per_piece(wall, cpu, pieces, pieces)
+
+
+def stream_bridge(server: ServerProcess, replies: int, pieces: int) -> dict[str, float]:
+    """The same replies over the bridge; CPU of both processes."""
+    messages = 0
+    with server.client() as c:
+        c.call("npc.load", id="smith", file=PERSONA.name)
+        c.say("smith", "Warm up.").read()
+        cpu0, scpu0, start = time.process_time(), server.cpu(), time.perf_counter()
+        for _ in range(replies):
+            messages += sum(1 for _ in c.say("smith", "Talk."))
+        wall = time.perf_counter() - start
+        cpu = time.process_time() - cpu0 + server.cpu() - scpu0
+    return per_piece(wall, cpu, pieces, messages)
+
+
+def per_piece(wall: float, cpu: float, pieces: int, msgs: int) -> dict[str, float]:
+    return {
+        "pieces": pieces,
+        "delta_messages": msgs,
+        "wall_us_per_piece": wall / pieces * 1e6,
+        "cpu_us_per_piece": cpu / pieces * 1e6,
+    }
+
+
+# -- 3. many clients -----------------------------------------------------------------------
+
+
+def many_clients(server: ServerProcess, clients: int, requests: int) -> dict[str, float]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients)
+
+    def run(i: int) -> None:
+        mine: list[float] = []
+        try:
+            with server.client() as c:
+                c.call("npc.load", id=f"n{i}", file=PERSONA.name)
+                barrier.wait()
+                for j in range(requests):
+                    start = time.perf_counter()
+                    if j % 10 == 9:
+                        text = c.say(f"n{i}", "Hello").read()
+                        if not text:
+                            raise AssertionError("empty reply")
+                    elif c.call("rpc.ping", echo=[i, j]) != {"echo": [i, j]}:
+                        raise AssertionError("wrong echo")
+                    mine.append((time.perf_counter() - start) * 1e3)
+        except Exception as exc:
+            with lock:
+                errors.append(f"client {i}: {exc!r}")
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    for e in errors[:5]:
+        log(e)
+    return {
+        "clients": clients,
+        "requests": clients * requests,
+        "answered": len(latencies),
+        "errors": len(errors),
+        "wall_s": wall,
+        "p50_ms": pct(latencies, 50) if latencies else 0.0,
+        "p99_ms": pct(latencies, 99) if latencies else 0.0,
+    }
+
+
+# -- real model ----------------------------------------------------------------------------
+
+LINES = ["Can you mend my sword?", "What news from the mountain pass?", "How much for an axe?"]
+
+
+def model_in_process() -> dict[str, float]:
+    from npc_ai.backends.llama_cpp import LlamaOptions
+    from npc_ai.backends.llama_engine import EngineOptions, LlamaBatchEngine
+    from npc_ai.models import resolve_model
+
+    engine = LlamaBatchEngine(
+        resolve_model("gemma3-270m"), options=EngineOptions(llama=LlamaOptions(threads=1))
+    )
+    firsts, rates = [], []
+    with Runtime(engine, options=RuntimeOptions(budget_ms=5)) as rt:
+        npc = rt.add_npc(load_persona(PERSONA))
+        rt.prepare(npc).result(60)
+        for i, line in enumerate(LINES):
+            start, first, pieces = time.perf_counter(), 0.0, 0
+            handle = rt.say(npc, line, seed=i)
+            while not handle.done:
+                for event in rt.update():
+                    if not isinstance(event, ReplyDone):
+                        pieces += 1
+                        first = first or time.perf_counter() - start
+                time.sleep(0.002)
+            firsts.append(first * 1e3)
+            rates.append(pieces / (time.perf_counter() - start))
+    return {"first_ms": statistics.median(firsts), "pieces_per_s": statistics.median(rates)}
+
+
+def model_bridge(tmp: Path) -> dict[str, float]:
+    npc_ai = str(Path(sys.executable).with_name("npc-ai"))
+    discovery = tmp / "model.json"
+    cmd = [npc_ai, "serve", "--discovery", str(discovery), "--threads", "1"]
+    server = ServerProcess([*cmd, "--personas", str(PERSONA.parent)], discovery)
+    firsts, rates = [], []
+    try:
+        with server.client() as c:
+            c.call("npc.load", id="smith", file=PERSONA.name)
+            for i, line in enumerate(LINES):
+                start, first, pieces = time.perf_counter(), 0.0, 0
+                for _ in c.say("smith", line, seed=i):
+                    pieces += 1
+                    first = first or time.perf_counter() - start
+                firsts.append(first * 1e3)
+                rates.append(pieces / (time.perf_counter() - start))
+    finally:
+        server.stop()
+    return {"first_ms": statistics.median(firsts), "pieces_per_s": statistics.median(rates)}
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--model", action="store_true", help="also the real model")
+    parser.add_argument("--serve", metavar="DISCOVERY", help=argparse.SUPPRESS)
+    parser.add_argument("--words", type=int, default=200, help=argparse.SUPPRESS)
+    parser.add_argument("--delay", type=float, default=PIECE_DELAY, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(Path(args.serve), args.words, args.delay)
+        return
+    pings, replies = (1000, 20) if args.quick else (5000, 100)
+    results: dict[str, Any] = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "load_before": os.getloadavg()[0],
+    }
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        discovery = tmp / "bridge.json"
+        command = [sys.executable, __file__, "--serve", str(discovery), "--words", str(args.words)]
+        server = ServerProcess(command, discovery)
+        try:
+            log("round trip")
+            results["round_trip"] = round_trip(server, pings)
+            log("streaming in-process and over the bridge")
+            results["in_process"] = stream_in_process(args.words, replies)
+            pieces = results["in_process"]["pieces"]
+            results["bridge"] = stream_bridge(server, replies, pieces)
+        finally:
+            server.stop()
+        # Many clients: short lines at once, so the serial fake engine is not the bottleneck.
+        discovery = tmp / "many.json"
+        command = [sys.executable, __file__, "--serve", str(discovery), "--words", "0"]
+        server = ServerProcess([*command, "--delay", "0"], discovery)
+        try:
+            log("32 clients x 100 requests")
+            results["many"] = many_clients(server, 32, 100)
+        finally:
+            server.stop()
+        if args.model:
+            log("real model in-process")
+            results["model_in_process"] = model_in_process()
+            log("real model over the bridge")
+            results["model_bridge"] = model_bridge(tmp)
+    results["load_after"] = os.getloadavg()[0]
+    results["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(results, indent=1))
+    print_tables(results)
+
+
+def print_tables(r: dict[str, Any]) -> None:
+    rt, ip, br, many = r["round_trip"], r["in_process"], r["bridge"], r["many"]
+    print(
+        f"\nMachine: {r['machine']}; 1-min load {r['load_before']:.1f} before, "
+        f"{r['load_after']:.1f} after.\n"
+    )
+    print("| rpc.ping round trip (loopback, sync client) | p50 | p99 | max |")
+    print("| --- | --- | --- | --- |")
+    print(
+        f"| {rt['count']} calls | {rt['p50_us']:.0f} µs | {rt['p99_us']:.0f} µs "
+        f"| {rt['max_us']:.0f} µs |\n"
+    )
+    print("| streamed reply, fake model | pieces | messages | wall per piece | CPU per piece |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, x in (("in-process (`Runtime.update`)", ip), ("over the bridge", br)):
+        print(
+            f"| {name} | {x['pieces']} | {x['delta_messages']} "
+            f"| {x['wall_us_per_piece']:.1f} µs | {x['cpu_us_per_piece']:.1f} µs |"
+        )
+    print(
+        f"| ratio bridge / in-process | | | "
+        f"{br['wall_us_per_piece'] / ip['wall_us_per_piece']:.1f}x "
+        f"| {br['cpu_us_per_piece'] / ip['cpu_us_per_piece']:.1f}x |\n"
+    )
+    print("| many clients | requests | answered | errors | wall | p50 | p99 |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        f"| {many['clients']} clients x {many['requests'] // many['clients']} | "
+        f"{many['requests']} | {many['answered']} | {many['errors']} | "
+        f"{many['wall_s']:.1f} s | {many['p50_ms']:.2f} ms | {many['p99_ms']:.2f} ms |"
+    )
+    if "model_bridge" in r:
+        a, b = r["model_in_process"], r["model_bridge"]
+        print("\n| real model, 1 thread | first text | pieces/s |")
+        print("| --- | --- | --- |")
+        print(f"| in-process | {a['first_ms']:.0f} ms | {a['pieces_per_s']:.1f} |")
+        print(f"| over the bridge | {b['first_ms']:.0f} ms | {b['pieces_per_s']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
