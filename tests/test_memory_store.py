@@ -440,7 +440,12 @@ def test_golden_v1_blobs_keep_loading() -> None:
 
 @pytest.mark.skipif(FORMAT_VERSION != 1, reason="the writer moved on; the reader test stays")
 def test_the_writer_still_writes_v1_byte_for_byte() -> None:
-    assert dump_state(golden_npcs()) == GOLDEN_V1.read_bytes()
+    # The compressed body is compared after inflating: zlib builds and levels may differ.
+    def inflated(blob: bytes) -> list[object]:
+        name, version, codec, body = msgpack.unpackb(blob)
+        return [name, version, zlib.decompress(body) if codec == 1 else body]
+
+    assert inflated(dump_state(golden_npcs())) == inflated(GOLDEN_V1.read_bytes())
     assert dump_state(golden_small()) == GOLDEN_V1_RAW.read_bytes()
 
 

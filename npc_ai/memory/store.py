@@ -41,6 +41,7 @@ from npc_ai.memory.records import (
     Memory,
     NewMemory,
     NpcState,
+    Row,
     check_extra,
     check_npc,
     check_row,
@@ -342,14 +343,15 @@ class MemoryStore:
         npc = check_npc(npc)
         if isinstance(records, (str, NewMemory)) or not isinstance(records, Sequence):
             raise InputError("records must be a sequence of NewMemory (a list, even for one)")
+        checked: list[Row] = []
         for position, record in enumerate(records):
             try:
                 if not isinstance(record, NewMemory):
                     raise InputError(f"expected a NewMemory, not {type(record).__name__}")
-                check_row(memory_row(record, 0))
+                checked.append(check_row(memory_row(record, 0)))
             except InputError as exc:
                 raise InputError(f"record {position}: {exc.message}") from None
-        if not records:
+        if not checked:
             return []
         with self._transaction("add memories") as conn:
             row = conn.execute("SELECT next_id FROM npc WHERE npc = ?", (npc,)).fetchone()
@@ -358,7 +360,7 @@ class MemoryStore:
                 self._write_state(conn, NpcState(npc=npc), next_id)
             else:
                 next_id = row[0]
-            rows = [check_row(memory_row(r, next_id + i)) for i, r in enumerate(records)]
+            rows: list[Row] = [(next_id + i, *row[1:]) for i, row in enumerate(checked)]
             conn.executemany(_INSERT, [(npc, *row) for row in rows])
             conn.execute("UPDATE npc SET next_id = ? WHERE npc = ?", (next_id + len(rows), npc))
         return [row_memory(npc, row) for row in rows]
