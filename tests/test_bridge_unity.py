@@ -1,0 +1,218 @@
+"""The Unity client (bridge/unity): its C# core compiled with Mono's mcs as C# 6, its codec run
+against the golden vectors, and its smoke program run against a live server with the scripted
+fake generator. Unity itself is not here: the MonoBehaviour is type-checked against a stub of
+the few UnityEngine names it uses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from bridge.methods import METHODS
+from tests.conftest import PERSONAS, ROOT
+
+UNITY = ROOT / "bridge" / "unity"
+RUNTIME = UNITY / "Runtime"
+GOLDEN = ROOT / "tests" / "data" / "bridge_golden.json"
+MCS, MONO = shutil.which("mcs"), shutil.which("mono")
+TOKEN = "unity-test-token"
+LINE = "Aye, leave it here. I will mend it by dusk."
+
+needs_mono = pytest.mark.skipif(
+    MCS is None or MONO is None,
+    reason="Mono is not installed (./dev installs it: apt-get install mono-mcs mono-runtime)",
+)
+
+
+def core_sources() -> list[Path]:
+    return sorted(p for p in RUNTIME.glob("*.cs") if p.name != "NpcAiBridge.cs")
+
+
+def mcs(out: Path, sources: list[Path], *, library: bool = False) -> None:
+    # -langversion:6 keeps the code to what the brief and older Unity versions accept.
+    command = [MCS or "mcs", "-langversion:6", "-warnaserror", "-nologo", f"-out:{out}"]
+    if library:
+        command.append("-target:library")
+    done = subprocess.run(
+        [*command, *map(str, sources)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def smoke_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("unity") / "BridgeSmoke.exe"
+    mcs(out, core_sources() + sorted((UNITY / "Tests~").glob("BridgeSmoke*.cs")))
+    return out
+
+
+def run_smoke(exe: Path, *args: str) -> tuple[int, str]:
+    done = subprocess.run(
+        [MONO or "mono", "--debug", str(exe), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def totals(output: str) -> tuple[int, int]:
+    found = re.search(r"^(\d+) passed, (\d+) failed$", output, re.M)
+    assert found, output
+    return int(found.group(1)), int(found.group(2))
+
+
+# -- the package ---------------------------------------------------------------------------
+
+
+def test_package_manifest_and_assembly_definition() -> None:
+    package = json.loads((UNITY / "package.json").read_text(encoding="utf-8"))
+    assert package["name"] == "com.npc-ai.bridge"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", package["version"])
+    assert re.fullmatch(r"\d{4}\.\d", package["unity"])
+    asmdef = json.loads((RUNTIME / "NpcAi.Bridge.asmdef").read_text(encoding="utf-8"))
+    assert asmdef["name"] == "NpcAi.Bridge"
+
+
+def test_every_asset_has_a_meta_file_with_its_own_guid() -> None:
+    # Unity ignores files without .meta in packages installed from git (read-only).
+    assets = [UNITY / "Runtime", UNITY / "package.json", UNITY / "README.md"]
+    assets += [p for p in RUNTIME.iterdir() if p.suffix != ".meta"]
+    guids = []
+    for asset in assets:
+        meta = asset.with_name(asset.name + ".meta")
+        assert meta.is_file(), f"{asset.relative_to(UNITY)} has no .meta"
+        guid = re.search(r"^guid: ([0-9a-f]{32})$", meta.read_text(encoding="utf-8"), re.M)
+        assert guid, meta
+        guids.append(guid.group(1))
+    assert len(set(guids)) == len(guids)
+    orphans = [m for m in RUNTIME.glob("*.meta") if not m.with_suffix("").exists()]
+    assert not orphans
+
+
+def test_only_the_component_uses_unity() -> None:
+    for source in core_sources():
+        assert "UnityEngine" not in source.read_text(encoding="utf-8"), source.name
+    assert "using UnityEngine;" in (RUNTIME / "NpcAiBridge.cs").read_text(encoding="utf-8")
+
+
+def test_the_client_sends_only_methods_of_the_protocol() -> None:
+    """Every method name in the C# sources is one the server's table has, or a
+    notification the server sends; MethodsUsed is the whole table."""
+    notifications = {n for m in METHODS.values() for n in m.notifications}
+    text = "\n".join(p.read_text(encoding="utf-8") for p in RUNTIME.glob("*.cs"))
+    names = set(re.findall(r'"((?:rpc|npc|translate|subtitle)\.[a-z_]+)"', text))
+    assert names
+    assert names <= set(METHODS) | notifications, names - set(METHODS) - notifications
+    block = re.search(r"MethodsUsed =\s*\{(.*?)\};", text, re.S)
+    assert block
+    assert set(re.findall(r'"([a-z_.]+)"', block.group(1))) == set(METHODS)
+    # And it handles every notification the protocol defines.
+    assert {n for n in notifications if f'case "{n}":' in text} == notifications
+
+
+# -- compiled ------------------------------------------------------------------------------
+
+
+@needs_mono
+def test_core_compiles_as_csharp_6_without_unity(tmp_path: Path) -> None:
+    mcs(tmp_path / "NpcAi.Bridge.dll", core_sources(), library=True)
+
+
+@needs_mono
+def test_component_compiles_against_the_unity_api_it_uses(tmp_path: Path) -> None:
+    sources = [*sorted(RUNTIME.glob("*.cs")), UNITY / "Tests~" / "UnityStubs.cs"]
+    mcs(tmp_path / "WithUnity.dll", sources, library=True)
+
+
+@needs_mono
+def test_codec_against_the_golden_vectors(smoke_exe: Path) -> None:
+    code, output = run_smoke(smoke_exe, "golden", str(GOLDEN))
+    passed, failed = totals(output)
+    assert code == 0 and failed == 0, output
+    vectors = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    # At least: decode, encode, frame and one-frame per vector, one per invalid frame.
+    assert passed >= 4 * (len(vectors["messages"]) + len(vectors["values"]))
+
+
+@needs_mono
+def test_codec_check_fails_on_a_wrong_vector(smoke_exe: Path, tmp_path: Path) -> None:
+    """The golden check can fail: one changed byte in a payload is caught."""
+    vectors = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    vector = next(v for v in vectors["values"] if v["name"] == "int16_-129")
+    vector["payload"] = "d1ff7e"
+    vector["framed"] = "03000000d1ff7e"
+    bad = tmp_path / "golden.json"
+    bad.write_text(json.dumps(vectors), encoding="utf-8")
+    code, output = run_smoke(smoke_exe, "golden", str(bad))
+    assert code == 1
+    assert "FAIL int16_-129: decode" in output and "FAIL int16_-129: encode" in output
+
+
+# -- against a live server -----------------------------------------------------------------
+
+
+def script(prompt: str) -> str:
+    if "long story" in prompt:
+        return " " + " ".join(f"word{i}" for i in range(200)) + "."
+    return f" {LINE}\nPlayer: x"
+
+
+@contextmanager
+def live_server(discovery: Path) -> Iterator[int]:
+    """``npc-ai serve``'s server in this process on a free port, with the scripted fake
+    generator (a few ms per word, so a cancel lands mid-reply)."""
+    from bridge.protocol import Limits
+    from bridge.server import BridgeServer, ServerOptions
+    from npc_ai.backends import ScriptedGenerator
+    from npc_ai.engine import SerialEngine
+    from npc_ai.runtime import Runtime, RuntimeOptions
+
+    generator = ScriptedGenerator(script, delay=0.01)
+    runtime = Runtime(SerialEngine(generator), options=RuntimeOptions(budget_ms=5))
+    options = ServerOptions(
+        token=TOKEN, limits=Limits(), persona_dirs=(PERSONAS,), discovery=discovery
+    )
+    server = BridgeServer(runtime, options)
+    loop = asyncio.new_event_loop()
+    port = loop.run_until_complete(server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        runtime.close()
+        loop.close()
+
+
+@needs_mono
+@pytest.mark.parametrize("how", ["port", "discovery"])
+def test_smoke_against_a_live_server(smoke_exe: Path, tmp_path: Path, how: str) -> None:
+    discovery = tmp_path / "run" / "bridge.json"
+    with live_server(discovery) as port:
+        if how == "port":
+            args = ["--port", str(port), "--token", TOKEN]
+        else:
+            assert json.loads(discovery.read_text(encoding="utf-8"))["port"] == port
+            args = ["--discovery", str(discovery)]
+        code, output = run_smoke(smoke_exe, "smoke", *args)
+    passed, failed = totals(output)
+    assert code == 0 and failed == 0, output
+    assert passed >= 25, output
+    # The streamed reply is the scripted line, cut at the role marker.
+    assert f"reply: {LINE} (" in output, output
+    # The cancel was asked before npc.say was answered; with the fake's per-word delay it
+    # lands mid-reply.
+    assert "cancel: True, finish_reason cancelled" in output, output
