@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Any
 
 from npc_ai.errors import InputError, MemoryStoreError
+from npc_ai.memory._sqlite import SCHEMA_VERSION, open_database, sqlite_failure
 from npc_ai.memory.blob import NpcRows, decode, encode
 from npc_ai.memory.records import (
     KINDS,
@@ -62,37 +63,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-"""The database schema this version writes (``PRAGMA user_version``) and the newest it opens."""
-_APPLICATION_ID = 0x4E50434D  # "NPCM" in the SQLite header: marks the file as ours
 _STATE_FIELDS = ("turn", "relationship", "summary", "summary_until", "extra")
 _ROW = "id, kind, text, speaker, turn, time, key, source, importance"  # records.Row order
 _INSERT = f"INSERT INTO memory (npc, {_ROW}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_SCHEMA = (
-    """CREATE TABLE npc (
-        npc TEXT PRIMARY KEY NOT NULL,
-        next_id INTEGER NOT NULL,
-        turn INTEGER NOT NULL,
-        relationship REAL NOT NULL,
-        summary TEXT NOT NULL,
-        summary_until INTEGER NOT NULL,
-        extra BLOB NOT NULL
-    )""",
-    """CREATE TABLE memory (
-        npc TEXT NOT NULL,
-        id INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        text TEXT NOT NULL,
-        speaker TEXT NOT NULL,
-        turn INTEGER NOT NULL,
-        time REAL NOT NULL,
-        key TEXT NOT NULL,
-        source TEXT NOT NULL,
-        importance REAL NOT NULL,
-        PRIMARY KEY (npc, id)
-    )""",
-    "CREATE INDEX memory_npc_kind ON memory (npc, kind, id)",
-)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,30 +106,12 @@ class MemoryStore:
             raise InputError(f"busy_timeout must be >= 0, not {self._options.busy_timeout}")
         self._path = os.fspath(path)
         self._lock = threading.RLock()
-        try:
-            conn = sqlite3.connect(
-                self._path,
-                timeout=self._options.busy_timeout,
-                isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE ... COMMIT
-                check_same_thread=False,  # one connection for all threads, behind self._lock
-            )
-        except sqlite3.Error as exc:
-            raise MemoryStoreError(
-                f"cannot open the memory database {self._path}: {exc} (does its folder exist "
-                "and can this program write there?)",
-                path=self._path,
-            ) from None
-        self._conn: sqlite3.Connection | None = conn
-        try:
-            self._set_up(conn)
-        except sqlite3.Error as exc:
-            conn.close()
-            self._conn = None
-            raise self._failure(exc, "open it") from None
-        except BaseException:
-            conn.close()
-            self._conn = None
-            raise
+        self._conn: sqlite3.Connection | None = open_database(
+            self._path,
+            synchronous=self._options.synchronous,
+            busy_timeout=self._options.busy_timeout,
+            check_on_open=self._options.check_on_open,
+        )
         logger.debug("memory store %s open", self._path)
 
     @property
@@ -164,78 +119,10 @@ class MemoryStore:
         """The database path this store was opened with."""
         return self._path
 
-    # -- set-up and plumbing ---------------------------------------------------------------
-
-    def _set_up(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]  # fails on a non-database
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if tables and app_id != _APPLICATION_ID:
-            raise MemoryStoreError(
-                f"{self._path} is an SQLite database but not an npc-ai memory database; "
-                "give the memory store a file of its own",
-                path=self._path,
-            )
-        if version > SCHEMA_VERSION:
-            raise MemoryStoreError(
-                f"{self._path} was written by a newer npc-ai (memory database schema {version}); "
-                f"this version opens up to {SCHEMA_VERSION}. Update npc-ai.",
-                path=self._path,
-                version=version,
-                supported=SCHEMA_VERSION,
-            )
-        # WAL: readers never block the writer, and a commit is one append to the -wal file.
-        # synchronous=NORMAL in WAL mode does not fsync at commit, but the append has been
-        # handed to the OS before COMMIT returns, and the OS keeps it if the process dies
-        # (SIGKILL, crash): no committed memory is lost. Only a power cut or OS crash can drop
-        # the newest commits (never corrupting the file); "full" pays a flush per commit for
-        # that. tests/test_memory_store.py kills a writer with SIGKILL to check this.
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self._options.synchronous.upper()}")
-        if self._options.check_on_open and tables:
-            problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
-            if problems != ["ok"]:
-                raise MemoryStoreError(
-                    f"the memory database {self._path} is damaged ({'; '.join(problems)}); "
-                    "restore it from a backup or a save, or delete it to start empty",
-                    path=self._path,
-                )
-        if version < SCHEMA_VERSION:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                # Another process may have created the schema while this one waited.
-                if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA application_id={_APPLICATION_ID}")
-                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+    # -- plumbing --------------------------------------------------------------------------
 
     def _failure(self, exc: sqlite3.Error, doing: str) -> MemoryStoreError:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            hint = (
-                f"another connection held it for more than {self._options.busy_timeout} s; "
-                "try again"
-            )
-        elif isinstance(exc, sqlite3.OperationalError) and "readonly" in text.replace("-", ""):
-            hint = "the file or its folder is read-only"
-        elif isinstance(exc, sqlite3.DatabaseError):
-            hint = (
-                "the file is damaged or not an SQLite database; restore it from a backup or a "
-                "save, or delete it to start empty"
-            )
-        else:
-            hint = "see the SQLite message"
-        return MemoryStoreError(
-            f"memory database {self._path}: could not {doing}: {text} ({hint})",
-            path=self._path,
-            sqlite_error=type(exc).__name__,
-        )
+        return sqlite_failure(exc, self._path, doing, self._options.busy_timeout)
 
     def _live(self) -> sqlite3.Connection:
         if self._conn is None:
