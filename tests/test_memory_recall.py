@@ -53,6 +53,7 @@ def test_public_names() -> None:
         "Bm25Index",
         "MemoryLike",
         "RecallOptions",
+        "Retriever",
         "STOP_WORDS",
         "Scored",
         "recall",
@@ -371,6 +372,31 @@ def test_min_relevance_drops_weak_matches() -> None:
         options=loose,
     )
     assert [m.id for m in got] == [1, 2]
+
+
+class SynonymRetriever:
+    """Another index behind the Retriever protocol: matches by a synonym table."""
+
+    def __init__(self, memories: list[Memory], synonyms: dict[str, int]) -> None:
+        self.memories = {m.id: m for m in memories}
+        self.synonyms = synonyms
+
+    def get(self, memory_id: int) -> Memory | None:
+        return self.memories.get(memory_id)
+
+    def facts(self) -> list[Memory]:
+        return [m for m in self.memories.values() if m.kind == "fact"]
+
+    def scores(self, query: str) -> dict[int, float]:
+        return {mid: 2.0 for word, mid in self.synonyms.items() if word in query}
+
+
+def test_recall_takes_any_retriever() -> None:
+    retriever = SynonymRetriever(village(), {"ride": 2, "mount": 6})
+    got = recall(retriever, "What do I ride?", budget_tokens=100, count_tokens=words, now_turn=9)
+    assert [m.id for m in got] == [2, 4]  # the match and the fact, oldest first
+    got = recall(retriever, "Hello", budget_tokens=100, count_tokens=words, now_turn=9)
+    assert [m.id for m in got] == [4]
 
 
 def test_recall_is_deterministic_and_does_not_change_the_index() -> None:

@@ -41,9 +41,9 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from npc_ai.errors import InputError
 
@@ -52,6 +52,7 @@ __all__ = [
     "Bm25Index",
     "MemoryLike",
     "RecallOptions",
+    "Retriever",
     "Scored",
     "recall",
     "score_memories",
@@ -78,6 +79,22 @@ class MemoryLike(Protocol):
 
 
 M = TypeVar("M", bound=MemoryLike)
+M_co = TypeVar("M_co", bound=MemoryLike, covariant=True)
+
+
+@runtime_checkable
+class Retriever(Protocol[M_co]):
+    """What :func:`recall` asks of an index; :class:`Bm25Index` is one.
+
+    Another index (embeddings, say) plugs in by answering the same three
+    questions: the memory for an id, the facts, and a relevance score >= 0 for
+    each memory that matches a query at all (absent = no match).
+    """
+
+    def get(self, memory_id: int) -> M_co | None: ...
+    def facts(self) -> Iterable[M_co]: ...
+    def scores(self, query: str) -> Mapping[int, float]: ...
+
 
 # --------------------------------------------------------------------------- tokenizer
 
@@ -343,8 +360,8 @@ class Scored(Generic[M]):
     recency: float
 
 
-def _as_index(source: Bm25Index[M] | Iterable[M]) -> Bm25Index[M]:
-    if isinstance(source, Bm25Index):
+def _as_index(source: Retriever[M] | Iterable[M]) -> Retriever[M]:
+    if isinstance(source, Retriever):
         return source
     if isinstance(source, (str, bytes)):
         raise InputError("recall() needs a Bm25Index or an iterable of memories, not a string")
@@ -354,7 +371,7 @@ def _as_index(source: Bm25Index[M] | Iterable[M]) -> Bm25Index[M]:
 
 
 def score_memories(
-    source: Bm25Index[M] | Iterable[M],
+    source: Retriever[M] | Iterable[M],
     query: str,
     *,
     now_turn: int,
@@ -408,7 +425,7 @@ def score_memories(
 
 
 def recall(
-    source: Bm25Index[M] | Iterable[M],
+    source: Retriever[M] | Iterable[M],
     query: str,
     *,
     budget_tokens: int,
@@ -421,8 +438,9 @@ def recall(
 ) -> list[M]:
     """The memories to put in the prompt before a reply to ``query``, oldest first.
 
-    ``source`` is a :class:`Bm25Index` kept up to date by the caller, or any
-    iterable of memories (indexed on the spot: fine for a few hundred).
+    ``source`` is a :class:`Bm25Index` (or another :class:`Retriever`) kept up
+    to date by the caller, or any iterable of memories (indexed on the spot:
+    fine for a few hundred).
     A memory costs ``count_tokens(render(memory))`` tokens (``render``
     defaults to the memory's text; pass the function that writes it into the
     prompt, so labels and quotes are counted); the chosen memories' costs never
