@@ -579,3 +579,12 @@ def test_public_names() -> None:
         "parse_color",
     ]
     assert "pygame" not in overlay.__dict__
+
+
+def test_no_display_is_a_clear_overlay_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SDL_VIDEODRIVER", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    window = CaptionWindow()
+    with pytest.raises(OverlayError, match="display"):
+        window.open()
+    window.close()

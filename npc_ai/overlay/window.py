@@ -159,6 +159,11 @@ class CaptionWindow:
             os.environ["SDL_VIDEO_WINDOW_POS"] = f"{o.x},{o.y}"
         try:
             pygame.display.init()
+            driver = pygame.display.get_driver()
+            # With no display SDL falls back to an invisible window; that is only wanted when
+            # asked for by name (headless tests and screenshots set SDL_VIDEODRIVER).
+            if driver in ("offscreen", "dummy") and os.environ.get("SDL_VIDEODRIVER") != driver:
+                raise pygame.error("no display found")
             pygame.font.init()
             flags = pygame.NOFRAME if o.borderless else 0
             screen = pygame.display.set_mode(self.size, flags)
@@ -166,7 +171,7 @@ class CaptionWindow:
             pygame.display.quit()
             raise OverlayError(
                 f"cannot open the caption window: {exc} (is there a display? set DISPLAY, or "
-                "use the browser overlay --web instead)"
+                "use the browser page, --web, instead)"
             ) from exc
         pygame.display.set_caption(o.title)
         self._pg = pygame
