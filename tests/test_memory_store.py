@@ -27,6 +27,7 @@ from npc_ai.memory.blob import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MAX_BLOB_BYTES,
+    MAX_BLOB_MEMORIES,
     SavedNpc,
     blob_version,
     dump_state,
@@ -84,6 +85,8 @@ def test_all_is_pinned() -> None:
             "FORMAT_NAME",
             "FORMAT_VERSION",
             "MAX_BLOB_BYTES",
+            "MAX_BLOB_MEMORIES",
+            "MAX_BLOB_NPCS",
             "SavedNpc",
             "blob_version",
             "dump_state",
@@ -370,6 +373,32 @@ def test_blob_decoding_is_bounded() -> None:
         load_state(msgpack.packb([FORMAT_NAME, 1, 0, body], use_bin_type=True))
     with pytest.raises(MemoryFormatError, match="must be bytes"):
         load_state("text")  # type: ignore[arg-type]
+
+
+def test_blob_counts_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The smallest valid memory is 11 bytes: the count cap, not the byte cap, bounds the objects.
+    record = [1, 0, "a", "", 0, 0, "", "", 0]
+    count = MAX_BLOB_MEMORIES + 1
+    npc = ["smith", count + 1, 0, 0, "", 0, msgpack.packb({}), [record] * count]
+    body = msgpack.packb([npc], use_bin_type=True)
+    blob = msgpack.packb([FORMAT_NAME, 1, 1, zlib.compress(body)], use_bin_type=True)
+    with pytest.raises(MemoryFormatError, match=f"more than {MAX_BLOB_MEMORIES} memories"):
+        load_state(blob)
+    many = msgpack.packb([FORMAT_NAME, 1, 0, b"\xdd\x00\x01\x00\x00"], use_bin_type=True)
+    with pytest.raises(MemoryFormatError, match="claims 65536 NPCs"):
+        load_state(many)
+    monkeypatch.setattr(blob_module, "MAX_BLOB_MEMORIES", 3)
+    saved = [
+        SavedNpc(
+            state=NpcState(npc=n),
+            memories=tuple(Memory(id=i, npc=n, kind="heard", text="x") for i in (1, 2)),
+            next_id=3,
+        )
+        for n in "ab"
+    ]
+    assert load_state(dump_state(saved[:1])) == saved[:1]
+    with pytest.raises(InputError, match="at most"):
+        dump_state(saved)
 
 
 def test_dump_state_refuses_what_it_could_not_load() -> None:

@@ -15,10 +15,12 @@ the packed msgpack map as bin), and ``memories`` an array of
 ``kind`` the index in :data:`~npc_ai.memory.records.KINDS`, and whole-number floats are
 written as integers. Arrays rather than maps keep records small.
 
-Decoding is bounded: at most :data:`MAX_BLOB_BYTES` in and after decompression, strings and bins
-no longer than the record limits, and the body is walked item by item with no nested arrays or
-maps allowed where a scalar belongs, so a hostile blob cannot make the decoder build more than a
-few times its own size in objects. Any damage gives :class:`~npc_ai.errors.MemoryFormatError`.
+Decoding is bounded: at most :data:`MAX_BLOB_BYTES` in and after decompression,
+:data:`MAX_BLOB_NPCS` NPCs and :data:`MAX_BLOB_MEMORIES` memories, strings and bins no longer
+than the record limits, and the body is walked item by item with no nested arrays or maps allowed
+where a scalar belongs. The worst a hostile blob can do is make :func:`load_state` hold about
+160 MB while it checks (500,000 minimal memories; measured with tracemalloc). Any damage gives
+:class:`~npc_ai.errors.MemoryFormatError`.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "MAX_BLOB_BYTES",
+    "MAX_BLOB_MEMORIES",
+    "MAX_BLOB_NPCS",
     "SavedNpc",
     "blob_version",
     "dump_state",
@@ -65,6 +69,10 @@ FORMAT_VERSION = 1
 """The version :func:`dump_state` writes and the newest one :func:`load_state` reads."""
 MAX_BLOB_BYTES = 32 * 1024 * 1024
 """Largest blob, and largest body after decompression, that :func:`load_state` accepts."""
+MAX_BLOB_NPCS = 10_000
+"""Most NPCs in one blob."""
+MAX_BLOB_MEMORIES = 500_000
+"""Most memories in one blob, over all its NPCs."""
 
 _CODEC_RAW = 0
 _CODEC_ZLIB = 1
@@ -123,6 +131,7 @@ def _check_ids(npc: str, rows: Sequence[Row], next_id: int) -> None:
 def encode(npcs: Iterable[NpcRows]) -> bytes:
     """Encode NPCs whose rows and state are already checked (ids are checked here)."""
     seen: set[str] = set()
+    total = 0
     body_npcs: list[list[Any]] = []
     for item in npcs:
         state = item.state
@@ -130,6 +139,12 @@ def encode(npcs: Iterable[NpcRows]) -> bytes:
             raise InputError(f"NPC {state.npc!r} appears twice")
         seen.add(state.npc)
         _check_ids(state.npc, item.rows, item.next_id)
+        total += len(item.rows)
+        if len(seen) > MAX_BLOB_NPCS or total > MAX_BLOB_MEMORIES:
+            raise InputError(
+                f"a save holds at most {MAX_BLOB_NPCS} NPCs and {MAX_BLOB_MEMORIES} memories; "
+                "save fewer NPCs at once, or forget or summarise old memories"
+            )
         memories: list[list[Any]] = []
         last_id = last_turn = 0
         for id_, kind, text, speaker, turn, time, key, source, importance in item.rows:
@@ -327,7 +342,11 @@ def _read_body_v1(body: bytes) -> list[NpcRows]:
     unpacker = _unpacker(body)
     out: list[NpcRows] = []
     seen: set[str] = set()
-    for _ in range(unpacker.read_array_header()):
+    budget = MAX_BLOB_MEMORIES
+    npcs = unpacker.read_array_header()
+    if npcs > MAX_BLOB_NPCS:
+        raise MemoryFormatError(f"memory save is damaged: it claims {npcs} NPCs")
+    for _ in range(npcs):
         if unpacker.read_array_header() != _NPC_FIELDS:
             raise MemoryFormatError("memory save is damaged: an NPC record has the wrong size")
         npc = check_npc(_expect(unpacker.unpack(), str, "an NPC id"))
@@ -356,18 +375,24 @@ def _read_body_v1(body: bytes) -> list[NpcRows]:
             npc,
             next_id,
         )
-        rows = _read_memories_v1(unpacker, npc, next_id)
+        rows = _read_memories_v1(unpacker, npc, next_id, budget)
+        budget -= len(rows)
         out.append(NpcRows(state=state, next_id=next_id, rows=rows))
     if unpacker.tell() != len(body):
         raise MemoryFormatError("memory save is damaged: bytes follow the last NPC")
     return out
 
 
-def _read_memories_v1(unpacker: msgpack.Unpacker, npc: str, next_id: int) -> list[Row]:
+def _read_memories_v1(unpacker: msgpack.Unpacker, npc: str, next_id: int, budget: int) -> list[Row]:
     rows: list[Row] = []
     last_id = last_turn = 0
     read, header = unpacker.unpack, unpacker.read_array_header
-    for _ in range(header()):
+    count = header()
+    if count > budget:
+        raise MemoryFormatError(
+            f"memory save holds more than {MAX_BLOB_MEMORIES} memories; this version refuses it"
+        )
+    for _ in range(count):
         if header() != _MEMORY_FIELDS:
             raise MemoryFormatError(f"memory save is damaged: a memory of {npc!r} is malformed")
         step, kind, text, speaker = read(), read(), read(), read()
