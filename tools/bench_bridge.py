@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -115,10 +116,12 @@ class ServerProcess:
 
     def stop(self) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(2)
-        self.proc.wait(30)
+        self.proc.stdin.close()  # the fake server stops at end of input
+        try:
+            self.proc.wait(3)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGTERM)  # npc-ai serve stops on a signal
+            self.proc.wait(30)
 
 
 # -- 1. round trip -------------------------------------------------------------------------
@@ -241,51 +244,70 @@ def many_clients(server: ServerProcess, clients: int, requests: int) -> dict[str
 LINES = ["Can you mend my sword?", "What news from the mountain pass?", "How much for an axe?"]
 
 
-def model_in_process() -> dict[str, float]:
+def timed(pieces: Any) -> tuple[float, float, int, str]:
+    """First text (ms), streaming rate after it (pieces/s), pieces, the text."""
+    start, first, last, count, text = time.perf_counter(), 0.0, 0.0, 0, ""
+    for piece in pieces:
+        last = time.perf_counter() - start
+        first = first or last
+        count += 1
+        text += piece
+    rate = (count - 1) / (last - first) if count > 1 and last > first else 0.0
+    return first * 1e3, rate, count, text
+
+
+def local_pieces(rt: Runtime, npc: str, line: str, seed: int) -> Any:
+    handle = rt.say(npc, line, seed=seed)
+    while not handle.done:
+        for event in rt.update():
+            if not isinstance(event, ReplyDone):
+                yield event.text  # type: ignore[union-attr]
+        time.sleep(0.002)
+
+
+def model_compare(tmp: Path, rounds: int) -> dict[str, Any]:
+    """The same lines and seeds in-process and over ``npc-ai serve``, alternating."""
     from npc_ai.backends.llama_cpp import LlamaOptions
     from npc_ai.backends.llama_engine import EngineOptions, LlamaBatchEngine
     from npc_ai.models import resolve_model
 
-    engine = LlamaBatchEngine(
-        resolve_model("gemma3-270m"), options=EngineOptions(llama=LlamaOptions(threads=1))
-    )
-    firsts, rates = [], []
-    with Runtime(engine, options=RuntimeOptions(budget_ms=5)) as rt:
-        npc = rt.add_npc(load_persona(PERSONA))
-        rt.prepare(npc).result(60)
-        for i, line in enumerate(LINES):
-            start, first, pieces = time.perf_counter(), 0.0, 0
-            handle = rt.say(npc, line, seed=i)
-            while not handle.done:
-                for event in rt.update():
-                    if not isinstance(event, ReplyDone):
-                        pieces += 1
-                        first = first or time.perf_counter() - start
-                time.sleep(0.002)
-            firsts.append(first * 1e3)
-            rates.append(pieces / (time.perf_counter() - start))
-    return {"first_ms": statistics.median(firsts), "pieces_per_s": statistics.median(rates)}
-
-
-def model_bridge(tmp: Path) -> dict[str, float]:
     npc_ai = str(Path(sys.executable).with_name("npc-ai"))
     discovery = tmp / "model.json"
     cmd = [npc_ai, "serve", "--discovery", str(discovery), "--threads", "1"]
     server = ServerProcess([*cmd, "--personas", str(PERSONA.parent)], discovery)
-    firsts, rates = [], []
+    engine = LlamaBatchEngine(
+        resolve_model("gemma3-270m"), options=EngineOptions(llama=LlamaOptions(threads=1))
+    )
+    out: dict[str, list[float]] = {"local_first": [], "local_rate": [], "bridge_first": []}
+    out["bridge_rate"] = []
+    same = total = 0
     try:
-        with server.client() as c:
+        with Runtime(engine, options=RuntimeOptions(budget_ms=5)) as rt, server.client() as c:
+            npc = rt.add_npc(load_persona(PERSONA), npc_id="smith")
+            rt.prepare(npc).result(60)
             c.call("npc.load", id="smith", file=PERSONA.name)
-            for i, line in enumerate(LINES):
-                start, first, pieces = time.perf_counter(), 0.0, 0
-                for _ in c.say("smith", line, seed=i):
-                    pieces += 1
-                    first = first or time.perf_counter() - start
-                firsts.append(first * 1e3)
-                rates.append(pieces / (time.perf_counter() - start))
+            for r in range(rounds):
+                for i, line in enumerate(LINES):
+                    seed = r * 10 + i
+                    texts = {}
+                    order = ("local", "bridge") if (r + i) % 2 == 0 else ("bridge", "local")
+                    for name in order:
+                        pieces = (
+                            local_pieces(rt, npc, line, seed)
+                            if name == "local"
+                            else iter(c.say("smith", line, seed=seed))
+                        )
+                        first, rate, _, texts[name] = timed(pieces)
+                        out[f"{name}_first"].append(first)
+                        out[f"{name}_rate"].append(rate)
+                    total += 1
+                    same += texts["local"] == texts["bridge"]
     finally:
         server.stop()
-    return {"first_ms": statistics.median(firsts), "pieces_per_s": statistics.median(rates)}
+    result: dict[str, Any] = {k: statistics.median(v) for k, v in out.items()}
+    result["replies"] = total
+    result["same_text"] = same
+    return result
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -331,10 +353,8 @@ def main() -> None:
         finally:
             server.stop()
         if args.model:
-            log("real model in-process")
-            results["model_in_process"] = model_in_process()
-            log("real model over the bridge")
-            results["model_bridge"] = model_bridge(tmp)
+            log("real model, in-process and over the bridge")
+            results["model"] = model_compare(tmp, 2 if args.quick else 5)
     results["load_after"] = os.getloadavg()[0]
     results["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(results, indent=1))
@@ -372,12 +392,20 @@ def print_tables(r: dict[str, Any]) -> None:
         f"{many['requests']} | {many['answered']} | {many['errors']} | "
         f"{many['wall_s']:.1f} s | {many['p50_ms']:.2f} ms | {many['p99_ms']:.2f} ms |"
     )
-    if "model_bridge" in r:
-        a, b = r["model_in_process"], r["model_bridge"]
-        print("\n| real model, 1 thread | first text | pieces/s |")
+    if "model" in r:
+        m = r["model"]
+        print(
+            f"\n| real model, 1 thread, {m['replies']} replies each, alternating "
+            "| first text (median) | pieces/s after it (median) |"
+        )
         print("| --- | --- | --- |")
-        print(f"| in-process | {a['first_ms']:.0f} ms | {a['pieces_per_s']:.1f} |")
-        print(f"| over the bridge | {b['first_ms']:.0f} ms | {b['pieces_per_s']:.1f} |")
+        print(f"| in-process | {m['local_first']:.0f} ms | {m['local_rate']:.1f} |")
+        print(f"| over the bridge | {m['bridge_first']:.0f} ms | {m['bridge_rate']:.1f} |")
+        print(
+            f"| ratio | {m['bridge_first'] / m['local_first']:.2f}x "
+            f"| {m['bridge_rate'] / m['local_rate']:.2f}x |"
+        )
+        print(f"\nSame text both ways (same seed): {m['same_text']} of {m['replies']}.")
 
 
 if __name__ == "__main__":
