@@ -773,6 +773,8 @@ def _run_until(code: str, args: list[str], lines: int) -> list[str]:
         [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, env=env
     )
     assert proc.stdout is not None
+    watchdog = threading.Timer(120, proc.kill)  # a hung writer fails the test, never hangs it
+    watchdog.start()
     seen = []
     try:
         for _ in range(lines):
@@ -782,6 +784,7 @@ def _run_until(code: str, args: list[str], lines: int) -> list[str]:
     finally:
         proc.send_signal(signal.SIGKILL)
         rest, _ = proc.communicate()
+        watchdog.cancel()
     assert proc.returncode == -signal.SIGKILL
     return seen + rest.splitlines(keepends=True)
 
