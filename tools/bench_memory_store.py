@@ -220,6 +220,27 @@ def bench_saves(
     }
 
 
+def bench_open(folder: Path, lines: list[str], total: int, repeats: int) -> dict[str, float]:
+    """Opening a closed database of ``total`` memories with and without quick_check."""
+    rng = random.Random(total)
+    path = folder / f"open-{total}.sqlite3"
+    with MemoryStore(path) as store:
+        for n in range(20):
+            store.add(f"npc{n:02d}", conversation(rng, lines, total // 20))
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(repeats):
+        for check in (True, False):
+            started = time.perf_counter()
+            MemoryStore(path, options=StoreOptions(check_on_open=check)).close()
+            times[check].append((time.perf_counter() - started) * 1e3)
+    return {
+        "memories": total,
+        "db_bytes": path.stat().st_size,
+        "open_checked_ms": statistics.median(times[True]),
+        "open_unchecked_ms": statistics.median(times[False]),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--adds", type=int, default=2000, help="add() calls per mode")
@@ -234,12 +255,14 @@ def main() -> None:
         add = bench_add(folder, lines, adds)
         saves = [bench_saves(folder, lines, 1, 1000, repeats)]
         saves.append(bench_saves(folder, lines, 20, 200, repeats))
+        opens = [bench_open(folder, lines, total, repeats) for total in (4000, 50_000)]
     result = {
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "corpus_sentences": len(lines),
         "add": add,
         "saves": saves,
+        "open": opens,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -266,6 +289,15 @@ def main() -> None:
             f"| {row['blob_bytes'] / row['memories']:.0f} B "
             f"| {row['blob_bytes'] / row['turns'] * 100 / 1024:.1f} KiB "
             f"| {row['db_bytes'] / 1024:.0f} KiB |"
+        )
+
+    print()
+    print("| memories | database file | open with quick_check | open without |")
+    print("| --- | --- | --- | --- |")
+    for row in opens:
+        print(
+            f"| {row['memories']} | {row['db_bytes'] / 1e6:.1f} MB "
+            f"| {row['open_checked_ms']:.1f} ms | {row['open_unchecked_ms']:.1f} ms |"
         )
 
 

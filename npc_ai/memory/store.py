@@ -77,7 +77,8 @@ class StoreOptions:
     loses power; ``"full"`` also survives power loss, at one disk flush per write.
     ``busy_timeout``: seconds a write waits for another connection's write to finish.
     ``check_on_open``: run SQLite's ``quick_check`` when a file is opened, so a damaged file is
-    reported at once rather than at some later read (a few ms per MB).
+    reported at once rather than at some later read (about 7 ms per MB of database on the
+    benchmark VM; see docs/BENCHMARKS.md).
     """
 
     synchronous: str = "normal"
