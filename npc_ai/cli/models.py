@@ -7,9 +7,10 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from npc_ai.errors import ModelError
+from npc_ai.errors import ModelError, TranslationError
 from npc_ai.models import Progress, load_manifest, model_status, resolve_model, verify_model
 
 __all__ = ["add_parser", "progress_bar"]
@@ -70,6 +71,32 @@ def add_parser(subparsers: Any) -> None:
     path.add_argument("name", metavar="NAME", help="a model name, as `npc-ai models list` shows")
     path.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     path.set_defaults(func=_path)
+
+    add_translation = sub.add_parser(
+        "add-translation",
+        help="install an Argos Translate pack (.argosmodel) for live-caption translation",
+        description="Check an Argos Translate pack and unpack it into the pack directory "
+        "($NPC_AI_ARGOS_PACKAGES_DIR, else $ARGOS_PACKAGES_DIR, else "
+        "~/.local/share/argos-translate/packages). With --from-index, download the pack for "
+        "a pair from the Argos package index instead (needs the network).",
+    )
+    add_translation.add_argument("file", nargs="?", type=Path, metavar="FILE")
+    add_translation.add_argument(
+        "--from-index", nargs=2, metavar=("SOURCE", "TARGET"), help="e.g. --from-index en es"
+    )
+    add_translation.add_argument("--dir", type=Path, help="pack directory to install into")
+    add_translation.add_argument(
+        "--replace", action="store_true", help="replace an installed pack for the same pair"
+    )
+    add_translation.set_defaults(func=_add_translation)
+
+    translations = sub.add_parser(
+        "translations",
+        help="list the installed translation pairs (Argos packs and apertium)",
+        description="List every translation pair the caption translator can use now.",
+    )
+    translations.add_argument("--dir", type=Path, help="Argos pack directory to look in")
+    translations.set_defaults(func=_translations)
 
 
 def _size(size: int) -> str:
@@ -203,4 +230,51 @@ def _path(args: argparse.Namespace) -> int:
         print(f"npc-ai models path: {exc.message}", file=sys.stderr)
         return 1
     print(path)
+    return 0
+
+
+def _add_translation(args: argparse.Namespace) -> int:
+    from npc_ai.backends.argos import install_from_index, install_pack
+
+    if (args.file is None) == (args.from_index is None):
+        print(
+            "npc-ai models add-translation: give FILE or --from-index SOURCE TARGET",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        if args.file is not None:
+            info = install_pack(args.file, args.dir, replace=args.replace)
+        else:
+            source, target = (code.strip().lower() for code in args.from_index)
+            info = install_from_index(source, target, args.dir, replace=args.replace)
+    except TranslationError as exc:
+        print(f"npc-ai models add-translation: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"installed {info.source}->{info.target} ({info.name}) in {info.path.parent}")
+    return 0
+
+
+def _translations(args: argparse.Namespace) -> int:
+    from npc_ai.backends.apertium import ApertiumTranslator
+    from npc_ai.backends.argos import default_package_dir, installed_packs
+
+    directory = args.dir or default_package_dir()
+    rows = [["PAIR", "BACKEND", "WHERE"]]
+    for pack in installed_packs(directory):
+        rows.append([f"{pack.source}->{pack.target}", "argos", str(pack.path)])
+    try:
+        apertium = ApertiumTranslator()
+    except TranslationError as exc:
+        note = f"apertium: {exc.message}"
+    else:
+        note = ""
+        for (source, target), mode in sorted(apertium.modes().items()):
+            rows.append([f"{source}->{target}", "apertium", str(mode)])
+    if len(rows) > 1:
+        print(_table(rows))
+    else:
+        print(f"no translation pair installed (Argos packs are looked for in {directory})")
+    if note:
+        print(note, file=sys.stderr)
     return 0
