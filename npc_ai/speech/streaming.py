@@ -16,8 +16,10 @@ How a phrase becomes captions:
   (LocalAgreement-2, Macháček et al. 2023, arXiv 2307.14743); they never change again.
   Each pass that changes the text sends a partial :class:`~npc_ai.speech.events.Caption`
   (committed + tentative words) with the next revision number.
-* When the phrase ends, one *final pass* over the phrase turns everything left into the final
-  caption at once, so the final does not wait for a further chunk to agree.
+* When the phrase ends, one *final pass* over the whole phrase gives the final caption at
+  once, so the final does not wait for a further chunk to agree. The final pass hears the
+  phrase complete, so its text replaces the partials' (committed words included); on espeak
+  speech with tiny.en this halves the word error rate of committed-plus-rest finals.
 * A phrase longer than ``max_phrase`` seconds is cut after its last committed word; one longer
   than ``hard_phrase`` seconds (nothing committed, e.g. partial passes were shed) is cut after
   the last word that ends a second before the buffer does.
@@ -116,8 +118,11 @@ class StreamingOptions:
     """Silence that ends a phrase."""
     min_speech: float = 0.2
     """Phrases with less speech than this (clicks, breaths) are dropped unheard."""
-    pad: float = 0.2
-    """Audio kept before a phrase's speech and after it."""
+    pad: float = 0.3
+    """Audio kept before a phrase's speech."""
+    tail: float = 0.4
+    """Audio kept after a phrase's last speech (Whisper reads a word's end better with some
+    silence after it; at most ``min_silence`` is there when the phrase ends)."""
     partials: bool = True
     """Send partial captions (off: only finals, the cheapest mode)."""
     min_step: float = 0.5
@@ -313,17 +318,20 @@ class StreamingTranscriber:
                     self._close(phrase)
 
     def _close(self, phrase: _Phrase) -> None:
-        """End ``phrase`` at its last speech plus ``pad``; the rest seeds the pre-roll."""
+        """End ``phrase`` at its last speech plus ``tail``; its end seeds the pre-roll."""
         pad = int(self._opts.pad * SAMPLE_RATE)
-        keep_until = min(phrase.speech_end + pad, phrase.start + phrase.samples)
+        keep_until = min(
+            phrase.speech_end + int(self._opts.tail * SAMPLE_RATE), phrase.start + phrase.samples
+        )
         audio = phrase.audio()
-        tail = audio[keep_until - phrase.start :]
         phrase.chunks = [audio[: keep_until - phrase.start]]
         phrase.samples = keep_until - phrase.start
         phrase.seen = min(phrase.seen, phrase.samples)
         self._phrase = None
-        self._preroll = deque([tail[-pad:]] if pad and len(tail) else [])
-        self._preroll_samples = min(pad, len(tail))
+        # The silence that ended this phrase may lead into the next one.
+        lead = audio[max(0, len(audio) - pad) :] if pad else audio[:0]
+        self._preroll = deque([lead] if len(lead) else [])
+        self._preroll_samples = len(lead)
         if phrase.speech >= self._opts.min_speech * SAMPLE_RATE or phrase.segment is not None:
             self._closed.append(phrase)
 
@@ -481,8 +489,10 @@ class StreamingTranscriber:
         self._final_passes += 1
         words, language = self._recognize(phrase)
         phrase.language = language
-        final_words = [*phrase.committed, *self._new_words(phrase, words)]
-        caption = self._caption(phrase, final_words, final=True)
+        # The final pass reads the whole phrase at once and may correct words the partial
+        # passes committed (they heard less of it); committed words stand in only when the
+        # final pass heard nothing usable.
+        caption = self._caption(phrase, words or phrase.committed, final=True)
         return [caption] if caption is not None else []
 
     def _cut(self, phrase: _Phrase, *, hard: bool) -> list[Caption]:
