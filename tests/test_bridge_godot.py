@@ -1,0 +1,342 @@
+"""The Godot 4 add-on (bridge/godot), checked without a Godot binary (none can be had here).
+
+What runs: gdtoolkit's parser, linter and formatter on every .gd file; the method names the
+add-on sends against the server's table and a live server's rpc.describe; its notification
+arms against docs/PROTOCOL.md; and a port check of the GDScript codec against the MessagePack
+spec and the golden vectors (each type byte's decode arm, the encoder's width tables). What
+does not: the GDScript itself. See bridge/godot/README.md, "What is verified".
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gdtoolkit.formatter import format_code
+from gdtoolkit.linter import lint_code
+from gdtoolkit.parser import parser
+from lark import Tree
+
+from bridge.methods import METHODS
+from tests.conftest import ROOT
+
+GODOT = ROOT / "bridge" / "godot"
+ADDON = GODOT / "addons" / "npc_ai"
+SCRIPTS = sorted(GODOT.rglob("*.gd"))
+CLIENT = (ADDON / "npc_ai.gd").read_text(encoding="utf-8")
+CODEC = (ADDON / "msgpack.gd").read_text(encoding="utf-8")
+GOLDEN = json.loads((ROOT / "tests" / "data" / "bridge_golden.json").read_text(encoding="utf-8"))
+PROTOCOL_DOC = (ROOT / "docs" / "PROTOCOL.md").read_text(encoding="utf-8")
+NOTIFICATIONS = {n for m in METHODS.values() for n in m.notifications}
+
+
+# -- gdtoolkit -----------------------------------------------------------------------------
+
+
+def test_the_addon_has_its_files() -> None:
+    names = {p.relative_to(GODOT).as_posix() for p in SCRIPTS}
+    assert {
+        "addons/npc_ai/plugin.gd",
+        "addons/npc_ai/npc_ai.gd",
+        "addons/npc_ai/msgpack.gd",
+        "example/npc_chat.gd",
+    } <= names
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_parses_lints_and_is_formatted(script: Path) -> None:
+    code = script.read_text(encoding="utf-8")
+    parser.parse(code)  # raises on a syntax error
+    assert lint_code(code) == []
+    assert format_code(code, max_line_length=100) == code, "run gdformat on it"
+
+
+def test_plugin_registers_the_autoload() -> None:
+    cfg = configparser.ConfigParser()
+    cfg.read(ADDON / "plugin.cfg", encoding="utf-8")
+    assert cfg["plugin"]["script"].strip('"') == "plugin.gd"
+    assert (ADDON / "plugin.gd").is_file()
+    plugin = (ADDON / "plugin.gd").read_text(encoding="utf-8")
+    assert "extends EditorPlugin" in plugin and '"npc_ai.gd"' in plugin
+    assert 'const AUTOLOAD := "NpcAi"' in plugin
+    assert "add_autoload_singleton(" in plugin and "remove_autoload_singleton(" in plugin
+
+
+# -- methods and notifications -------------------------------------------------------------
+
+
+def sent_methods() -> set[str]:
+    """Method names in string literals of the client, less the notifications it receives."""
+    names = set(re.findall(r'"((?:rpc|npc|translate|subtitle)\.[a-z_]+)"', CLIENT))
+    return names - NOTIFICATIONS
+
+
+def test_every_method_sent_is_in_the_server_table() -> None:
+    sent = sent_methods()
+    assert sent <= set(METHODS), sent - set(METHODS)
+    # And the add-on covers the whole protocol.
+    assert sent == set(METHODS)
+
+
+def test_every_method_sent_is_in_a_live_servers_describe(tmp_path: Path) -> None:
+    from bridge.client import Client
+    from tests.test_bridge_unity import TOKEN, live_server
+
+    with (
+        live_server(tmp_path / "bridge.json") as port,
+        Client.connect(port=port, token=TOKEN, timeout=10) as client,
+    ):
+        described = client.call("rpc.describe")
+    listed = {m["name"] for m in described["methods"]}
+    assert sent_methods() <= listed
+
+
+def signals() -> dict[str, list[str]]:
+    tree = parser.parse(CLIENT)
+    found = {}
+    for stmt in tree.find_data("signal_stmt"):
+        name = str(stmt.children[0])
+        args = [
+            str(arg.children[0])
+            for arg in stmt.iter_subtrees()
+            if isinstance(arg, Tree) and arg.data in ("signal_arg_typed", "signal_arg")
+        ]
+        found[name] = args
+    return found
+
+
+def test_signals_the_brief_names() -> None:
+    found = signals()
+    assert found["npc_delta"] == ["stream", "text"]
+    assert found["npc_done"][:2] == ["stream", "text"]
+    assert found["npc_error"][0] == "stream"
+    for name in ("subtitle_partial", "subtitle_final", "subtitle_translation", "subtitle_error"):
+        assert name in found
+    assert {"connected", "disconnected", "connect_failed", "server_error"} <= found.keys()
+
+
+def test_every_notification_of_the_protocol_emits_its_signal() -> None:
+    # The notifications the server's table names are the ones PROTOCOL.md specifies.
+    documented = set(
+        re.findall(
+            r"`((?:npc|subtitle)\.(?:delta|done|error|partial|final|"
+            r"translation))`",
+            PROTOCOL_DOC,
+        )
+    )
+    assert documented == NOTIFICATIONS
+    found = signals()
+    for method in NOTIFICATIONS:
+        signal = method.replace(".", "_")
+        assert signal in found, signal
+        arm = re.search(rf'\n\t\t"{re.escape(method)}":\n((?:\t\t\t.*\n)+)', CLIENT)
+        assert arm, f"no match arm for {method}"
+        assert f"{signal}.emit(" in arm.group(1), arm.group(1)
+
+
+def test_hello_sends_what_the_protocol_asks() -> None:
+    assert "const PROTOCOL := 1" in CLIENT
+    assert '{"protocol": PROTOCOL, "token": _token, "client": client_name}' in CLIENT
+    assert 'const HOST := "127.0.0.1"' in CLIENT
+
+
+# -- the codec, port-checked -----------------------------------------------------------------
+
+# What each MessagePack type byte must do, from the spec (docs/PROTOCOL.md §1; msgpack spec).
+SPEC_ARMS: dict[int, str] = {
+    0xC0: "value = null",
+    0xC2: "value = false",
+    0xC3: "value = true",
+    0xCA: "value = r.read_float(4)",
+    0xCB: "value = r.read_float(8)",
+}
+for _i, _n in enumerate((1, 2, 4)):
+    SPEC_ARMS[0xC4 + _i] = f"value = r.read_bytes(r.read_length({_n}))"  # bin 8/16/32
+    SPEC_ARMS[0xC7 + _i] = f"r.skip_ext(at, r.read_length({_n}))"  # ext 8/16/32
+    SPEC_ARMS[0xD9 + _i] = f"value = r.read_string(r.read_length({_n}))"  # str 8/16/32
+for _i, _n in enumerate((1, 2, 4, 8)):
+    SPEC_ARMS[0xCC + _i] = f"value = r.read_int({_n}, false)"  # uint 8..64
+    SPEC_ARMS[0xD0 + _i] = f"value = r.read_int({_n}, true)"  # int 8..64
+for _i, _n in enumerate((1, 2, 4, 8, 16)):
+    SPEC_ARMS[0xD4 + _i] = f"r.skip_ext(at, {_n})"  # fixext 1..16
+for _i, _n in enumerate((2, 4)):
+    SPEC_ARMS[0xDC + _i] = f"value = _read_array(r, r.read_length({_n}), depth)"
+    SPEC_ARMS[0xDE + _i] = f"value = _read_map(r, r.read_length({_n}), depth)"
+
+# The fixed-size families, handled before the match.
+SPEC_RANGES = [
+    "if tag <= 0x7f:\n\t\tvalue = tag\n",  # positive fixint
+    "elif tag >= 0xe0:\n\t\tvalue = tag - 0x100\n",  # negative fixint
+    "elif tag >= 0xa0 and tag <= 0xbf:\n\t\tvalue = r.read_string(tag & 0x1f)\n",
+    "elif tag >= 0x90 and tag <= 0x9f:\n\t\tvalue = _read_array(r, tag & 0x0f, depth)\n",
+    "elif tag >= 0x80 and tag <= 0x8f:\n\t\tvalue = _read_map(r, tag & 0x0f, depth)\n",
+]
+
+
+def decode_arms() -> dict[int, str]:
+    body = CODEC[CODEC.index("static func _read_tagged(") :]
+    body = body[: body.index("\n\n\n")]
+    return {
+        int(tag, 16): action.strip()
+        for tag, action in re.findall(r"\n\t\t(0x[0-9a-f]{2}):\n\t\t\t(.*)", body)
+    }
+
+
+def golden_tags() -> set[int]:
+    """Every type byte in the golden payloads, nested ones included."""
+    seen: set[int] = set()
+
+    def walk(data: bytes, pos: int) -> int:
+        tag = data[pos]
+        seen.add(tag)
+        pos += 1
+        if tag <= 0x7F or tag >= 0xE0 or tag in (0xC0, 0xC2, 0xC3):
+            return pos
+        if 0xA0 <= tag <= 0xBF:
+            return pos + (tag & 0x1F)
+        if 0x80 <= tag <= 0x9F:
+            count = (tag & 0x0F) * (2 if tag < 0x90 else 1)
+        elif tag in (0xDC, 0xDD, 0xDE, 0xDF):
+            width = 2 if tag in (0xDC, 0xDE) else 4
+            count = int.from_bytes(data[pos : pos + width], "big") * (2 if tag >= 0xDE else 1)
+            pos += width
+        elif tag in (0xC4, 0xC5, 0xC6, 0xD9, 0xDA, 0xDB):
+            width = {0xC4: 1, 0xC5: 2, 0xC6: 4, 0xD9: 1, 0xDA: 2, 0xDB: 4}[tag]
+            return pos + width + int.from_bytes(data[pos : pos + width], "big")
+        else:
+            return pos + {0xCA: 4, 0xCB: 8, 0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}.get(
+                tag, {0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}.get(tag, 0)
+            )
+        for _ in range(count):
+            pos = walk(data, pos)
+        return pos
+
+    for vector in GOLDEN["messages"] + GOLDEN["values"]:
+        payload = bytes.fromhex(vector["payload"])
+        assert walk(payload, 0) == len(payload), vector["name"]
+    return seen
+
+
+def test_every_golden_type_byte_has_a_decode_arm() -> None:
+    arms = decode_arms()
+    tags = golden_tags()
+    assert len(tags) > 40
+    families = [t for t in tags if t <= 0x7F or t >= 0xE0 or 0x80 <= t <= 0xBF]
+    tagged = tags - set(families)
+    assert tagged <= arms.keys(), sorted(hex(t) for t in tagged - arms.keys())
+    for text in SPEC_RANGES:
+        assert text in CODEC, text
+
+
+def test_every_type_byte_decodes_as_the_spec_says() -> None:
+    """All of 0xc0..0xdf but the unused 0xc1, 32-bit lengths and ext types included (not in
+    the golden file): each arm does the read the spec prescribes."""
+    arms = decode_arms()
+    assert set(arms) == set(range(0xC0, 0xE0)) - {0xC1}
+    wrong = {hex(t): (arms[t], want) for t, want in SPEC_ARMS.items() if arms[t] != want}
+    assert not wrong
+    assert '_:\n\t\t\tr.fail("byte 0x%02x at offset %d is not a MessagePack type"' in CODEC
+
+
+def test_decode_is_bounded() -> None:
+    # Lengths are checked against the bytes left before any read or allocation.
+    assert "func read_length(n: int) -> int:" in CODEC
+    assert 'if error == "" and not need(length):' in CODEC
+    for fn in ("_read_array", "_read_map"):
+        body = CODEC[CODEC.index(f"static func {fn}(") :]
+        assert "if not r.need(count):" in body[: body.index("\n\n\n")], fn
+    assert "if depth > MAX_DEPTH:" in CODEC
+    assert '"%d trailing bytes after the value"' in CODEC
+
+
+def gd_const(name: str) -> Any:
+    found = re.search(rf"^const {name} := (.+)$", CODEC, re.M)
+    assert found, name
+    return ast.literal_eval(found.group(1))
+
+
+def test_encoder_width_tables_are_the_specs() -> None:
+    assert gd_const("UINT_FORMS") == [[0xFF, 0xCC, 1], [0xFFFF, 0xCD, 2], [0xFFFFFFFF, 0xCE, 4]]
+    assert gd_const("UINT64_FORM") == [0xCF, 8]
+    assert gd_const("INT_FORMS") == [[-128, 0xD0, 1], [-32768, 0xD1, 2], [-(2**31), 0xD2, 4]]
+    assert gd_const("INT64_FORM") == [0xD3, 8]
+    assert gd_const("FLOAT64_FORM") == [0xCB, 8]
+    assert gd_const("STR_HEADER") == [
+        0xA0,
+        31,
+        [[0xFF, 0xD9, 1], [0xFFFF, 0xDA, 2], [0xFFFFFFFF, 0xDB, 4]],
+    ]
+    assert gd_const("BIN_HEADER") == [
+        0,
+        -1,
+        [[0xFF, 0xC4, 1], [0xFFFF, 0xC5, 2], [0xFFFFFFFF, 0xC6, 4]],
+    ]
+    assert gd_const("ARRAY_HEADER") == [0x90, 15, [[0xFFFF, 0xDC, 2], [0xFFFFFFFF, 0xDD, 4]]]
+    assert gd_const("MAP_HEADER") == [0x80, 15, [[0xFFFF, 0xDE, 2], [0xFFFFFFFF, 0xDF, 4]]]
+    assert "const INT64_MIN := -9223372036854775807 - 1" in CODEC
+
+
+def encoded_head(value: Any) -> bytes:
+    """The first bytes _write_int / _write_header produce for a value, from the GDScript's
+    own tables and the selection rule its functions apply."""
+
+    def big_endian(v: int, n: int) -> bytes:
+        return (v % (1 << (8 * n))).to_bytes(n, "big")
+
+    def header(n: int, table: list[Any]) -> bytes:
+        if n <= table[1]:
+            return bytes([table[0] | n])
+        form = next(f for f in table[2] if n <= f[0])
+        return bytes([form[1]]) + big_endian(n, form[2])
+
+    if isinstance(value, bool) or value is None:
+        return bytes([0xC0 if value is None else 0xC2 + value])
+    if isinstance(value, int):
+        if 0 <= value <= 0x7F or -32 <= value < 0:
+            return big_endian(value, 1)
+        forms = gd_const("UINT_FORMS") if value >= 0 else gd_const("INT_FORMS")
+        for limit, tag, n in forms:
+            if (value >= 0 and value <= limit) or (value < 0 and value >= limit):
+                return bytes([tag]) + big_endian(value, n)
+        tag, n = gd_const("UINT64_FORM") if value >= 0 else gd_const("INT64_FORM")
+        return bytes([tag]) + big_endian(value, n)
+    if isinstance(value, str):
+        return header(len(value.encode("utf-8")), gd_const("STR_HEADER"))
+    if isinstance(value, bytes):
+        return header(len(value), gd_const("BIN_HEADER"))
+    if isinstance(value, list):
+        return header(len(value), gd_const("ARRAY_HEADER"))
+    assert isinstance(value, dict)
+    return header(len(value), gd_const("MAP_HEADER"))
+
+
+def untag(obj: Any) -> Any:
+    """A golden vector's object as Python values (ints, bytes; floats are skipped)."""
+    if isinstance(obj, dict) and len(obj) == 1 and next(iter(obj)) in ("$bin", "$int"):
+        ((key, value),) = obj.items()
+        return bytes.fromhex(value) if key == "$bin" else int(value)
+    if isinstance(obj, dict):
+        return {k: untag(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [untag(x) for x in obj]
+    return obj
+
+
+def test_encoder_tables_give_the_golden_encodings() -> None:
+    checked = 0
+    for vector in GOLDEN["values"]:
+        if "$f32" in json.dumps(vector["object"]) or "$f64" in json.dumps(vector["object"]):
+            continue  # Godot floats are 64-bit: always cb (float32 vectors cannot be encoded)
+        value = untag(vector["object"])
+        head = encoded_head(value)
+        assert bytes.fromhex(vector["payload"]).startswith(head), vector["name"]
+        checked += 1
+    assert checked > 30
+    # The float64 form: the tag, then 8 bytes (the bytes come from PackedByteArray.encode_double
+    # reversed to big-endian; Godot is not here to run it).
+    assert "out.append(FLOAT64_FORM[0])" in CODEC and "le.encode_double(0, value)" in CODEC
