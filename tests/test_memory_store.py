@@ -85,6 +85,7 @@ def test_all_is_pinned() -> None:
             "FORMAT_NAME",
             "FORMAT_VERSION",
             "MAX_BLOB_BYTES",
+            "MAX_BLOB_EXTRA_ITEMS",
             "MAX_BLOB_MEMORIES",
             "MAX_BLOB_NPCS",
             "SavedNpc",
@@ -387,6 +388,14 @@ def test_blob_counts_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     many = msgpack.packb([FORMAT_NAME, 1, 0, b"\xdd\x00\x01\x00\x00"], use_bin_type=True)
     with pytest.raises(MemoryFormatError, match="claims 65536 NPCs"):
         load_state(many)
+    # 32 MiB could hold millions of one-byte empty maps in extras; the item cap stops them.
+    extra = msgpack.packb({"k": [{}] * 60_000})
+    npcs = [[f"n{i}", 1, 0, 0, "", 0, extra, []] for i in range(2)]
+    body = msgpack.packb(npcs, use_bin_type=True)
+    blob = msgpack.packb([FORMAT_NAME, 1, 0, body], use_bin_type=True)
+    with pytest.raises(MemoryFormatError, match="items in extra maps"):
+        load_state(blob)
+    assert len(load_state(msgpack.packb([FORMAT_NAME, 1, 0, msgpack.packb(npcs[:1])]))) == 1
     monkeypatch.setattr(blob_module, "MAX_BLOB_MEMORIES", 3)
     saved = [
         SavedNpc(

@@ -16,7 +16,8 @@ the packed msgpack map as bin), and ``memories`` an array of
 written as integers. Arrays rather than maps keep records small.
 
 Decoding is bounded: at most :data:`MAX_BLOB_BYTES` in and after decompression,
-:data:`MAX_BLOB_NPCS` NPCs and :data:`MAX_BLOB_MEMORIES` memories, strings and bins no longer
+:data:`MAX_BLOB_NPCS` NPCs, :data:`MAX_BLOB_MEMORIES` memories and
+:data:`MAX_BLOB_EXTRA_ITEMS` items in ``extra`` maps, strings and bins no longer
 than the record limits, and the body is walked item by item with no nested arrays or maps allowed
 where a scalar belongs. The worst a hostile blob can do is make :func:`load_state` hold about
 160 MB while it checks (500,000 minimal memories; measured with tracemalloc). Any damage gives
@@ -46,6 +47,7 @@ from npc_ai.memory.records import (
     check_npc,
     check_row,
     check_state,
+    extra_items,
     memory_row,
     row_memory,
     unpack_extra,
@@ -55,6 +57,7 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "MAX_BLOB_BYTES",
+    "MAX_BLOB_EXTRA_ITEMS",
     "MAX_BLOB_MEMORIES",
     "MAX_BLOB_NPCS",
     "SavedNpc",
@@ -73,6 +76,8 @@ MAX_BLOB_NPCS = 10_000
 """Most NPCs in one blob."""
 MAX_BLOB_MEMORIES = 500_000
 """Most memories in one blob, over all its NPCs."""
+MAX_BLOB_EXTRA_ITEMS = 100_000
+"""Most keys, values and containers in the ``extra`` maps of one blob, over all its NPCs."""
 
 _CODEC_RAW = 0
 _CODEC_ZLIB = 1
@@ -131,7 +136,7 @@ def _check_ids(npc: str, rows: Sequence[Row], next_id: int) -> None:
 def encode(npcs: Iterable[NpcRows]) -> bytes:
     """Encode NPCs whose rows and state are already checked (ids are checked here)."""
     seen: set[str] = set()
-    total = 0
+    total = items = 0
     body_npcs: list[list[Any]] = []
     for item in npcs:
         state = item.state
@@ -140,10 +145,13 @@ def encode(npcs: Iterable[NpcRows]) -> bytes:
         seen.add(state.npc)
         _check_ids(state.npc, item.rows, item.next_id)
         total += len(item.rows)
-        if len(seen) > MAX_BLOB_NPCS or total > MAX_BLOB_MEMORIES:
+        extra_map, extra_bytes = check_extra(state.extra)
+        items += extra_items(extra_map)
+        if len(seen) > MAX_BLOB_NPCS or total > MAX_BLOB_MEMORIES or items > MAX_BLOB_EXTRA_ITEMS:
             raise InputError(
-                f"a save holds at most {MAX_BLOB_NPCS} NPCs and {MAX_BLOB_MEMORIES} memories; "
-                "save fewer NPCs at once, or forget or summarise old memories"
+                f"a save holds at most {MAX_BLOB_NPCS} NPCs, {MAX_BLOB_MEMORIES} memories and "
+                f"{MAX_BLOB_EXTRA_ITEMS} items in extra maps; save fewer NPCs at once, or "
+                "forget or summarise old memories"
             )
         memories: list[list[Any]] = []
         last_id = last_turn = 0
@@ -170,7 +178,7 @@ def encode(npcs: Iterable[NpcRows]) -> bytes:
                 _small(state.relationship),
                 state.summary,
                 state.summary_until,
-                check_extra(state.extra)[1],
+                extra_bytes,
                 memories,
             ]
         )
@@ -342,7 +350,7 @@ def _read_body_v1(body: bytes) -> list[NpcRows]:
     unpacker = _unpacker(body)
     out: list[NpcRows] = []
     seen: set[str] = set()
-    budget = MAX_BLOB_MEMORIES
+    budget, items = MAX_BLOB_MEMORIES, 0
     npcs = unpacker.read_array_header()
     if npcs > MAX_BLOB_NPCS:
         raise MemoryFormatError(f"memory save is damaged: it claims {npcs} NPCs")
@@ -363,6 +371,13 @@ def _read_body_v1(body: bytes) -> list[NpcRows]:
             raise MemoryFormatError(f"memory save is damaged: extra of {npc!r} is too large")
         if not 1 <= next_id <= _MAX_ID:
             raise MemoryFormatError(f"memory save is damaged: next_id of {npc!r} is {next_id}")
+        extra = unpack_extra(extra_bytes)
+        items += extra_items(extra)
+        if items > MAX_BLOB_EXTRA_ITEMS:
+            raise MemoryFormatError(
+                f"memory save holds more than {MAX_BLOB_EXTRA_ITEMS} items in extra maps; "
+                "this version refuses it"
+            )
         state = check_state(
             NpcState(
                 npc=npc,
@@ -370,7 +385,7 @@ def _read_body_v1(body: bytes) -> list[NpcRows]:
                 relationship=float(relationship),
                 summary=summary,
                 summary_until=summary_until,
-                extra=unpack_extra(extra_bytes),
+                extra=extra,
             ),
             npc,
             next_id,

@@ -40,6 +40,7 @@ __all__ = [
     "check_npc",
     "check_row",
     "check_state",
+    "extra_items",
     "memory_row",
     "pack_extra",
     "row_memory",
@@ -267,10 +268,28 @@ def unpack_extra(data: bytes) -> dict[str, Any]:
         raise ValueError(f"extra is {len(data)} bytes; the limit is {MAX_EXTRA_BYTES}")
     # unpackb sizes its limits from the input, which is capped above; no ext types or
     # timestamps, so every value is a plain Python one.
-    value = msgpack.unpackb(data, raw=False, strict_map_key=True, max_ext_len=0, timestamp=0)
+    try:
+        value = msgpack.unpackb(data, raw=False, strict_map_key=True, max_ext_len=0, timestamp=0)
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise ValueError(f"extra is not valid msgpack ({exc})") from None
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise ValueError("extra is not a map with string keys")
     return value
+
+
+def extra_items(extra: Mapping[str, Any]) -> int:
+    """How many keys, values and containers ``extra`` holds, counted all the way down."""
+    count = 0
+    stack: list[Any] = [extra]
+    while stack:
+        value = stack.pop()
+        count += 1
+        if isinstance(value, Mapping):
+            count += len(value)  # the keys
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+    return count
 
 
 def check_extra(extra: object) -> tuple[dict[str, Any], bytes]:
