@@ -495,14 +495,17 @@ _finite = st.floats(allow_nan=False, allow_infinity=False)
 _sources = st.one_of(
     st.just(""), st.tuples(st.sampled_from(["told:", "earshot:"]), _ids).map("".join)
 )
-_extra_values = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-(2**63), 2**64 - 1),
-    _finite,
-    st.text(max_size=8),
-    st.binary(max_size=8),
-    st.lists(st.integers(-5, 5), max_size=3),
+_extra_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**63), 2**64 - 1),
+        _finite,
+        st.text(max_size=8),
+        st.binary(max_size=8),
+    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=6,
 )
 
 

@@ -115,6 +115,10 @@ class MemoryStore:
         )
         logger.debug("memory store %s open", self._path)
 
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else "open"
+        return f"MemoryStore({self._path!r}, {state})"
+
     @property
     def path(self) -> str:
         """The database path this store was opened with."""
