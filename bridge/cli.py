@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING
 from bridge.protocol import Limits
 
 if TYPE_CHECKING:
+    from bridge.media import SubtitleFactory
     from bridge.server import BridgeServer
+    from npc_ai.speech.audio import PushSource
+    from npc_ai.subtitles import LiveSubtitles
 
 __all__ = ["add_parser"]
 
@@ -57,6 +60,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--model", metavar="PATH", help="a GGUF file instead of the default model")
     p.add_argument("--threads", type=int, help="generation threads (default: leave one core free)")
     p.add_argument("--context", type=int, default=2048, help="context size per NPC in tokens")
+    p.add_argument(
+        "--subtitle-model",
+        default="tiny.en",
+        choices=("tiny.en", "base"),
+        help="speech model of subtitle sessions (base: multilingual)",
+    )
+    p.add_argument("--no-subtitles", action="store_true", help="offer no subtitle.* methods")
     p.set_defaults(func=run)
 
 
@@ -84,11 +94,23 @@ def run(args: argparse.Namespace) -> int:
         llama=LlamaOptions(context_size=args.context, threads=args.threads)
     )
     engine = LlamaBatchEngine(resolve_model(DEFAULT_MODEL, path=args.model), options=engine_options)
+    subtitles = None if args.no_subtitles else _subtitle_factory(args.subtitle_model)
     # The server is not a game: a larger budget hands over more text per poll.
     with Runtime(engine, options=RuntimeOptions(budget_ms=5.0)) as runtime:
-        server = BridgeServer(runtime, options)
+        server = BridgeServer(runtime, options, subtitles=subtitles)
         asyncio.run(_main(server, out_fd=out_fd, token=args.token))
     return 0
+
+
+def _subtitle_factory(model: str) -> SubtitleFactory:
+    """Live subtitles on faster-whisper; each session loads its model when it starts."""
+    from npc_ai.subtitles import LiveSubtitles, SubtitleOptions
+
+    def make(source: PushSource, language: str | None, targets: tuple[str, ...]) -> LiveSubtitles:
+        options = SubtitleOptions(model=model, language=language, targets=targets)
+        return LiveSubtitles(source, options=options)
+
+    return make
 
 
 async def _main(server: BridgeServer, *, out_fd: int | None, token: str | None) -> None:

@@ -16,11 +16,12 @@ error 2011, so clients can tell "not here" from "no such method".
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from bridge import media
 from bridge.errors import BadParamsError, UnavailableError, UnknownMethodError
 from bridge.protocol import PROTOCOL_VERSION
 from npc_ai.errors import InputError
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 
-class Context(Protocol):
+class Context(media.MediaContext, Protocol):
     """What a handler may use: one client's state on the server."""
 
     runtime: Runtime
@@ -49,6 +50,8 @@ class Context(Protocol):
     streams: dict[int, ReplyHandle]
     persona_dirs: tuple[Path, ...]
     server_name: str
+    #: The components this server has (see :attr:`Method.needs`).
+    services: frozenset[str]
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
         """Queue a notification for this client."""
@@ -82,8 +85,10 @@ class Method:
     notifications: tuple[str, ...] = ()
     handler: Handler | None = None
     blocking: bool = False
+    #: The server component it needs ("translator", "subtitles", "memory"), if any.
+    needs: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, services: Collection[str] = ()) -> dict[str, Any]:
         return {
             "name": self.name,
             "doc": self.doc,
@@ -93,8 +98,12 @@ class Method:
             ],
             "result": self.result,
             "notifications": list(self.notifications),
-            "available": self.handler is not None,
+            "available": self.available(services),
         }
+
+    def available(self, services: Collection[str]) -> bool:
+        """Whether a server with these components can serve it."""
+        return self.handler is not None and (self.needs is None or self.needs in services)
 
 
 # -- parameter checks --------------------------------------------------------------------
@@ -144,12 +153,12 @@ def check_params(method: Method, params: Mapping[str, Any]) -> dict[str, Any]:
     return dict(params)
 
 
-def find(name: str) -> Method:
-    """The method by name, ready to call (raises 2004 or 2011)."""
+def find(name: str, services: Collection[str] = ()) -> Method:
+    """The method by name, ready to call on a server with ``services`` (raises 2004 or 2011)."""
     method = METHODS.get(name)
     if method is None:
         raise UnknownMethodError(f"no method {name!r} (rpc.describe lists them)", method=name)
-    if method.handler is None:
+    if not method.available(services):
         raise UnavailableError(
             f"{name} is part of protocol {PROTOCOL_VERSION} but this server cannot serve it "
             "(its component is not installed)",
@@ -158,16 +167,17 @@ def find(name: str) -> Method:
     return method
 
 
-def describe() -> dict[str, Any]:
+def describe(services: Collection[str] = ()) -> dict[str, Any]:
     """The ``rpc.describe`` result (without the server's name)."""
-    return {"protocol": PROTOCOL_VERSION, "methods": [m.to_dict() for m in METHODS.values()]}
+    methods = [m.to_dict(services) for m in METHODS.values()]
+    return {"protocol": PROTOCOL_VERSION, "methods": methods}
 
 
 # -- rpc -----------------------------------------------------------------------------------
 
 
 def _describe(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    return {"server": ctx.server_name, **describe()}
+    return {"server": ctx.server_name, **describe(ctx.services)}
 
 
 def _ping(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
@@ -402,7 +412,9 @@ _TABLE = (
             Param(name="target", type="str"),
         ),
         result="{text: str}",
+        handler=media.translate_text,
         blocking=True,
+        needs="translator",
     ),
     Method(
         name="subtitle.start",
@@ -413,17 +425,24 @@ _TABLE = (
         ),
         result="{session: int, sample_rate: int}",
         notifications=_SUBTITLE_NOTES,
+        handler=media.start_subtitles,
+        blocking=True,
+        needs="subtitles",
     ),
     Method(
         name="subtitle.push",
         doc="A chunk of 16 kHz mono int16 little-endian PCM.",
         params=(Param(name="session", type="int"), Param(name="pcm", type="bin")),
+        handler=media.push_subtitles,
+        needs="subtitles",
     ),
     Method(
         name="subtitle.stop",
         doc="End a caption session; answers once its last captions are sent.",
         params=(Param(name="session", type="int"),),
+        handler=media.stop_subtitles,
         blocking=True,
+        needs="subtitles",
     ),
 )
 

@@ -28,12 +28,13 @@ import os
 import secrets
 import sys
 import tempfile
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bridge import methods
+from bridge import media, methods
 from bridge.errors import HelloTimeoutError
 from bridge.protocol import (
     PROTOCOL_VERSION,
@@ -191,6 +192,10 @@ class _Session:
         self.persona_dirs = server.options.persona_dirs
         self.conn = ServerConnection(token=token, limits=server.options.limits, server=SERVER_NAME)
         self.outbox = Outbox()
+        self.services = server.services
+        self.translator = server.translator
+        self.subtitle_factory = server.subtitle_factory
+        self.subtitles: dict[int, Any] = {}  # id -> (PushSource, LiveSubtitles)
         self.npcs: dict[str, str] = {}
         self.streams: dict[int, ReplyHandle] = {}
         self.tasks: set[asyncio.Task[None]] = set()
@@ -267,7 +272,7 @@ class _Session:
 
     def dispatch(self, msgid: int | None, name: str, params: dict[str, Any]) -> None:
         try:
-            method = methods.find(name)
+            method = methods.find(name, self.services)
             args = methods.check_params(method, params)
             assert method.handler is not None
             if method.blocking:
@@ -290,6 +295,12 @@ class _Session:
         except Exception as exc:
             self.fail(msgid, method.name, exc)
             return
+        if self.gone:  # the client left while this ran: end what it started
+            self.close()
+            return
+        # Captions a stop flushed go out before its answer.
+        self.pump_subtitles()
+        self.server.wake()
         if msgid is not None:
             self.send(Response(msgid, None, result))
 
@@ -304,10 +315,24 @@ class _Session:
             error["data"] = {**data, "method": name}
         self.send(Response(msgid, error, None))
 
+    def pump_subtitles(self) -> bool:
+        """Send this client's new caption events; forget ended sessions. True if any is open."""
+        for number, (_, session) in list(self.subtitles.items()):
+            for event in session.poll(max_events=256):
+                self.notify(*media.event_message(number, event))
+            if session.done:
+                del self.subtitles[number]
+        return bool(self.subtitles)
+
     def close(self) -> None:
-        """The client is gone: cancel its replies, remove its NPCs."""
+        """The client is gone: cancel its replies, remove its NPCs, end its captions."""
         self.gone = True
         self.conn.close()
+        for source, session in self.subtitles.values():
+            source.close()
+            # stop() joins threads: not on the event loop.
+            threading.Thread(target=session.stop, args=(5.0,), daemon=True).start()
+        self.subtitles.clear()
         for task in self.tasks:
             task.cancel()
         for handle in list(self.streams.values()):
@@ -327,9 +352,25 @@ class BridgeServer:
     on the event loop and routes each reply's events to its client.
     """
 
-    def __init__(self, runtime: Runtime, options: ServerOptions | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        options: ServerOptions | None = None,
+        *,
+        translator: media.Translator | None = None,
+        subtitles: media.SubtitleFactory | None = None,
+    ) -> None:
         self.runtime = runtime
         self.options = options or ServerOptions()
+        self.translator = translator
+        self.subtitle_factory = subtitles
+        services = {"translator"} if translator is not None else set()
+        if subtitles is not None:
+            services.add("subtitles")
+        if getattr(runtime, "store", None) is not None:
+            services.add("memory")
+        #: The components this server has; methods needing others answer 2011.
+        self.services = frozenset(services)
         self.token = self.options.token or secrets.token_hex(16)
         self.port: int | None = None
         self.discovery_path: Path | None = None
@@ -431,10 +472,15 @@ class BridgeServer:
         assert self._wake is not None
         while True:
             self.runtime.update()
+            captions = False
+            for session in list(self.sessions.values()):
+                captions = session.pump_subtitles() or captions
             if any(s.streams for s in self.sessions.values()):
                 # Replies under way: a few milliseconds between polls keeps
                 # deltas prompt without spinning a core.
                 await asyncio.sleep(0.002)
+            elif captions:
+                await asyncio.sleep(0.01)  # captions need no 2 ms precision
             else:
                 self._wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):

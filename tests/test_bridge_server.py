@@ -72,6 +72,7 @@ def serving(
     delay: float = 0.0,
     limits: Limits | None = None,
     discovery: Path | None = None,
+    **services: Any,
 ) -> Iterator[Running]:
     generator = ScriptedGenerator(script or [REPLY], delay=delay)
     runtime = Runtime(SerialEngine(generator), options=RuntimeOptions(budget_ms=5))
@@ -82,7 +83,7 @@ def serving(
         discovery=discovery,
         write_discovery=discovery is not None,
     )
-    server = BridgeServer(runtime, options)
+    server = BridgeServer(runtime, options, **services)
     loop = asyncio.new_event_loop()
     port = loop.run_until_complete(server.start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -199,7 +200,8 @@ def test_unavailable_and_unknown_methods() -> None:
         with pytest.raises(RemoteError) as info:
             c.call("npc.dance")
         assert info.value.remote_code == 2004
-        missing = [n for n, m in METHODS.items() if m.handler is None]
+        missing = [n for n, m in METHODS.items() if not m.available(srv.server.services)]
+        assert "translate.text" in missing and "subtitle.push" in missing
         for name in missing:  # a protocol method this server lacks: 2011, not 2004
             with pytest.raises(RemoteError) as info:
                 c.call(name)
