@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bridge.server import BridgeServer
     from npc_ai.speech.audio import PushSource
     from npc_ai.subtitles import LiveSubtitles
+    from npc_ai.translate import CachedTranslator
 
 __all__ = ["add_parser"]
 
@@ -67,6 +68,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="speech model of subtitle sessions (base: multilingual)",
     )
     p.add_argument("--no-subtitles", action="store_true", help="offer no subtitle.* methods")
+    p.add_argument(
+        "--translator",
+        default="auto",
+        choices=("auto", "argos", "apertium", "none"),
+        help="translation backend of translate.text and subtitle translations",
+    )
     p.set_defaults(func=run)
 
 
@@ -94,21 +101,40 @@ def run(args: argparse.Namespace) -> int:
         llama=LlamaOptions(context_size=args.context, threads=args.threads)
     )
     engine = LlamaBatchEngine(resolve_model(DEFAULT_MODEL, path=args.model), options=engine_options)
-    subtitles = None if args.no_subtitles else _subtitle_factory(args.subtitle_model)
-    # The server is not a game: a larger budget hands over more text per poll.
-    with Runtime(engine, options=RuntimeOptions(budget_ms=5.0)) as runtime:
-        server = BridgeServer(runtime, options, subtitles=subtitles)
-        asyncio.run(_main(server, out_fd=out_fd, token=args.token))
+    translator = _translator(args.translator)
+    subtitles = None if args.no_subtitles else _subtitle_factory(args.subtitle_model, translator)
+    try:
+        # The server is not a game: a larger budget hands over more text per poll.
+        with Runtime(engine, options=RuntimeOptions(budget_ms=5.0)) as runtime:
+            server = BridgeServer(runtime, options, translator=translator, subtitles=subtitles)
+            asyncio.run(_main(server, out_fd=out_fd, token=args.token))
+    finally:
+        if translator is not None:
+            translator.close()
     return 0
 
 
-def _subtitle_factory(model: str) -> SubtitleFactory:
+def _translator(backend: str) -> CachedTranslator | None:
+    """The translator, or None (with a warning) when no backend is installed."""
+    if backend == "none":
+        return None
+    from npc_ai.errors import TranslatorUnavailableError
+    from npc_ai.translate import open_translator
+
+    try:
+        return open_translator(backend)
+    except TranslatorUnavailableError as exc:
+        log.warning("serving without translation: %s", exc.message)
+        return None
+
+
+def _subtitle_factory(model: str, translator: CachedTranslator | None) -> SubtitleFactory:
     """Live subtitles on faster-whisper; each session loads its model when it starts."""
     from npc_ai.subtitles import LiveSubtitles, SubtitleOptions
 
     def make(source: PushSource, language: str | None, targets: tuple[str, ...]) -> LiveSubtitles:
         options = SubtitleOptions(model=model, language=language, targets=targets)
-        return LiveSubtitles(source, options=options)
+        return LiveSubtitles(source, options=options, translator=translator)
 
     return make
 

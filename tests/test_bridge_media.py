@@ -89,6 +89,19 @@ def test_translate_text() -> None:
         assert described["subtitle.start"]["available"] is False
 
 
+def test_translate_text_with_the_identity_translator() -> None:
+    from npc_ai.translate import IdentityTranslator
+
+    translator = IdentityTranslator([("en", "es")], tag=True)
+    with serving(translator=translator) as srv, srv.client() as c:
+        result = c.call("translate.text", text="Hello", source="en", target="es")
+        assert result == {"text": "[es] Hello"}
+        with pytest.raises(RemoteError) as info:
+            c.call("translate.text", text="Hello", source="en", target="fr")
+        assert info.value.remote_code == 1701  # MissingLanguagePairError, passed on
+        assert info.value.remote_data["installed"] == ["en->es"]
+
+
 def test_subtitles_partials_finals_translations_in_order() -> None:
     audio, words = speech()
     translator = Upper()
@@ -193,3 +206,18 @@ def test_real_subtitles_through_npc_ai_serve() -> None:
     finals = " ".join(p["text"] for m, p in notes if m == "subtitle.final")
     assert not [p for m, p in notes if m == "subtitle.error"]
     assert word_error_rate(line, finals) < 0.3, finals
+
+
+@pytest.mark.model
+def test_real_translation_through_npc_ai_serve() -> None:
+    import shutil
+    import sys
+    from pathlib import Path
+
+    if shutil.which("apertium") is None:
+        pytest.skip("apertium is not installed")
+    npc_ai = str(Path(sys.executable).with_name("npc-ai"))
+    command = [npc_ai, "serve", "--stdio", "--translator", "apertium", "--no-subtitles"]
+    with Client.spawn(command, timeout=120) as c:
+        text = c.call("translate.text", text="The forge is hot.", source="en", target="es")
+        assert "forja" in text["text"].lower() or "caliente" in text["text"].lower(), text
