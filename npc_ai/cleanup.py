@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from npc_ai.guard import Guard
 
 __all__ = ["ReplyFilter"]
 
@@ -27,7 +31,10 @@ class ReplyFilter:
     ``stops`` are strings that end the reply wherever they occur (a line
     break, another speaker's ``"Name:"``). ``echo`` is the NPC's own label,
     dropped if the model repeats it at the very start. ``max_sentences``
-    ends the reply after that many complete sentences.
+    ends the reply after that many complete sentences. A ``guard``
+    (:class:`npc_ai.guard.Guard`) blocks phrases: text that could grow into
+    one is held back, and a reply that reaches one ends with its last
+    complete sentence before it (reason ``"blocked"``).
     """
 
     def __init__(
@@ -36,8 +43,10 @@ class ReplyFilter:
         *,
         echo: str | None = None,
         max_sentences: int | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self._stops = tuple(s for s in stops if s)
+        self._guard = guard if guard else None
         self._echo = echo
         self._max_sentences = max_sentences
         self._raw = ""
@@ -46,7 +55,8 @@ class ReplyFilter:
         self.text = ""
         self.done = False
         #: Why the reply ended: "stop" (a stop marker), "sentences" (the
-        #: sentence limit) or "end" (the generation ended); None until done.
+        #: sentence limit), "blocked" (the guard cut it) or "end" (the
+        #: generation ended); None until done.
         self.reason: str | None = None
 
     def feed(self, piece: str) -> str:
@@ -100,13 +110,25 @@ class ReplyFilter:
                 if count == self._max_sentences:
                     end, reason = match.end(), "sentences"
                     break
+        if self._guard is not None:
+            hit = self._guard.find(raw[:end])
+            if hit is not None:
+                # End with the last whole sentence before the blocked phrase,
+                # or where the released text ends: it was shown already, and
+                # never includes the phrase (a tail that could begin one is
+                # held back).
+                ends = [m.end() for m in _SENTENCE_END.finditer(raw, 0, hit)]
+                end, reason = max(ends[-1] if ends else 0, self._emitted), "blocked"
         if reason is not None:
             self.reason = reason
         if reason is not None or final:
             safe = raw[:end].rstrip()
             self.done = True
         else:
-            safe = raw[: end - self._held_back(raw[:end])].rstrip()
+            held = self._held_back(raw[:end])
+            if self._guard is not None:
+                held = max(held, self._guard.held_back(raw[:end]))
+            safe = raw[: end - held].rstrip()
         if len(safe) <= self._emitted:
             return ""
         out = safe[self._emitted :]

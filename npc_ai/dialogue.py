@@ -23,12 +23,13 @@ import functools
 import logging
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Protocol
 
 from npc_ai.backends.base import Generator, SamplingParams
 from npc_ai.cleanup import ReplyFilter
 from npc_ai.errors import BackendError, InputError, NpcAiError, PersonaError
+from npc_ai.guard import Guard, GuardOptions, looks_like_injection
 from npc_ai.persona import Persona
 from npc_ai.prompt import (
     MAX_PLAYER_CHARS,
@@ -38,6 +39,9 @@ from npc_ai.prompt import (
     role_markers,
     sanitize_line,
 )
+
+if TYPE_CHECKING:
+    from npc_ai.memory.npc_memory import NpcMemory
 
 __all__ = ["DialogueOptions", "Npc", "Reply", "TokenBudget", "new_seed"]
 
@@ -71,6 +75,8 @@ class DialogueOptions:
     retries: int = 2
     #: Said when every attempt came out empty: a reply is never empty.
     fallback_reply: str = "Hmm."
+    #: What replies must never contain (blocklist, out-of-fiction words, secrets).
+    guard: GuardOptions = field(default_factory=GuardOptions)
 
     def __post_init__(self) -> None:
         name = sanitize_line(self.player_name, limit=40)
@@ -92,7 +98,8 @@ class Reply(Iterator[str]):
     rest and returns the whole line. After the end, :attr:`text` is the
     finished line and :attr:`finish_reason` says why it ended: ``"stop"``
     (the line ended), ``"sentences"`` (sentence limit), ``"length"`` (token
-    limit), ``"fallback"`` (every attempt came out empty), ``"cancelled"`` or
+    limit), ``"blocked"`` (cut before a blocked phrase, see
+    :mod:`npc_ai.guard`), ``"fallback"`` (every attempt came out empty), ``"cancelled"`` or
     ``"error"`` (the backend failed: the error is raised from the iteration).
     """
 
@@ -170,7 +177,7 @@ class Reply(Iterator[str]):
                 if close is not None:
                     close()
             if self.text:
-                if filt.reason in ("stop", "sentences"):
+                if filt.reason in ("stop", "sentences", "blocked"):
                     self._finish(filt.reason)
                 else:  # the model itself ended the line, or ran out of tokens
                     self._finish("length" if produced >= params.max_tokens else "stop")
@@ -206,10 +213,13 @@ class Npc:
         generator: Generator | TokenBudget,
         *,
         options: DialogueOptions | None = None,
+        memory: NpcMemory | None = None,
     ) -> None:
         self.persona = persona
         self.generator = generator
         self.options = options or DialogueOptions()
+        #: Long-term memory (None: the NPC remembers only this session's lines).
+        self.memory = memory
         o = self.options
         self._player = sanitize_line(o.player_name, limit=40)
         if self._player.casefold() in (persona.name.casefold(), persona.name.split()[0].casefold()):
@@ -229,6 +239,10 @@ class Npc:
             stop=self._stops,
         )
         self._history: list[Turn] = []
+        first = persona.name.split()[0]
+        self._stay_in_character = (
+            f"({first} does not understand such talk and stays {first}, the {persona.role}.)"
+        )
         self._active: Reply | None = None
         self._budget = generator.context_size - o.max_tokens - 8
         self._prefix = build_prompt(persona, [], player_name=self._player).prefix
@@ -299,7 +313,16 @@ class Npc:
         :class:`InputError`. The oldest turns are left out of the prompt when
         the conversation outgrows the context.
         """
-        self._history.append(Turn("player", self.check_line(text)))
+        line = self.check_line(text)
+        note = ""
+        if self.memory is not None:
+            recent = self.memory.options.recent_lines
+            visible = [t.text for t in self._history[-recent:]] if recent else []
+            note = self.memory.note(line, count_tokens=self._count_tokens, visible=[*visible, line])
+            self.memory.heard(line)
+        if looks_like_injection(text):
+            note = _join_notes(note, self._stay_in_character)
+        self._history.append(Turn("player", line, note))
         del self._history[: -self.options.max_history_turns]
         return build_prompt(
             self.persona,
@@ -315,14 +338,20 @@ class Npc:
 
     def reply_filter(self) -> ReplyFilter:
         """A fresh clean-up filter for one attempt at a reply."""
+        heard = [self._history[-1].text] if self._history else []
         return ReplyFilter(
-            self._stops, echo=f"{self.persona.name}:", max_sentences=self.options.max_sentences
+            self._stops,
+            echo=f"{self.persona.name}:",
+            max_sentences=self.options.max_sentences,
+            guard=Guard.for_persona(self.persona, self.options.guard, heard=heard),
         )
 
     def end_turn(self, text: str) -> None:
         """The NPC said ``text`` (nothing, if empty): record it."""
         if text:
             self._history.append(Turn("npc", text))
+            if self.memory is not None:
+                self.memory.said(text)
 
     def check_line(self, text: str) -> str:
         """The player's line as the NPC will hear it; an :class:`InputError` if unusable."""
@@ -349,6 +378,10 @@ class Npc:
         if reply is self._active:
             self._active = None
         self.end_turn(reply.text)
+
+
+def _join_notes(*notes: str) -> str:
+    return " ".join(n for n in notes if n)
 
 
 def new_seed() -> int:

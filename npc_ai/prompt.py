@@ -49,10 +49,17 @@ _SCENE_MARK = "Now:\n"
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    """One line of the conversation: who spoke (``"player"`` or ``"npc"``) and what."""
+    """One line of the conversation: who spoke (``"player"`` or ``"npc"``) and what.
+
+    A player's turn may carry a ``note``: what the NPC recalled when it heard
+    the line (a stage direction from :mod:`npc_ai.memory`). It stands right
+    after the line, before the NPC's answer, and stays there in later
+    prompts, so a cached prompt never changes under the model.
+    """
 
     speaker: str
     text: str
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +158,13 @@ def _header(persona: Persona, player_name: str) -> str:
 
 
 def _examples(persona: Persona, player_name: str) -> str:
-    if not persona.examples:
-        return ""
     out = ["Earlier that week:"]
+    # A small model answers "who are you?" with whatever name is nearest in
+    # the prompt (often another character's from the knowledge); one
+    # exchange where the NPC gives its own name and trade fixes most of that
+    # (measured with tools/eval_dialogue.py).
+    out.append(f"{player_name}: And who are you?")
+    out.append(f"{persona.name}: {persona.name}, the {persona.role}.")
     for ex in persona.examples:
         out.append(f"{player_name}: {ex.player}")
         out.append(f"{persona.name}: {ex.npc}")
@@ -180,7 +191,9 @@ def build_prompt(
         prefix += f"{persona.name}: {persona.greeting}\n"
     label = f"{persona.name}:"
     lines = [
-        (f"{player_name}: {t.text}\n", "") if t.speaker == "player" else (label, f" {t.text}\n")
+        (f"{player_name}: {t.text}\n" + (f"{t.note}\n" if t.note else ""), "")
+        if t.speaker == "player"
+        else (label, f" {t.text}\n")
         for t in history
     ]
     if budget_tokens is not None and count_tokens is not None:

@@ -35,7 +35,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,8 @@ from npc_ai.prompt import PromptParts, Turn
 
 if TYPE_CHECKING:
     from npc_ai.backends.llama_engine import EngineOptions
+    from npc_ai.memory.npc_memory import MemoryOptions, NpcMemory
+    from npc_ai.memory.store import MemoryStore
 
 __all__ = [
     "Event",
@@ -163,6 +165,7 @@ class _Turn:
     filter: ReplyFilter | None = None
     superseded: bool = False
     prompt: PromptParts | None = None
+    listeners: tuple[Npc, ...] = ()
 
 
 @dataclass(slots=True, eq=False)
@@ -176,9 +179,19 @@ class _NpcEntry:
 class Runtime:
     """Many NPCs, one model, a frame budget. See the module docstring for a loop."""
 
-    def __init__(self, engine: Engine, *, options: RuntimeOptions | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        options: RuntimeOptions | None = None,
+        memory: MemoryStore | None = None,
+        memory_options: MemoryOptions | None = None,
+    ) -> None:
         self.engine = engine
         self.options = options or RuntimeOptions()
+        #: Where NPCs keep long-term memory (None: only this session's lines).
+        self.store = memory
+        self._memory_options = memory_options
         self._npcs: dict[str, _NpcEntry] = {}
         self._state = threading.Lock()  # NPC histories and the table above
         self._commands: deque[tuple[Any, ...]] = deque()
@@ -197,7 +210,12 @@ class Runtime:
 
     @classmethod
     def from_default(
-        cls, *, options: RuntimeOptions | None = None, engine_options: EngineOptions | None = None
+        cls,
+        *,
+        options: RuntimeOptions | None = None,
+        engine_options: EngineOptions | None = None,
+        memory: MemoryStore | None = None,
+        memory_options: MemoryOptions | None = None,
     ) -> Runtime:
         """A runtime on the default dialogue model, batched with llama.cpp."""
         from npc_ai.backends.llama_cpp import DEFAULT_MODEL
@@ -205,7 +223,7 @@ class Runtime:
         from npc_ai.models import resolve_model
 
         engine = LlamaBatchEngine(resolve_model(DEFAULT_MODEL), options=engine_options)
-        return cls(engine, options=options)
+        return cls(engine, options=options, memory=memory, memory_options=memory_options)
 
     # -- the game's side ---------------------------------------------------------------
 
@@ -217,10 +235,25 @@ class Runtime:
         priority: Priority = Priority.NEARBY,
         dialogue: DialogueOptions | None = None,
     ) -> str:
-        """Add an NPC; return its id (``npc_id``, or the persona's name)."""
+        """Add an NPC; return its id (``npc_id``, or the persona's name).
+
+        With a memory store, the NPC remembers what it heard under this id
+        (across sessions, and in the game's save blobs).
+        """
         self._check_open()
         npc_id = npc_id or persona.name
-        npc = Npc(persona, self.engine, options=dialogue)
+        memory = None
+        if self.store is not None:
+            from npc_ai.memory.npc_memory import NpcMemory
+
+            memory = NpcMemory(
+                self.store,
+                npc_id,
+                persona=persona,
+                player=(dialogue or DialogueOptions()).player_name,
+                options=self._memory_options,
+            )
+        npc = Npc(persona, self.engine, options=dialogue, memory=memory)
         with self._state:
             if npc_id in self._npcs:
                 raise InputError(f"an NPC with id {npc_id!r} is already in the runtime")
@@ -240,6 +273,51 @@ class Runtime:
         entry = self._entry(npc_id)
         with self._state:
             return entry.npc.history
+
+    def memory(self, npc_id: str) -> NpcMemory:
+        """The NPC's long-term memory (facts, relationship, sharing with others)."""
+        memory = self._entry(npc_id).npc.memory
+        if memory is None:
+            raise InputError(
+                "this runtime has no memory store; pass Runtime(memory=MemoryStore(...))"
+            )
+        return memory
+
+    def export_memory(self, npc_ids: Sequence[str] | None = None) -> bytes:
+        """The memory of these NPCs (default: every NPC in the store) as a save blob.
+
+        Keep the bytes in the game's save slot; :meth:`import_memory` brings
+        them back, so loading an older save rolls NPC memory back with the world.
+        """
+        if self.store is None:
+            raise InputError(
+                "this runtime has no memory store; pass Runtime(memory=MemoryStore(...))"
+            )
+        return self.store.export(npc_ids)
+
+    def import_memory(self, blob: bytes) -> list[str]:
+        """Replace the memory of the NPCs in ``blob`` with the blob's; return their ids.
+
+        Those NPCs' conversations in progress are cancelled and their session
+        transcripts cleared: they now remember what the save remembers.
+        """
+        if self.store is None:
+            raise InputError(
+                "this runtime has no memory store; pass Runtime(memory=MemoryStore(...))"
+            )
+        loaded = self.store.import_(blob)
+        with self._state:
+            for npc_id in loaded:
+                entry = self._npcs.get(npc_id)
+                if entry is None:
+                    continue
+                if entry.turn is not None:
+                    entry.turn.superseded = True
+                    self._post(("cancel", entry.turn.handle.id))
+                entry.npc.reset()
+                if entry.npc.memory is not None:
+                    entry.npc.memory.reload()
+        return loaded
 
     def set_priority(self, npc_id: str, priority: Priority) -> None:
         """Who goes first: the NPC the player talks to, then nearby ones, then chatter."""
@@ -272,14 +350,18 @@ class Runtime:
         on_delta: Callable[[ReplyDelta], object] | None = None,
         on_done: Callable[[ReplyDone], object] | None = None,
         on_error: Callable[[ReplyError], object] | None = None,
+        heard_by: Sequence[str] = (),
     ) -> ReplyHandle:
         """The player says ``text`` to an NPC; its reply arrives through :meth:`update`.
 
         A reply of this NPC still in progress is cancelled first. Callbacks
-        run on the game thread, inside ``update``.
+        run on the game thread, inside ``update``. ``heard_by`` are NPCs
+        within earshot: they remember the line and the reply as overheard
+        (an NPC knows only what it heard).
         """
         self._check_open()
         entry = self._entry(npc_id)
+        listeners = tuple(self._entry(other).npc for other in heard_by if other != npc_id)
         handle = ReplyHandle(self, npc_id, on_delta, on_done, on_error)
         line = entry.npc.check_line(text)  # bad input fails here, on the caller's thread
         with self._state:
@@ -291,7 +373,12 @@ class Runtime:
             # The prompt is built on the worker: it tokenizes, which the game
             # thread should not wait for.
             turn = _Turn(
-                handle, entry.npc, line, new_seed() if seed is None else seed, entry.priority
+                handle,
+                entry.npc,
+                line,
+                new_seed() if seed is None else seed,
+                entry.priority,
+                listeners=listeners,
             )
             entry.turn = turn
         if turn.priority == Priority.FOCUSED and self._thread is not None:
@@ -462,6 +549,7 @@ class Runtime:
         if turn.prompt is None:
             with self._state:
                 turn.prompt = turn.npc.begin_turn(turn.line)
+                self._overheard(turn, "player", turn.line)
         turn.filter = turn.npc.reply_filter()
         job = Job(
             key=turn.handle.npc,
@@ -491,7 +579,7 @@ class Runtime:
         if not filt.done:
             return
         if turn.text:
-            reason = filt.reason if filt.reason in ("stop", "sentences") else piece.end
+            reason = filt.reason if filt.reason in ("stop", "sentences", "blocked") else piece.end
             self._finish(turn, "stop" if reason in (None, "prefilled") else reason)
         elif turn.attempt < turn.npc.options.retries:
             del self._turns[turn.job]
@@ -515,9 +603,16 @@ class Runtime:
         with self._state:
             if not turn.superseded:
                 turn.npc.end_turn(turn.text)
+                if turn.text:
+                    self._overheard(turn, turn.handle.npc, turn.text)
         self._emit(ReplyDone(turn.handle.npc, turn.handle.id, turn.text, reason), turn.handle)
         if not turn.handle.future.done():
             turn.handle.future.set_result(turn.text)
+
+    def _overheard(self, turn: _Turn, speaker: str, text: str) -> None:
+        for listener in turn.listeners:
+            if listener.memory is not None:
+                listener.memory.heard(text, speaker=speaker, source=f"earshot:{turn.handle.npc}")
 
     def _fail(self, turn: _Turn, error: NpcAiError) -> None:
         self._forget(turn)

@@ -1,0 +1,174 @@
+"""What a line tells an NPC about the player: facts and feelings, by rule.
+
+A 270M model cannot be trusted to extract facts reliably, so facts come from
+a small set of English patterns that cover what players most often tell NPCs
+about themselves: a name, where they come from, what they do, what they own
+and what they promise. Each fact has a key (``"player.name"``,
+``"player.horse"``); a newer fact with the same key replaces the older one.
+Everything else a player says is still remembered word for word as an
+episode and found again by retrieval; facts only survive longer and rank
+higher. The game can add facts of its own with
+:meth:`~npc_ai.memory.NpcMemory.learn`.
+
+:func:`sentiment` scores a line from -1 (insult, threat) to 1 (thanks,
+praise) with a short word list; the NPC's relationship value moves with it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Fact", "extract_facts", "sentiment"]
+
+_NAME = r"([A-Z][\w'\-]{1,30}(?:\s+[A-Z][\w'\-]{1,30})?)"
+_THING = r"([\w'\- ]{1,40}?)"
+_VALUE = r"([\w'\- ]{1,40}?)"
+_END = r"\s*(?:[.!?,;]|$)"
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """A fact about the player: a key and a sentence saying it."""
+
+    key: str
+    text: str
+
+
+def _key(words: str) -> str:
+    return "_".join(words.casefold().split())
+
+
+def extract_facts(line: str, *, player: str = "Player") -> list[Fact]:
+    """Facts the player states about themselves in ``line`` (English patterns)."""
+    facts: list[Fact] = []
+    seen: set[str] = set()
+
+    def add(key: str, text: str) -> None:
+        if key not in seen:
+            seen.add(key)
+            facts.append(Fact(key, text))
+
+    for match in re.finditer(
+        rf"\b(?:my name is|my name's|i am called|i'm called|call me|they call me|"
+        rf"name's)\s+{_NAME}",
+        line,
+        re.IGNORECASE,
+    ):
+        name = match.group(1)
+        if name[0].isupper():
+            add("player.name", f"{player}'s name is {name}.")
+    for match in re.finditer(
+        rf"\bi(?: am|'m| come| came) from\s+(?:the\s+)?{_NAME}|"
+        rf"\bi (?:grew up|was born|live) in\s+(?:the\s+)?{_NAME}",
+        line,
+        re.IGNORECASE,
+    ):
+        place = match.group(1) or match.group(2)
+        if place[0].isupper():
+            add("player.home", f"{player} comes from {place}.")
+    for match in re.finditer(
+        rf"\bi (?:work as|am|'m) (?:a|an)\s+([a-z][\w\-]{{2,30}}){_END}", line, re.IGNORECASE
+    ):
+        add("player.job", f"{player} is a {match.group(1)}.")
+    for match in re.finditer(
+        rf"\bmy (?:favou?rite\s+)?{_THING}\s+(?:is|was|are)\s+(?:called|named)?\s*{_VALUE}{_END}",
+        line,
+        re.IGNORECASE,
+    ):
+        thing, value = match.group(1).strip(), match.group(2).strip()
+        favourite = "favourite " if re.match(r"(?i)my favou?rite", match.group(0)) else ""
+        if thing.casefold() not in ("name",) and value:
+            add(f"player.{_key(favourite + thing)}", f"{player}'s {favourite}{thing} is {value}.")
+    for match in re.finditer(
+        rf"\bi (?:have|own|ride) (?:a|an)\s+{_THING}\s+(?:called|named)\s+{_NAME}",
+        line,
+        re.IGNORECASE,
+    ):
+        thing, name = match.group(1).strip(), match.group(2)
+        add(f"player.{_key(thing)}", f"{player}'s {thing} is called {name}.")
+    for match in re.finditer(
+        r"\bi (?:promise|swear|vow)\b(?: to| that)?\s*([^.!?]{3,120})", line, re.IGNORECASE
+    ):
+        promise = match.group(1).strip()
+        add(f"promise.{_key(promise)[:40]}", f'{player} promised: "{promise}".')
+    return facts
+
+
+_POSITIVE = frozenset(
+    [
+        "thank",
+        "thanks",
+        "thankful",
+        "grateful",
+        "please",
+        "friend",
+        "friends",
+        "kind",
+        "kindness",
+        "love",
+        "lovely",
+        "great",
+        "wonderful",
+        "beautiful",
+        "admire",
+        "respect",
+        "honour",
+        "honor",
+        "gift",
+        "brave",
+        "wise",
+        "glad",
+        "sorry",
+        "apologise",
+        "apologize",
+        "welcome",
+        "fine",
+        "excellent",
+        "impressive",
+        "best",
+        "trust",
+        "help",
+        "helped",
+    ]
+)
+_NEGATIVE = frozenset(
+    [
+        "hate",
+        "stupid",
+        "idiot",
+        "fool",
+        "foolish",
+        "ugly",
+        "liar",
+        "lying",
+        "kill",
+        "murder",
+        "useless",
+        "pathetic",
+        "coward",
+        "thief",
+        "cheat",
+        "cheater",
+        "worthless",
+        "disgusting",
+        "rotten",
+        "shut",
+        "damn",
+        "die",
+        "threat",
+        "threaten",
+        "burn",
+        "rob",
+    ]
+)
+_WORDS = re.compile(r"[a-z']+")
+
+
+def sentiment(line: str) -> float:
+    """How warm ``line`` is toward the listener, from -1 to 1 (0: neutral)."""
+    words = _WORDS.findall(line.casefold())
+    if not words:
+        return 0.0
+    score = sum(w in _POSITIVE for w in words) - 2 * sum(w in _NEGATIVE for w in words)
+    return max(-1.0, min(1.0, score / 3))

@@ -1,0 +1,379 @@
+"""One NPC's long-term memory: what it heard and said, facts, feelings, a summary.
+
+:class:`NpcMemory` sits on a :class:`~npc_ai.memory.store.MemoryStore` (one
+store for every NPC of a game) and keeps what this NPC alone has heard:
+
+- **episodes**: every line it heard (from the player, or overheard from
+  others nearby, or told by another NPC) and every line it said;
+- **facts** about the player, found by rule in what the player says
+  (:mod:`npc_ai.memory.facts`) or given by the game (:meth:`NpcMemory.learn`);
+- a **relationship** value from -1 to 1 that moves with how the player talks
+  and with the game's own events (:meth:`NpcMemory.adjust_relationship`);
+- a rolling **summary** of older lines, written by the model itself.
+
+Before each reply :meth:`NpcMemory.note` retrieves the memories most relevant
+to the player's line (BM25, see :mod:`npc_ai.memory.recall`), within a token
+budget, and writes them as one stage direction that the prompt places right
+before the NPC's line, where a small model uses them best::
+
+    (Brakka remembers: Player said "My horse is called Pepper." Player's name is Ayla.)
+    Brakka Ironhand:
+
+An NPC knows only what it heard: memories move between NPCs only through
+:meth:`NpcMemory.tell` (gossip, an explicit share) or lines overheard within
+earshot (:meth:`NpcMemory.heard` with a ``source``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from npc_ai.errors import InputError
+from npc_ai.memory.facts import extract_facts, sentiment
+from npc_ai.memory.recall import Bm25Index, RecallOptions, recall
+from npc_ai.memory.records import Memory, NewMemory
+from npc_ai.persona import Persona
+
+if TYPE_CHECKING:
+    from npc_ai.memory.store import MemoryStore
+
+__all__ = ["MemoryOptions", "NpcMemory"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryOptions:
+    """How an NPC remembers. Build once, share between NPCs."""
+
+    #: Most tokens of recalled memory placed before each reply.
+    budget_tokens: int = 80
+    #: Lines at the end of the transcript too close to be worth recalling.
+    recent_lines: int = 4
+    #: Find facts about the player in what they say (English patterns).
+    learn_facts: bool = True
+    #: Move the relationship value with how the player talks.
+    track_relationship: bool = True
+    #: How far one line moves the relationship, at most.
+    relationship_step: float = 0.1
+    #: Lines not yet summarised before a new summary is due.
+    summary_every: int = 24
+    #: Retrieval scoring (see :class:`~npc_ai.memory.recall.RecallOptions`):
+    #: only memories that share a word with the player's line, four at most.
+    recall: RecallOptions = field(
+        default_factory=lambda: RecallOptions(facts_without_match=False, max_items=4)
+    )
+
+    def __post_init__(self) -> None:
+        if self.budget_tokens < 0 or self.recent_lines < 0 or self.summary_every < 1:
+            raise InputError("budget_tokens and recent_lines must be >= 0 and summary_every >= 1")
+        if not 0 <= self.relationship_step <= 1:
+            raise InputError("relationship_step must be between 0 and 1")
+
+
+def _feeling(value: float) -> str | None:
+    if value >= 0.6:
+        return "trusts"
+    if value >= 0.25:
+        return "likes"
+    if value <= -0.6:
+        return "despises"
+    if value <= -0.25:
+        return "is wary of"
+    return None
+
+
+class NpcMemory:
+    """The long-term memory of NPC ``npc`` in ``store``. Thread-safe.
+
+    ``persona`` (optional) lets the NPC recall its own knowledge as well:
+    each knowledge item of the persona is a fact it can be reminded of.
+    """
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        npc: str,
+        *,
+        persona: Persona | None = None,
+        player: str = "Player",
+        options: MemoryOptions | None = None,
+    ) -> None:
+        if not isinstance(npc, str) or not npc:
+            raise InputError(f"an NPC id must be a non-empty string, got {npc!r}")
+        self.store = store
+        self.npc = npc
+        self.persona = persona
+        self.player = player
+        self.options = options or MemoryOptions()
+        self._lock = threading.RLock()
+        self._index: Bm25Index[Memory] | None = None
+        self._own: list[Memory] = []  # persona knowledge, never stored
+
+    # -- writing ---------------------------------------------------------------------
+
+    def heard(self, text: str, *, speaker: str = "player", source: str = "") -> Memory:
+        """The NPC heard ``text`` said by ``speaker``.
+
+        ``source`` is ``""`` when said to this NPC, ``"earshot:<npc>"`` when
+        overheard near another NPC, ``"told:<npc>"`` when passed on.
+        Facts and feelings are taken only from what the player says to the
+        NPC directly.
+        """
+        with self._lock:
+            state = self.store.state(self.npc)
+            turn = state.turn + (1 if speaker == "player" and not source else 0)
+            records = [
+                NewMemory(kind="heard", text=text, speaker=speaker, turn=turn, source=source)
+            ]
+            direct = speaker == "player" and not source
+            if direct and self.options.learn_facts:
+                records += [
+                    NewMemory(kind="fact", text=f.text, key=f.key, turn=turn, importance=1.0)
+                    for f in extract_facts(text, player=self.player)
+                ]
+            added = self.store.add(self.npc, records)
+            if direct:
+                changes: dict[str, object] = {"turn": turn}
+                if self.options.track_relationship:
+                    mood = sentiment(text) * self.options.relationship_step
+                    if mood:
+                        changes["relationship"] = _clamp(state.relationship + mood)
+                self.store.update_state(self.npc, **changes)
+            self._indexed(added)
+            return added[0]
+
+    def said(self, text: str) -> Memory:
+        """The NPC said ``text``."""
+        with self._lock:
+            turn = self.store.state(self.npc).turn
+            added = self.store.add(
+                self.npc, [NewMemory(kind="said", text=text, speaker=self.npc, turn=turn)]
+            )
+            self._indexed(added)
+            return added[0]
+
+    def learn(self, key: str, text: str, *, source: str = "") -> Memory:
+        """The NPC now knows ``text`` (a newer fact with the same ``key`` replaces it)."""
+        if not text.strip():
+            raise InputError("a fact needs some text")
+        with self._lock:
+            turn = self.store.state(self.npc).turn
+            added = self.store.add(
+                self.npc,
+                [
+                    NewMemory(
+                        kind="fact", text=text, key=key, turn=turn, source=source, importance=1.0
+                    )
+                ],
+            )
+            self._index = None  # a superseded fact leaves the index
+            return added[0]
+
+    def tell(self, other: NpcMemory, memories: Iterable[Memory | str]) -> list[Memory]:
+        """Pass ``memories`` (records of this NPC, or plain sentences) on to ``other``."""
+        told = []
+        for memory in memories:
+            text = memory if isinstance(memory, str) else memory.text
+            speaker = memory.speaker if isinstance(memory, Memory) and memory.speaker else self.npc
+            told.append(other.heard(text, speaker=speaker, source=f"told:{self.npc}"))
+        return told
+
+    def gossip(self, other: NpcMemory, *, limit: int = 5) -> list[Memory]:
+        """Tell ``other`` the newest facts this NPC knows about the player."""
+        facts = sorted(self.facts().values(), key=lambda m: m.id)[-limit:]
+        return self.tell(other, facts)
+
+    def adjust_relationship(self, delta: float) -> float:
+        """Move the relationship by ``delta`` (a quest done, a theft seen); return it."""
+        with self._lock:
+            value = _clamp(self.store.state(self.npc).relationship + delta)
+            self.store.update_state(self.npc, relationship=value)
+            return value
+
+    def reload(self) -> None:
+        """Read the store again (after the game imported a save blob)."""
+        with self._lock:
+            self._index = None
+
+    # -- reading ---------------------------------------------------------------------
+
+    @property
+    def relationship(self) -> float:
+        return self.store.state(self.npc).relationship
+
+    @property
+    def turn(self) -> int:
+        return self.store.state(self.npc).turn
+
+    @property
+    def summary(self) -> str:
+        return self.store.state(self.npc).summary
+
+    def facts(self) -> dict[str, Memory]:
+        """The newest fact for each key."""
+        return self.store.facts(self.npc)
+
+    def memories(self) -> list[Memory]:
+        """Everything this NPC remembers, oldest first."""
+        return self.store.memories(self.npc)
+
+    def recall(
+        self,
+        query: str,
+        *,
+        count_tokens: Callable[[str], int],
+        visible: Sequence[str] = (),
+        budget_tokens: int | None = None,
+    ) -> list[Memory]:
+        """The memories most relevant to ``query`` that fit the token budget.
+
+        ``visible`` are lines the prompt shows anyway (the end of the
+        transcript): memories with the same text are not recalled again.
+        """
+        budget = self.options.budget_tokens if budget_tokens is None else budget_tokens
+        if budget <= 0:
+            return []
+        # "your name" and "my name" are the same words to BM25: whose name
+        # is asked decides which facts may answer.
+        about = _about(query)
+        about_npc, about_player = about == "npc", about == "player"
+        with self._lock:
+            index = self._ensure_index()
+            if about_npc:  # not the player's facts, nor what the player said of themselves
+                exclude = {
+                    m.id for m in index if m.key.startswith("player.") or m.speaker == "player"
+                }
+            elif about_player:  # not the NPC's own name and trade
+                exclude = {m.id for m in self._persona_facts()[:2]}
+            else:
+                exclude = set()
+            chosen = recall(
+                index,
+                query,
+                budget_tokens=budget,
+                count_tokens=count_tokens,
+                now_turn=self.store.state(self.npc).turn,
+                exclude_ids=exclude,
+                visible_texts=visible,
+                render=self._describe,
+                options=self.options.recall,
+            )
+            asked_of_npc = about_npc or (
+                about != "player" and "you" in _WORDS.findall(query.casefold())
+            )
+            if asked_of_npc and not chosen and self.persona is not None:
+                # "Who are you?", "What do you do?": nothing to match, but the
+                # NPC is asked about itself. Its name and trade answer that.
+                chosen = self._persona_facts()[:2]
+            return chosen
+
+    def note(
+        self,
+        query: str,
+        *,
+        count_tokens: Callable[[str], int],
+        visible: Sequence[str] = (),
+        name: str | None = None,
+    ) -> str:
+        """A stage direction with what the NPC recalls for ``query`` ("" if nothing).
+
+        ``name`` is how the NPC is called in it (the persona's first name).
+        """
+        who = name or (self.persona.name.split()[0] if self.persona else self.npc)
+        parts = [
+            self._describe(m)
+            for m in self.recall(query, count_tokens=count_tokens, visible=visible)
+        ]
+        feeling = _feeling(self.relationship)
+        if feeling:
+            parts.append(f"{who} {feeling} {self.player}.")
+        if not parts:
+            return ""
+        return f"({who} remembers: {' '.join(parts)})"
+
+    # -- internals -------------------------------------------------------------------
+
+    def _describe(self, memory: Memory) -> str:
+        text = memory.text.strip()
+        quoted = f'"{text}"'
+        if memory.kind in ("fact", "summary"):
+            return text if text.endswith((".", "!", "?", '"')) else text + "."
+        if memory.kind == "said":
+            return f"{self._first()} said {quoted}"
+        speaker = self.player if memory.speaker == "player" else memory.speaker
+        if memory.source.startswith("earshot:"):
+            return f"{speaker} was overheard saying {quoted}"
+        if memory.source.startswith("told:"):
+            return f"{memory.source[5:]} told of {speaker} saying {quoted}"
+        return f"{speaker} said {quoted}"
+
+    def _first(self) -> str:
+        return self.persona.name.split()[0] if self.persona else self.npc
+
+    def _ensure_index(self) -> Bm25Index[Memory]:
+        if self._index is None:
+            index: Bm25Index[Memory] = Bm25Index()
+            for memory in self._persona_facts():
+                index.add(memory)
+            facts = self.store.facts(self.npc)
+            current = {m.id for m in facts.values()}
+            for memory in self.store.memories(self.npc):
+                if memory.kind == "fact" and memory.key and memory.id not in current:
+                    continue  # superseded
+                index.add(memory)
+            self._index = index
+        return self._index
+
+    def _indexed(self, added: Sequence[Memory]) -> None:
+        if self._index is None:
+            return
+        if any(m.kind == "fact" and m.key for m in added):
+            self._index = None  # may supersede an older fact: rebuild on next recall
+            return
+        for memory in added:
+            self._index.add(memory)
+
+    def _persona_facts(self) -> list[Memory]:
+        if self.persona is None:
+            return []
+        if not self._own:
+            p = self.persona
+            first = p.name.split()[0]
+            # Measured with tools/eval_dialogue.py: the name reads best in the
+            # third person, the trade in the first ("I am the village blacksmith").
+            texts = [
+                f"{first}'s own name is {p.name}; people call {first} {first}.",
+                f"I am the {p.role}; that is my trade and my work.",
+                *p.knowledge,
+            ]
+            # Negative ids: persona knowledge is not stored and never exported.
+            self._own = [
+                Memory(id=-(i + 1), npc=self.npc, kind="fact", text=t, importance=0.5)
+                for i, t in enumerate(texts)
+            ]
+        return self._own
+
+
+_WORDS = re.compile(r"[a-z]+")
+
+
+def _about(query: str) -> str:
+    """Whom a line asks about: "player" ("my horse"), "npc" ("your name") or ""."""
+    words = set(_WORDS.findall(query.casefold()))
+    mine = bool(words & {"my", "myself"})
+    yours = bool(words & {"your", "yours", "yourself"})
+    if mine != yours:
+        return "player" if mine else "npc"
+    if mine or words & {"i", "me"}:
+        return ""
+    return "npc" if "you" in words else ""
+
+
+def _clamp(value: float) -> float:
+    return max(-1.0, min(1.0, value))
