@@ -20,7 +20,7 @@ __all__ = ["main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from npc_ai.cli import chat, models
+    from npc_ai.cli import chat, models, subtitles
 
     parser = argparse.ArgumentParser(
         prog="npc-ai",
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     models.add_parser(sub)
     chat.add_parser(sub)
+    subtitles.add_parser(sub)
     _add_plugins(sub)
     return parser
 

@@ -1,0 +1,449 @@
+"""``npc-ai subtitles``: live captions from a file or the microphone.
+
+Prints each final caption (and its translations) as it comes, rewrites the partial caption
+in place on a terminal, writes SRT/VTT files as it goes, and can show the captions in a
+pygame window (``--overlay``) and on a page for an OBS Browser Source (``--web``). Ctrl-C
+ends cleanly: the phrase under way is flushed and the subtitle files are left complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+from npc_ai.errors import CaptionError, InputError
+from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
+
+if TYPE_CHECKING:
+    from npc_ai.overlay import CaptionServer, CaptionWindow
+    from npc_ai.speech.audio import AudioSource
+    from npc_ai.translate import CachedTranslator as Translator
+
+__all__ = ["add_parser"]
+
+log = logging.getLogger(__name__)
+
+MODELS = {"tiny.en": "whisper-tiny.en", "base": "whisper-base"}
+
+
+class Session(Protocol):
+    """What the command needs of :class:`npc_ai.subtitles.LiveSubtitles` (fakes in tests)."""
+
+    def start(self) -> None: ...
+    def poll(self, max_events: int | None = None) -> list[SubtitleEvent]: ...
+    def events(self, timeout: float | None = None) -> Iterator[SubtitleEvent]: ...
+    def stop(self) -> None: ...
+    @property
+    def done(self) -> bool: ...
+
+
+class Sink(Protocol):
+    """Something that takes every event: a subtitle file writer, the web page, the terminal."""
+
+    def __call__(self, event: SubtitleEvent) -> None: ...
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "subtitles",
+        help="live captions (and translations) from an audio file or the microphone",
+        description=(
+            "Transcribe speech as it comes, print final captions and their translations, "
+            "write SRT/VTT files, and show the captions in a window or a browser page for "
+            "streaming software. Ctrl-C stops and leaves the subtitle files complete."
+        ),
+        epilog=(
+            "examples: npc-ai subtitles --source talk.wav --srt talk.srt --vtt talk.vtt\n"
+            "          npc-ai subtitles --source mic --translate es,fr --overlay --web 8765"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--source", default="mic", metavar="FILE|mic", help="an audio file, or mic (default)"
+    )
+    p.add_argument(
+        "--model",
+        choices=sorted(MODELS),
+        default="tiny.en",
+        help="speech model: tiny.en (English, fastest) or base (multilingual)",
+    )
+    p.add_argument(
+        "--language", metavar="CODE", help="spoken language for --model base (default: detect)"
+    )
+    p.add_argument(
+        "--translate", metavar="CODES", default="", help="translate finals into these, e.g. es,fr"
+    )
+    p.add_argument(
+        "--translator",
+        choices=("auto", "argos", "apertium", "whisper"),
+        default="auto",
+        help="translation engine; whisper: the base model's own speech-to-English",
+    )
+    p.add_argument(
+        "--realtime", action="store_true", help="pace a file like live audio (default: fast)"
+    )
+    p.add_argument("--srt", metavar="OUT.srt", type=Path, help="write SubRip subtitles here")
+    p.add_argument("--vtt", metavar="OUT.vtt", type=Path, help="write WebVTT subtitles here")
+    p.add_argument(
+        "--max-cps", type=float, default=17.0, help="reading speed limit, characters per second"
+    )
+    p.add_argument("--quiet", action="store_true", help="print nothing on stdout")
+    look = p.add_argument_group("overlays")
+    look.add_argument("--overlay", action="store_true", help="show a caption window (pygame)")
+    look.add_argument(
+        "--web",
+        nargs="?",
+        const=0,
+        type=int,
+        metavar="PORT",
+        help="serve a caption page for an OBS Browser Source on 127.0.0.1 (no PORT: any free)",
+    )
+    look.add_argument("--font", help="a font file or an installed font's name")
+    look.add_argument("--font-size", type=int, default=48, help="text height in px (48)")
+    look.add_argument("--text-color", default="#FFFFFF", metavar="#RRGGBB")
+    look.add_argument("--translation-color", default="#FFE14D", metavar="#RRGGBB")
+    look.add_argument("--outline-color", default="#000000", metavar="#RRGGBB")
+    look.add_argument("--outline-width", type=int, default=3, metavar="PX")
+    look.add_argument("--position", choices=("bottom", "top"), default="bottom")
+    look.add_argument("--margin", type=int, default=40, metavar="PX")
+    look.add_argument("--max-lines", type=int, default=6, help="most text rows shown (6)")
+    look.add_argument("--width", type=int, default=1280, help="window width in px")
+    look.add_argument("--height", type=int, help="window height in px (default: fits the rows)")
+    look.add_argument("--window-pos", metavar="X,Y", help="window place on the desktop")
+    look.add_argument("--chroma-key", default="#00FF00", metavar="#RRGGBB")
+    look.add_argument(
+        "--transparent",
+        action="store_true",
+        help="see-through window background where supported (Windows), else the chroma key",
+    )
+    p.set_defaults(func=run)
+
+
+# -- building from arguments ------------------------------------------------------------------
+
+
+def _targets(args: argparse.Namespace) -> tuple[str, ...]:
+    codes = tuple(dict.fromkeys(c.strip().lower() for c in args.translate.split(",") if c.strip()))
+    if args.translator == "whisper":
+        if args.model != "base":
+            raise InputError("--translator whisper needs --model base (tiny.en is English only)")
+        if codes not in ((), ("en",)):
+            raise InputError("--translator whisper only translates into English (--translate en)")
+        return ("en",)
+    return codes
+
+
+def _board_options(args: argparse.Namespace, targets: tuple[str, ...]) -> object:
+    from npc_ai.overlay import BoardOptions
+
+    return BoardOptions(languages=targets or None, reading_cps=args.max_cps)
+
+
+def _style(args: argparse.Namespace) -> object:
+    from npc_ai.overlay import OverlayStyle
+
+    return OverlayStyle(
+        font=args.font,
+        font_size=args.font_size,
+        text_color=args.text_color,
+        translation_color=args.translation_color,
+        outline_color=args.outline_color,
+        outline_width=args.outline_width,
+        position=args.position,
+        margin=args.margin,
+        max_lines=args.max_lines,
+    )
+
+
+def _window(args: argparse.Namespace, targets: tuple[str, ...]) -> CaptionWindow:
+    from npc_ai.overlay import BoardOptions, CaptionWindow, OverlayStyle, WindowOptions
+
+    x = y = None
+    if args.window_pos:
+        try:
+            x, y = (int(v) for v in args.window_pos.split(","))
+        except ValueError:
+            raise InputError(f"--window-pos wants X,Y in pixels, not {args.window_pos!r}") from None
+    style = _style(args)
+    board = _board_options(args, targets)
+    assert isinstance(style, OverlayStyle) and isinstance(board, BoardOptions)
+    options = WindowOptions(
+        style=style,
+        width=args.width,
+        height=args.height,
+        x=x,
+        y=y,
+        background="transparent" if args.transparent else "chroma",
+        chroma_key=args.chroma_key,
+        antialias=not args.transparent,
+    )
+    return CaptionWindow(options, board_options=board)
+
+
+def _server(args: argparse.Namespace, targets: tuple[str, ...]) -> CaptionServer:
+    from npc_ai.overlay import BoardOptions, CaptionServer, OverlayStyle, WebOptions
+
+    style = _style(args)
+    board = _board_options(args, targets)
+    assert isinstance(style, OverlayStyle) and isinstance(board, BoardOptions)
+    return CaptionServer(WebOptions(port=args.web, style=style), board_options=board)
+
+
+# -- the terminal -----------------------------------------------------------------------------
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(max(0.0, seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours:d}:{minutes:02d}:{secs:04.1f}"
+
+
+class TerminalPrinter:
+    """Finals and translations as lines; on a terminal, the partial as a rewritten line."""
+
+    def __init__(self, out: TextIO, *, live: bool) -> None:
+        self._out = out
+        self._live = live
+        self._partial = ""
+
+    def __call__(self, event: SubtitleEvent) -> None:
+        if isinstance(event, Caption):
+            if not event.final:
+                if self._live:
+                    self._show_partial(event.text.strip())
+                return
+            if event.text.strip():
+                self._line(f"[{_clock(event.start)}] {event.text.strip()}")
+            if self._live:
+                self._show_partial("")
+        elif isinstance(event, CaptionTranslation):
+            self._line(f"{'':>12}{event.target}: {event.text.strip()}")
+        elif isinstance(event, SubtitleError):
+            level = logging.ERROR if event.fatal else logging.WARNING
+            log.log(level, "%s", event.error.message)
+
+    def close(self) -> None:
+        if self._live and self._partial:
+            self._show_partial("")
+
+    def _line(self, text: str) -> None:
+        partial = self._partial
+        if self._live and partial:
+            self._show_partial("")
+        print(text, file=self._out, flush=True)
+        if self._live and partial:
+            self._show_partial(partial)
+
+    def _show_partial(self, text: str) -> None:
+        width = 79
+        shown = text if len(text) <= width else "…" + text[-(width - 1) :]
+        self._out.write("\r\x1b[K" + (f"\x1b[2m{shown}\x1b[0m" if shown else ""))
+        self._out.flush()
+        self._partial = text
+
+
+# -- the loop ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def stop_on_interrupt() -> Iterator[threading.Event]:
+    """While inside, the first Ctrl-C sets the event (the loop then finishes cleanly); a
+    second one raises KeyboardInterrupt as usual."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        log.warning("stopping (Ctrl-C again to quit at once)")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def pump(
+    session: Session,
+    sinks: Iterable[Sink],
+    *,
+    window: CaptionWindow | None = None,
+    stop: threading.Event | None = None,
+    poll_seconds: float = 0.1,
+    flush_seconds: float = 30.0,
+) -> bool:
+    """Feed every event of ``session`` to ``sinks`` (and the window) until the session ends,
+    the window is closed or ``stop`` is set; then stop the session and feed what it flushes
+    (the phrase under way, as a final). True if it ended early (stop or window closed)."""
+    sinks = list(sinks)
+    stop = stop or threading.Event()
+
+    def take(events: Iterable[SubtitleEvent]) -> list[SubtitleEvent]:
+        taken = []
+        for event in events:
+            taken.append(event)
+            for sink in sinks:
+                sink(event)
+            if stop.is_set() and window is None:
+                break
+        return taken
+
+    early = False
+    if window is None:
+        while not session.done and not stop.is_set():
+            take(session.events(timeout=poll_seconds))
+    else:
+        while window.frame(take(session.poll())):
+            if stop.is_set() or (session.done and not window.board.lines):
+                break
+        else:
+            early = True  # the window was closed
+    early = early or stop.is_set()
+    session.stop()
+    deadline = time.monotonic() + flush_seconds
+    while True:
+        got = take(session.poll())
+        if window is not None and window.frame(got) is False:
+            break
+        if (session.done and not got) or time.monotonic() > deadline:
+            break
+        if not got:
+            time.sleep(0.02)
+    take(session.poll())
+    return early
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    targets = _targets(args)
+    with contextlib.ExitStack() as stack:
+        sinks: list[Sink] = []
+        window = _window(args, targets) if args.overlay else None
+        if window is not None:
+            stack.callback(window.close)
+            window.open()  # fail early (no display) before loading models
+        if args.web is not None:
+            server = _server(args, targets)
+            server.start()
+            stack.callback(server.close)
+            print(f"captions page for OBS Browser Source: {server.url}", file=sys.stderr)
+            sinks.append(lambda event: server.publish([event]))
+        for path, fmt in ((args.srt, "srt"), (args.vtt, "vtt")):
+            if path is not None:
+                writer = SubtitleFile(path, fmt, max_cps=args.max_cps)
+                stack.callback(writer.close)
+                sinks.append(writer)
+        if not args.quiet:
+            printer = TerminalPrinter(sys.stdout, live=sys.stdout.isatty())
+            stack.callback(printer.close)
+            sinks.append(printer)
+        session = _open_session(args, targets, stack)
+        with stop_on_interrupt() as stop:
+            session.start()  # loads the model and opens the source: errors come out here
+            stack.callback(session.stop)
+            if pump(session, sinks, window=window, stop=stop):
+                log.info("stopped before the end of the source")
+    return 0
+
+
+class SubtitleFile:
+    """Lays out each final caption as cues and appends them to an SRT or WebVTT file (each
+    cue flushed as written, so the file is valid at any moment)."""
+
+    def __init__(self, path: Path, fmt: str, *, max_cps: float) -> None:
+        from npc_ai.captions import CaptionOptions, CueWriter, LiveCaptions
+
+        try:
+            writer = CueWriter(path, fmt=fmt)
+        except OSError as exc:
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        self.path = path
+        self._writer = writer
+        self._live = LiveCaptions(CaptionOptions(max_cps=max_cps), writer=writer)
+
+    def __call__(self, event: SubtitleEvent) -> None:
+        if not (isinstance(event, Caption) and event.final and event.text.strip()):
+            return
+        try:
+            self._live.add(event)
+        except CaptionError as exc:  # keep the session and the file going
+            log.warning("%s: caption at %.1f s left out: %s", self.path, event.start, exc)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def _translator(args: argparse.Namespace, targets: tuple[str, ...]) -> Translator:
+    """The translation backend, with every pair checked now (the error lists what is
+    installed) when the spoken language is known."""
+    from npc_ai.translate import check_pair, open_translator
+
+    translator = open_translator(args.translator)
+    source = "en" if args.model == "tiny.en" else args.language
+    try:
+        if source is None:
+            log.warning(
+                "the spoken language is detected per phrase; a phrase in a language without a "
+                "translation pair shows an error instead of its translation (give --language)"
+            )
+        else:
+            pairs = translator.pairs()
+            for target in targets:
+                check_pair(pairs, source, target, backend=args.translator)
+    except BaseException:
+        translator.close()
+        raise
+    return translator
+
+
+def _audio_source(args: argparse.Namespace) -> AudioSource:
+    from npc_ai.speech.audio import FileSource, MicSource
+
+    if args.source == "mic":
+        return MicSource()
+    path = Path(args.source)
+    if not path.is_file():
+        raise InputError(
+            f"no audio file at {path}"
+            + (" (it is a directory)" if path.is_dir() else "")
+            + "; give --source FILE or --source mic"
+        )
+    return FileSource(path, realtime=args.realtime)
+
+
+def _open_session(
+    args: argparse.Namespace, targets: tuple[str, ...], closing: contextlib.ExitStack
+) -> Session:
+    from npc_ai.subtitles import LiveSubtitles, SubtitleOptions
+
+    if args.model == "tiny.en" and args.language not in (None, "en"):
+        raise InputError(
+            f"--model tiny.en only understands English; use --model base --language {args.language}"
+        )
+    whisper_translates = args.translator == "whisper"
+    options = SubtitleOptions(
+        model=args.model,
+        targets=() if whisper_translates else targets,
+        realtime=args.realtime,
+        language=args.language,
+        task="translate" if whisper_translates else "transcribe",
+    )
+    translator = None
+    if targets and not whisper_translates:
+        translator = _translator(args, targets)
+        closing.callback(translator.close)
+    return LiveSubtitles(_audio_source(args), options=options, translator=translator)

@@ -1,0 +1,456 @@
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from npc_ai.cli import main, subtitles
+from npc_ai.cli.subtitles import TerminalPrinter, pump, stop_on_interrupt
+from npc_ai.errors import AudioDecodeError
+from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
+
+
+def cap(
+    segment: int,
+    text: str,
+    *,
+    final: bool = False,
+    revision: int = 0,
+    start: float = 0.0,
+    end: float = 1.0,
+) -> Caption:
+    return Caption(segment=segment, revision=revision, final=final, text=text, start=start, end=end)
+
+
+def tr(segment: int, target: str, text: str) -> CaptionTranslation:
+    return CaptionTranslation(segment=segment, target=target, text=text, start=0.0, end=1.0)
+
+
+SCRIPT: list[list[SubtitleEvent]] = [
+    [cap(0, "hello")],
+    [cap(0, "hello there", revision=1)],
+    [cap(0, "Hello there.", final=True, revision=2, start=0.5, end=1.5), tr(0, "es", "Hola.")],
+    [cap(1, "general")],
+    [
+        cap(1, "General Kenobi.", final=True, revision=1, start=2.0, end=3.2),
+        tr(1, "es", "General Kenobi."),
+    ],
+]
+
+
+class FakeSession:
+    """Hands out scripted batches; ``live`` keeps making partials until stopped, and stop()
+    flushes the phrase under way as a final, as LiveSubtitles does."""
+
+    def __init__(self, batches: list[list[SubtitleEvent]], *, live: bool = False) -> None:
+        self.batches: deque[list[SubtitleEvent]] = deque(batches)
+        self.live = live
+        self.stopped = False
+        self.entered = self.exited = False
+        self.started = False
+        self._segment = 100
+        self._revision = 0
+
+    def __enter__(self) -> FakeSession:
+        self.entered = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.exited = True
+
+    def start(self) -> None:
+        self.started = True
+
+    def _next(self) -> list[SubtitleEvent]:
+        if self.batches:
+            return self.batches.popleft()
+        if self.live and not self.stopped:
+            self._revision += 1
+            return [cap(self._segment, "and " * self._revision, revision=self._revision)]
+        return []
+
+    def poll(self, max_events: int | None = None) -> list[SubtitleEvent]:
+        return self._next()
+
+    def events(self, timeout: float | None = None) -> Iterator[SubtitleEvent]:
+        batch = self._next()
+        if not batch:
+            time.sleep(min(timeout or 0.0, 0.01))
+        yield from batch
+
+    def stop(self) -> None:
+        if not self.stopped and self.live:
+            self.batches.append([cap(self._segment, "and then.", final=True, revision=99)])
+        self.stopped = True
+
+    @property
+    def done(self) -> bool:
+        return (self.stopped or not self.live) and not self.batches
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_printer_prints_finals_and_translations_but_not_partials_off_a_terminal() -> None:
+    out = io.StringIO()
+    printer = TerminalPrinter(out, live=False)
+    for batch in SCRIPT:
+        for event in batch:
+            printer(event)
+    printer.close()
+    assert out.getvalue().splitlines() == [
+        "[0:00:00.5] Hello there.",
+        "            es: Hola.",
+        "[0:00:02.0] General Kenobi.",
+        "            es: General Kenobi.",
+    ]
+
+
+def test_printer_rewrites_the_partial_on_a_terminal() -> None:
+    out = Tty()
+    printer = TerminalPrinter(out, live=True)
+    printer(cap(0, "hello"))
+    printer(cap(0, "hello there", revision=1))
+    printer(cap(0, "Hello there.", final=True))
+    printer(cap(1, "gen"))
+    printer(tr(0, "es", "Hola."))
+    printer.close()
+    text = out.getvalue()
+    assert "\r\x1b[K\x1b[2mhello\x1b[0m\r\x1b[K\x1b[2mhello there\x1b[0m\r\x1b[K" in text
+    # a translation arriving while a partial shows: clear it, print, show it again
+    assert text.endswith("\r\x1b[K            es: Hola.\n\r\x1b[K\x1b[2mgen\x1b[0m\r\x1b[K")
+    assert "\n" not in text.split("[0:00:00.0] Hello there.\n")[0]
+
+
+def test_printer_logs_pipeline_errors(caplog: pytest.LogCaptureFixture) -> None:
+    out = io.StringIO()
+    TerminalPrinter(out, live=False)(
+        SubtitleError(error=AudioDecodeError("bad frame at 3.2 s"), fatal=False)
+    )
+    assert out.getvalue() == "" and "bad frame at 3.2 s" in caplog.text
+
+
+def test_pump_feeds_every_event_to_every_sink_until_the_file_ends() -> None:
+    session = FakeSession([list(b) for b in SCRIPT])
+    seen: list[SubtitleEvent] = []
+    also: list[SubtitleEvent] = []
+    assert pump(session, [seen.append, also.append], poll_seconds=0.01) is False
+    assert seen == also == [e for batch in SCRIPT for e in batch]
+    assert session.stopped and session.done
+
+
+def test_pump_stops_a_live_source_and_keeps_the_flushed_final() -> None:
+    session = FakeSession([], live=True)
+    stop = threading.Event()
+    seen: list[SubtitleEvent] = []
+
+    def sink(event: SubtitleEvent) -> None:
+        seen.append(event)
+        if len(seen) == 5:
+            stop.set()
+
+    assert pump(session, [sink], stop=stop, poll_seconds=0.01) is True
+    assert isinstance(seen[-1], Caption) and seen[-1].final and seen[-1].text == "and then."
+    assert len(seen) == 6
+
+
+def test_ctrl_c_sets_the_stop_event_then_a_second_one_interrupts() -> None:
+    with stop_on_interrupt() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        deadline = time.monotonic() + 2
+        while not stop.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert stop.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_pump_draws_the_window_and_ends_when_done_and_empty(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    from npc_ai.overlay import BoardOptions, CaptionWindow, WindowOptions
+
+    now = [0.0]
+    window = CaptionWindow(
+        WindowOptions(fps=240), board_options=BoardOptions(max_seconds=1.0), clock=lambda: now[0]
+    )
+    session = FakeSession([list(b) for b in SCRIPT])
+    seen: list[SubtitleEvent] = []
+    frames: list[tuple[str, ...]] = []
+    real_frame = window.frame
+
+    def frame(events: Any = ()) -> bool:
+        running = real_frame(events)
+        frames.append(tuple(line.text for line in window.board.lines))
+        now[0] += 0.25
+        return running
+
+    monkeypatch.setattr(window, "frame", frame)
+    window.open()
+    try:
+        assert pump(session, [seen.append], window=window) is False
+    finally:
+        window.close()
+    assert ("Hello there.", "Hola.", "general") in frames
+    assert frames[-1] == ()
+    assert len(seen) == 7
+
+
+# -- the command, in process with a fake session ----------------------------------------------
+
+SRT_BLOCK = re.compile(
+    r"(\d+)\n(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d\d)\n((?:.+\n)+)(?:\n|$)"
+)
+VTT_BLOCK = re.compile(
+    r"(\d\d:\d\d:\d\d\.\d\d\d) --> (\d\d:\d\d:\d\d\.\d\d\d)\n((?:.+\n)+)(?:\n|$)"
+)
+
+
+def parse_srt(text: str) -> list[tuple[str, str, str]]:
+    """(start, end, text) of each block; fails on anything that is not a well-formed SRT."""
+    blocks = SRT_BLOCK.findall(text)
+    assert "".join(m.group(0) for m in SRT_BLOCK.finditer(text)) == text, text
+    assert [int(b[0]) for b in blocks] == list(range(1, len(blocks) + 1))
+    return [(b[1], b[2], " ".join(b[3].split())) for b in blocks]
+
+
+def parse_vtt(text: str) -> list[tuple[str, str, str]]:
+    assert text.startswith("WEBVTT\n\n"), text[:20]
+    body = text[len("WEBVTT\n\n") :]
+    assert "".join(m.group(0) for m in VTT_BLOCK.finditer(body)) == body, body
+    return [(b[0], b[1], " ".join(b[2].split())) for b in VTT_BLOCK.findall(body)]
+
+
+@pytest.fixture
+def fake_session(monkeypatch: pytest.MonkeyPatch) -> list[FakeSession]:
+    made: list[FakeSession] = []
+
+    def open_session(args: Any, targets: tuple[str, ...], closing: Any) -> FakeSession:
+        made.append(FakeSession([list(b) for b in SCRIPT]))
+        return made[-1]
+
+    monkeypatch.setattr(subtitles, "_open_session", open_session)
+    return made
+
+
+def test_command_prints_and_writes_srt_and_vtt(
+    fake_session: list[FakeSession], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    srt, vtt = tmp_path / "out.srt", tmp_path / "out.vtt"
+    code = main(
+        [
+            "subtitles",
+            "--source",
+            "x.wav",
+            "--translate",
+            "es",
+            "--srt",
+            str(srt),
+            "--vtt",
+            str(vtt),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        "[0:00:00.5] Hello there.",
+        "            es: Hola.",
+        "[0:00:02.0] General Kenobi.",
+        "            es: General Kenobi.",
+    ]
+    cues = parse_srt(srt.read_text())
+    assert [c[2] for c in cues] == ["Hello there.", "General Kenobi."]
+    assert cues[0][0] == "00:00:00,500" and cues[1][0] == "00:00:02,000"
+    assert parse_vtt(vtt.read_text()) == [
+        (a.replace(",", "."), b.replace(",", "."), t) for a, b, t in cues
+    ]
+    assert fake_session[0].started and fake_session[0].stopped
+
+
+def test_command_serves_the_page_and_says_where(
+    fake_session: list[FakeSession], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["subtitles", "--source", "x.wav", "--web", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert re.search(r"Browser Source: http://127\.0\.0\.1:\d+/", captured.err)
+
+
+def test_command_with_the_window(
+    fake_session: list[FakeSession],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    code = main(
+        [
+            "subtitles",
+            "--source",
+            "x.wav",
+            "--overlay",
+            "--font-size",
+            "40",
+            "--position",
+            "top",
+            "--window-pos",
+            "10,20",
+            "--max-cps",
+            "400",
+        ]
+    )
+    assert code == 0
+    assert "General Kenobi." in capsys.readouterr().out
+
+
+# -- the command's errors, as a user sees them ------------------------------------------------
+
+NPC_AI = [sys.executable, "-m", "npc_ai"]
+
+
+def run(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*NPC_AI, "subtitles", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--source", "/nonexistent/talk.wav"], "no audio file at /nonexistent/talk.wav"),
+        (["--source", "x.wav", "--translator", "whisper"], "needs --model base"),
+        (["--source", "x.wav", "--model", "tiny.en", "--language", "de"], "only understands"),
+        (["--source", "x.wav", "--web", "--text-color", "red"], "not #RRGGBB"),
+        (["--source", "x.wav", "--overlay", "--window-pos", "left"], "--window-pos wants X,Y"),
+    ],
+)
+def test_clear_errors_without_a_traceback(args: list[str], message: str) -> None:
+    out = run(*args)
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_help_lists_the_options() -> None:
+    out = run("--help")
+    for option in (
+        "--source",
+        "--model",
+        "--translate",
+        "--translator",
+        "--realtime",
+        "--overlay",
+        "--web",
+        "--srt",
+        "--vtt",
+        "--max-cps",
+        "--font-size",
+    ):
+        assert option in out.stdout
+
+
+# -- the real path: espeak-ng speech, the real model, the real command ------------------------
+
+SPOKEN = (
+    "The blacksmith mended the old sword. ",
+    "The guard opened the northern gate at dawn. ",
+    "Bring me three wolf pelts before the winter.",
+)
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The phrases spoken by espeak-ng with a second of silence between them, 16 kHz mono."""
+    folder = tmp_path_factory.mktemp("speech")
+    parts = []
+    for i, phrase in enumerate(SPOKEN):
+        raw = folder / f"raw{i}.wav"
+        subprocess.run(
+            ["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), phrase],
+            check=True,
+            timeout=60,
+        )
+        parts.append(str(raw))
+    out = folder / "speech.wav"
+    pads = []
+    for i, part in enumerate(parts):
+        padded = folder / f"pad{i}.wav"
+        subprocess.run(
+            ["sox", part, "-r", "16000", "-c", "1", str(padded), "pad", "0", "1"],
+            check=True,
+            timeout=60,
+        )
+        pads.append(str(padded))
+    subprocess.run(["sox", *pads, str(out)], check=True, timeout=60)
+    return out
+
+
+@pytest.mark.model
+def test_real_speech_to_srt_and_vtt(speech: Path, tmp_path: Path) -> None:
+    srt, vtt = tmp_path / "speech.srt", tmp_path / "speech.vtt"
+    out = run("--source", str(speech), "--srt", str(srt), "--vtt", str(vtt))
+    assert out.returncode == 0, out.stderr
+    cues = parse_srt(srt.read_text(encoding="utf-8"))
+    assert len(cues) >= 2
+    assert [c[2] for c in parse_vtt(vtt.read_text(encoding="utf-8"))] == [c[2] for c in cues]
+    heard = words(" ".join(c[2] for c in cues))
+    expected = words(" ".join(SPOKEN))
+    assert len(heard & expected) >= 0.7 * len(expected), (heard, expected)
+    assert {"sword", "gate", "winter"} <= heard
+    assert words(out.stdout) >= {"sword", "gate", "winter"}  # finals printed as they came
+    # cue times stay inside the audio (3 phrases ~ 2.5 s each plus 3 s of pauses)
+    last_end = cues[-1][1]
+    assert last_end < "00:00:15,000"
+
+
+@pytest.mark.model
+def test_ctrl_c_ends_cleanly_and_leaves_valid_files(speech: Path, tmp_path: Path) -> None:
+    srt, vtt = tmp_path / "cut.srt", tmp_path / "cut.vtt"
+    proc = subprocess.Popen(
+        [
+            *NPC_AI,
+            "subtitles",
+            "--source",
+            str(speech),
+            "--realtime",
+            "--srt",
+            str(srt),
+            "--vtt",
+            str(vtt),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the first final: the command is well under way
+    assert "sword" in first.lower(), first
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    cues = parse_srt(srt.read_text(encoding="utf-8"))
+    assert cues and "sword" in cues[0][2].lower()
+    assert [c[2] for c in parse_vtt(vtt.read_text(encoding="utf-8"))] == [c[2] for c in cues]
+    # it stopped early: not every phrase was heard
+    assert "winter" not in (first + rest).lower()
