@@ -284,8 +284,15 @@ def check_invariants(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_segments(), _OPTIONS)
 def test_layout_invariants(drawn: tuple[list[Segment], bool], options: CaptionOptions) -> None:
-    segments, _ = drawn
-    check_invariants(layout_cues(segments, options), segments, options)
+    segments, with_words = drawn
+    cues = layout_cues(segments, options)
+    check_invariants(cues, segments, options)
+    if with_words:  # no cue is shown before its first word is spoken
+        starts = [ms(w.start) for s in segments for w in s.words]
+        first = 0
+        for cue in cues:
+            assert ms(cue.start) >= starts[first]
+            first += len(" ".join(cue.lines).split())
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -437,3 +444,25 @@ def test_live_file_is_valid_after_a_kill(tmp_path: Path) -> None:
     blocks = _parse_srt(path.read_text(encoding="utf-8"))
     assert [b[0] for b in blocks] == [1, 2, 3, 4, 5]
     assert all(a[2] <= b[1] for a, b in itertools.pairwise(blocks))
+
+
+def test_translated_captions_without_word_times() -> None:
+    from npc_ai.speech.events import CaptionTranslation
+
+    translated = [
+        CaptionTranslation(segment=0, target="es", text="¿Dónde está la posada?", start=1, end=2),
+        CaptionTranslation(
+            segment=1,
+            target="es",
+            text="Necesito una habitación para esta noche y una comida caliente, por favor.",
+            start=2.5,
+            end=6.0,
+        ),
+    ]
+    cues = layout_cues(translated)
+    assert [c.lines for c in cues] == [
+        ("¿Dónde está la posada?",),
+        ("Necesito una habitación para esta noche", "y una comida caliente, por favor."),
+    ]
+    assert ms(cues[0].end) == 1000 + -(-22 * 1000 // 17)  # its reading time at 17 cps
+    assert cues[1].start == 2.5

@@ -474,3 +474,50 @@ def test_apertium_threads_share_a_pair() -> None:
         for t in threads:
             t.join()
         assert sorted(results) == sorted([s for _, s in SENTENCES * 9])
+
+
+def test_install_from_index_with_a_local_index(
+    packs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from argostranslate import package, settings
+
+    from npc_ai.backends.argos import install_from_index
+
+    index = tmp_path / "index.json"
+    monkeypatch.setattr(settings, "local_package_index", index)
+    monkeypatch.setattr(package, "update_package_index", lambda: None)  # offline
+    with pytest.raises(TranslationError, match="could not read the Argos package index"):
+        install_from_index("en", "es", tmp_path / "p")
+
+    entry = {"from_code": "en", "to_code": "es", "type": "translate", "links": []}
+    index.write_text(json.dumps([entry, {**entry, "to_code": "fr"}]))
+    download = tmp_path / "downloaded.argosmodel"
+
+    def fake_download(self: object) -> Path:
+        shutil.copy(packs["es"], download)
+        return download
+
+    monkeypatch.setattr(package.AvailablePackage, "download", fake_download)
+    with pytest.raises(MissingLanguagePairError, match=r"has no en->de pack.*en->es, en->fr"):
+        install_from_index("en", "de", tmp_path / "p")
+    info = install_from_index("en", "es", tmp_path / "p")
+    assert (info.source, info.target) == ("en", "es")
+    assert not download.exists()  # the downloaded file is removed after install
+    assert ArgosTranslator(tmp_path / "p").translate("Hi.", "en", "es") == "hola mundo"
+
+
+def test_argos_logging_is_quiet(
+    packs: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    translator = ArgosTranslator(tmp_path)
+    translator.install(packs["es"])
+    translator.translate("Where is the inn? I need a room.", "en", "es")
+    from argostranslate import utils
+
+    utils.info("Argos logs each sentence like this")  # below the level set on import
+    utils.warning("kept")
+    records = [r.getMessage() for r in caplog.records if r.name.startswith("argostranslate")]
+    assert records == ["('kept',)"]
