@@ -282,11 +282,19 @@ class RoutingTranslator(_Closing):
 class MultiTranslator:
     """Translates one committed text into several target languages at once.
 
-    Every pair is checked when it is built, so a missing pair is reported before the
-    first caption, with the installed pairs. A target equal to ``source`` is skipped.
+    Every pair is checked when it is built (unless ``check`` is false, for a translator
+    that cannot list its pairs), so a missing pair is reported before the first caption,
+    with the installed pairs. A target equal to ``source`` is skipped.
     """
 
-    def __init__(self, translator: Translator, *, source: str, targets: Iterable[str]) -> None:
+    def __init__(
+        self,
+        translator: Translator,
+        *,
+        source: str,
+        targets: Iterable[str],
+        check: bool = True,
+    ) -> None:
         self.translator = translator
         self.source = normalize_language(source)
         wanted: list[str] = []
@@ -295,11 +303,10 @@ class MultiTranslator:
             if code != self.source and code not in wanted:
                 wanted.append(code)
         self.targets = tuple(wanted)
-        available = translator.pairs()
-        for target in self.targets:
-            if isinstance(translator, IdentityTranslator) and not available:
-                break  # the accept-everything fake
-            check_pair(available, self.source, target, backend="installed")
+        if check:
+            available = translator.pairs()
+            for target in self.targets:
+                check_pair(available, self.source, target, backend="installed")
 
     def translate(self, text: str) -> dict[str, str]:
         """``{target: translation}`` for every target, in the order given."""

@@ -132,6 +132,14 @@ def test_multi_translator_checks_every_pair_first() -> None:
         MultiTranslator(fake, source="en", targets=("es", "de"))
 
 
+def test_multi_translator_without_a_pair_check() -> None:
+    anything = IdentityTranslator(tag=True)  # lists no pairs, accepts all
+    with pytest.raises(MissingLanguagePairError, match="installed: none"):
+        MultiTranslator(anything, source="en", targets=("es",))
+    multi = MultiTranslator(anything, source="en", targets=("es",), check=False)
+    assert multi.translate("Hi") == {"es": "[es] Hi"}
+
+
 def test_routing_sends_each_pair_to_the_first_that_has_it() -> None:
     first = IdentityTranslator([("en", "es")], tag=True)
     second = IdentityTranslator([("en", "es"), ("en", "fr")])
@@ -395,6 +403,22 @@ def test_stream_escaping_round_trips(text: str) -> None:
     assert apertium_backend.unescape_stream(apertium_backend.escape_stream(text)) == text
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Dónde es el mesón? Necesito una sala.", "¿Dónde es el mesón? Necesito una sala."),
+        ("Cierra la puerta!", "¡Cierra la puerta!"),
+        ('"Quién va allí?"', '"¿Quién va allí?"'),
+        ("Hola, ¿cómo estás?", "Hola, ¿cómo estás?"),
+        ("Bien. Y tú?\nSí!", "Bien. ¿Y tú?\n¡Sí!"),
+        ("Nada.", "Nada."),
+        ("", ""),
+    ],
+)
+def test_spanish_opening_marks(text: str, expected: str) -> None:
+    assert apertium_backend.spanish_marks(text) == expected
+
+
 def test_apertium_pairs_from_a_modes_dir(tmp_path: Path) -> None:
     for name in ("eng-spa.mode", "spa-eng_US.mode", "cat-spa.mode", "README", "spa-eng.mode"):
         (tmp_path / name).write_text("")
@@ -414,7 +438,7 @@ def test_apertium_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
 
 SENTENCES = [
     ("The sword is ready.", "La espada está a punto."),
-    ("Where is the blacksmith?", "Dónde es el blacksmith?"),
+    ("Where is the blacksmith?", "¿Dónde es el blacksmith?"),
     ("I need a room for the night.", "Necesito una sala para la noche."),
 ]
 

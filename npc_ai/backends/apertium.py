@@ -40,6 +40,7 @@ __all__ = [
     "apertium_pairs",
     "default_modes_dirs",
     "escape_stream",
+    "spanish_marks",
     "unescape_stream",
 ]
 
@@ -109,6 +110,31 @@ def unescape_stream(text: str) -> str:
         elif char not in "[]":
             out.append(char)
     return "".join(out)
+
+
+_SENTENCE = re.compile(r"[^.!?…]*[.!?…]+[\"'”’»)]*|[^.!?…]+$")
+
+
+def spanish_marks(text: str) -> str:
+    """Opening ``¿`` / ``¡`` for Spanish questions and exclamations that lack them.
+
+    Apertium writes ``Dónde es el mesón?``; Spanish opens the sentence with ``¿``. The mark
+    goes before the first letter of each sentence ending in ``?`` or ``!`` (a question that
+    starts mid-sentence gets it at the sentence start: a close, readable approximation).
+    """
+    out: list[str] = []
+    for line in text.split("\n"):
+        pieces: list[str] = []
+        for sentence in _SENTENCE.findall(line):
+            core = sentence.rstrip("\"'”’») ")
+            for close, opening in (("?", "¿"), ("!", "¡")):
+                if core.endswith(close) and opening not in sentence:
+                    lead = len(sentence) - len(sentence.lstrip(" \"'“‘«(—-"))
+                    sentence = sentence[:lead] + opening + sentence[lead:]
+                    break
+            pieces.append(sentence)
+        out.append("".join(pieces))
+    return "\n".join(out)
 
 
 def _tidy(text: str) -> str:
@@ -202,7 +228,8 @@ class ApertiumTranslator:
 
     ``modes_dir``: where the mode files are (default :func:`default_modes_dirs`).
     ``mark_unknown`` keeps apertium's ``*`` before words it does not know (off: captions
-    show the word untranslated). ``timeout`` bounds one translation. ``persistent=False``
+    show the word untranslated). ``opening_marks`` adds the ``¿`` and ``¡`` apertium leaves
+    out of Spanish (:func:`spanish_marks`). ``timeout`` bounds one translation. ``persistent=False``
     starts ``apertium`` for every call (slower; no processes left running).
     Thread-safe: calls on one pair are serialised, different pairs run in parallel.
     Raises :class:`~npc_ai.errors.TranslatorUnavailableError` when apertium is not installed.
@@ -213,6 +240,7 @@ class ApertiumTranslator:
         *,
         modes_dir: Path | None = None,
         mark_unknown: bool = False,
+        opening_marks: bool = True,
         timeout: float = 10.0,
         persistent: bool = True,
     ) -> None:
@@ -228,6 +256,7 @@ class ApertiumTranslator:
         self.modes_dirs = (modes_dir,) if modes_dir is not None else default_modes_dirs()
         self._modes = apertium_pairs(self.modes_dirs)
         self.mark_unknown = mark_unknown
+        self.opening_marks = opening_marks
         self.timeout = timeout
         self.persistent = persistent
         self._pipelines: dict[LanguagePair, _Pipeline] = {}
@@ -254,8 +283,10 @@ class ApertiumTranslator:
         pair = check_pair(self.pairs(), source, target, backend="apertium")
         if pair[0] == pair[1] or not text.strip():
             return text
-        if not self.persistent:
-            return self._run_once(text, pair)
+        out = self._run_once(text, pair) if not self.persistent else self._run(text, pair)
+        return spanish_marks(out) if self.opening_marks and pair[1] == "es" else out
+
+    def _run(self, text: str, pair: LanguagePair) -> str:
         with self._lock_for(pair):
             pipeline = self._pipelines.get(pair)
             if pipeline is not None and not pipeline.alive():
