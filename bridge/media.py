@@ -37,6 +37,8 @@ SubtitleFactory = Callable[["PushSource", "str | None", "tuple[str, ...]"], "Liv
 
 
 class Translator(Protocol):
+    """What the server needs of a translator (:mod:`npc_ai.translate` has real ones)."""
+
     def translate(self, text: str, source: str, target: str) -> str: ...
 
 

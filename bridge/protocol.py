@@ -392,10 +392,14 @@ class ServerConnection:
 
     def send(self, message: Message) -> bytes:
         """Frame a message for this client; responses end their request's flight."""
+        self.sent(message)
+        return pack(message)
+
+    def sent(self, message: Message) -> None:
+        """Note a message framed elsewhere as sent (a response ends its request's flight)."""
         if isinstance(message, Response) and message.msgid in self._in_flight:
             self._in_flight.discard(message.msgid)
             self.pending = len(self._in_flight)
-        return pack(message)
 
     def _receive(self, payload: bytes) -> Event:
         try:

@@ -120,7 +120,7 @@ class Outbox:
     """
 
     def __init__(self) -> None:
-        self._queue: deque[list[Any]] = deque()  # [message, size, merge key]
+        self._queue: deque[list[Any]] = deque()  # [message, framed bytes, merge key]
         self._waiting: dict[tuple[Any, ...], list[Any]] = {}
         self.size = 0
         self.merged = 0
@@ -140,26 +140,27 @@ class Outbox:
                     merged = Notification(old.method, params)
                 else:
                     merged = message
-                size = len(pack(merged))
-                self.size += size - entry[1]
-                entry[0], entry[1] = merged, size
+                data = pack(merged)
+                self.size += len(data) - len(entry[1])
+                entry[0], entry[1] = merged, data
                 self.merged += 1
                 return
-        size = len(pack(message))
-        entry = [message, size, key]
+        data = pack(message)  # framed once, here; the writer sends these bytes
+        entry = [message, data, key]
         self._queue.append(entry)
-        self.size += size
+        self.size += len(data)
         if key is not None:
             self._waiting[key] = entry
 
-    def pop(self) -> Message | None:
+    def pop(self) -> tuple[Message, bytes] | None:
+        """The oldest message and its framed bytes."""
         if not self._queue:
             return None
-        message, size, key = self._queue.popleft()
-        self.size -= size
+        message, data, key = self._queue.popleft()
+        self.size -= len(data)
         if key is not None:
             self._waiting.pop(key, None)
-        return message  # type: ignore[no-any-return]
+        return message, data
 
 
 def _merge_key(message: Message) -> tuple[Any, ...] | None:
@@ -239,8 +240,9 @@ class _Session:
                 self._ready.clear()
                 while not self.gone:
                     chunk = bytearray()
-                    while len(chunk) < 65536 and (message := self.outbox.pop()) is not None:
-                        chunk += self.conn.send(message)
+                    while len(chunk) < 65536 and (item := self.outbox.pop()) is not None:
+                        self.conn.sent(item[0])
+                        chunk += item[1]
                     if not chunk:
                         break
                     writer.write(chunk)

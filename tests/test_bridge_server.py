@@ -629,3 +629,73 @@ def test_real_model_through_the_bridge_over_stdio() -> None:
         assert reply.finish_reason in ("stop", "sentences", "length", "blocked", "fallback")
         again = c.say("smith", "Can you mend my sword?", seed=7).read()
         assert again  # a second turn on the same NPC works (it remembers the first)
+
+
+# -- the outgoing queue --------------------------------------------------------------------
+
+
+def test_outbox_merges_deltas_replaces_partials_keeps_the_rest() -> None:
+    from bridge.server import Outbox
+
+    box = Outbox()
+    box.put(Notification("npc.delta", {"stream": 1, "text": "A"}))
+    box.put(Notification("npc.delta", {"stream": 2, "text": "x"}))
+    box.put(Response(5, None, {}))
+    box.put(Notification("npc.delta", {"stream": 1, "text": "B"}))
+    box.put(Notification("subtitle.partial", {"session": 1, "segment": 0, "text": "he"}))
+    box.put(Notification("subtitle.partial", {"session": 1, "segment": 0, "text": "hello"}))
+    box.put(Notification("subtitle.final", {"session": 1, "segment": 0, "text": "hello."}))
+    box.put(Notification("npc.done", {"stream": 1, "text": "AB"}))
+    assert box.merged == 2
+    out = []
+    while (item := box.pop()) is not None:
+        assert pack(item[0]) == item[1]
+        out.append(item[0])
+    assert out == [
+        Notification("npc.delta", {"stream": 1, "text": "AB"}),
+        Notification("npc.delta", {"stream": 2, "text": "x"}),
+        Response(5, None, {}),
+        Notification("subtitle.partial", {"session": 1, "segment": 0, "text": "hello"}),
+        Notification("subtitle.final", {"session": 1, "segment": 0, "text": "hello."}),
+        Notification("npc.done", {"stream": 1, "text": "AB"}),
+    ]
+    assert box.size == 0
+    # Once a delta has gone out, the next one starts a new message.
+    box.put(Notification("npc.delta", {"stream": 3, "text": "a"}))
+    box.pop()
+    box.put(Notification("npc.delta", {"stream": 3, "text": "b"}))
+    assert box.pop() is not None and box.merged == 2
+
+
+def test_public_names() -> None:
+    import bridge.aio
+    import bridge.client
+    import bridge.errors
+    import bridge.media
+    import bridge.methods
+    import bridge.protocol
+    import bridge.server
+
+    for module in (
+        bridge.aio,
+        bridge.client,
+        bridge.errors,
+        bridge.media,
+        bridge.methods,
+        bridge.protocol,
+        bridge.server,
+    ):
+        for name in module.__all__:
+            assert getattr(module, name).__doc__ or name.isupper() or name == "SubtitleFactory", (
+                name
+            )
+    assert bridge.server.__all__ == [
+        "BridgeServer",
+        "Outbox",
+        "ServerOptions",
+        "claim_stdout",
+        "default_discovery_path",
+        "read_discovery",
+    ]
+    assert bridge.client.__all__ == ["Client", "ReplyStream"]
+    assert bridge.aio.__all__ == ["AsyncClient", "AsyncReplyStream"]
