@@ -4,6 +4,7 @@ import io
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from npc_ai.cli import main, subtitles
 from npc_ai.cli.subtitles import TerminalPrinter, pump, stop_on_interrupt
 from npc_ai.errors import AudioDecodeError
 from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
+from tests.test_overlay import SseReader
 
 
 def cap(
@@ -53,8 +55,15 @@ class FakeSession:
     """Hands out scripted batches; ``live`` keeps making partials until stopped, and stop()
     flushes the phrase under way as a final, as LiveSubtitles does."""
 
-    def __init__(self, batches: list[list[SubtitleEvent]], *, live: bool = False) -> None:
+    def __init__(
+        self,
+        batches: list[list[SubtitleEvent]],
+        *,
+        live: bool = False,
+        gate: threading.Event | None = None,
+    ) -> None:
         self.batches: deque[list[SubtitleEvent]] = deque(batches)
+        self.gate = gate
         self.live = live
         self.stopped = False
         self.entered = self.exited = False
@@ -73,6 +82,8 @@ class FakeSession:
         self.started = True
 
     def _next(self) -> list[SubtitleEvent]:
+        if self.gate is not None and not self.gate.is_set():
+            return []
         if self.batches:
             return self.batches.popleft()
         if self.live and not self.stopped:
@@ -96,7 +107,8 @@ class FakeSession:
 
     @property
     def done(self) -> bool:
-        return (self.stopped or not self.live) and not self.batches
+        gated = self.gate is not None and not self.gate.is_set()
+        return (self.stopped or not self.live) and not self.batches and not gated
 
 
 class Tty(io.StringIO):
@@ -283,13 +295,48 @@ def test_command_prints_and_writes_srt_and_vtt(
     assert fake_session[0].started and fake_session[0].stopped
 
 
-def test_command_serves_the_page_and_says_where(
-    fake_session: list[FakeSession], capsys: pytest.CaptureFixture[str]
+def test_command_serves_the_page_until_the_last_lines_expire(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["subtitles", "--source", "x.wav", "--web", "--quiet"]) == 0
+    gate = threading.Event()
+    monkeypatch.setattr(
+        subtitles, "_open_session", lambda *a: FakeSession([list(b) for b in SCRIPT], gate=gate)
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["subtitles", "--source", "x.wav", "--web", str(port), "--quiet", "--max-cps", "400"]
+    result: list[int] = []
+    command = threading.Thread(target=lambda: result.append(main(args)))
+    command.start()
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                page = SseReader(port)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the page never came up"
+                time.sleep(0.05)
+        assert page.until("snapshot")["lines"] == []
+        gate.set()
+        assert page.until("final")["event"]["text"] == "Hello there."
+        last = page.until("translation")
+        while last["event"]["segment"] != 1:
+            last = page.until("translation")
+        assert [line["text"] for line in last["lines"]][-1] == "General Kenobi."
+        started = time.monotonic()
+        while page.until("expire")["lines"]:  # the last lines stay for their time
+            pass
+        assert time.monotonic() - started > 0.3
+        page.close()
+    finally:
+        gate.set()
+        command.join(timeout=30)
+    assert result == [0]
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert re.search(r"Browser Source: http://127\.0\.0\.1:\d+/", captured.err)
+    assert f"Browser Source: http://127.0.0.1:{port}/" in captured.err
 
 
 def test_command_with_the_window(

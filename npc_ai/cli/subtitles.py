@@ -336,6 +336,7 @@ def run(args: argparse.Namespace) -> int:
         if window is not None:
             stack.callback(window.close)
             window.open()  # fail early (no display) before loading models
+        server = None
         if args.web is not None:
             server = _server(args, targets)
             server.start()
@@ -357,6 +358,10 @@ def run(args: argparse.Namespace) -> int:
             stack.callback(session.stop)
             if pump(session, sinks, window=window, stop=stop):
                 log.info("stopped before the end of the source")
+            elif server is not None and window is None:
+                # The source ended: leave the last lines on the page for their time.
+                while server.lines and not stop.wait(0.1):
+                    pass
     return 0
 
 

@@ -44,7 +44,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from npc_ai.errors import InputError, OverlayError
-from npc_ai.overlay.state import BoardOptions, CaptionBoard, OverlayStyle
+from npc_ai.overlay.state import BoardLine, BoardOptions, CaptionBoard, OverlayStyle
 from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
 
 __all__ = ["HOST", "CaptionServer", "WebOptions"]
@@ -196,6 +196,12 @@ class CaptionServer:
     def url(self) -> str:
         """The page's address, for an OBS Browser Source."""
         return f"http://{HOST}:{self.port}/"
+
+    @property
+    def lines(self) -> tuple[BoardLine, ...]:
+        """The lines on the page now."""
+        with self._lock:
+            return self.board.lines
 
     @property
     def client_count(self) -> int:
