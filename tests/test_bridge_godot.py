@@ -2,9 +2,11 @@
 
 What runs: gdtoolkit's parser, linter and formatter on every .gd file; the method names the
 add-on sends against the server's table and a live server's rpc.describe; its notification
-arms against docs/PROTOCOL.md; and a port check of the GDScript codec against the MessagePack
-spec and the golden vectors (each type byte's decode arm, the encoder's width tables). What
-does not: the GDScript itself. See bridge/godot/README.md, "What is verified".
+arms against docs/PROTOCOL.md; a port check of the GDScript codec against the MessagePack spec
+and the golden vectors (each type byte's decode arm, the encoder's width tables); and the codec
+itself, msgpack.gd, run on the golden vectors by tests/gdscript_subset.py, an interpreter of
+the GDScript it uses that models Godot's ints and packed byte arrays. What does not run:
+Godot. See bridge/godot/README.md, "What is verified".
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import ast
 import configparser
 import json
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,8 @@ from lark import Tree
 
 from bridge.methods import METHODS
 from tests.conftest import ROOT
+from tests.gdscript_subset import PackedByteArray as GDBytes
+from tests.gdscript_subset import Script
 
 GODOT = ROOT / "bridge" / "godot"
 ADDON = GODOT / "addons" / "npc_ai"
@@ -340,3 +345,165 @@ def test_encoder_tables_give_the_golden_encodings() -> None:
     # The float64 form: the tag, then 8 bytes (the bytes come from PackedByteArray.encode_double
     # reversed to big-endian; Godot is not here to run it).
     assert "out.append(FLOAT64_FORM[0])" in CODEC and "le.encode_double(0, value)" in CODEC
+
+
+# -- the codec, run ----------------------------------------------------------------------------
+# msgpack.gd executed by tests/gdscript_subset.py, an interpreter of the GDScript it uses that
+# models Godot's integers and packed byte arrays. A model of Godot, not Godot.
+
+GD = Script(CODEC)
+
+
+def to_gd(obj: Any) -> Any:
+    """A golden object as the GDScript values the add-on would hold."""
+    if isinstance(obj, dict) and len(obj) == 1 and next(iter(obj)).startswith("$"):
+        ((key, value),) = obj.items()
+        if key == "$bin":
+            return GDBytes(bytes.fromhex(value))
+        return int(value) if key == "$int" else float(value)
+    if isinstance(obj, dict):
+        return {k: to_gd(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [to_gd(x) for x in obj]
+    return obj
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal values of equal types (a bool is not an int, keys in the same order)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def gd_decode(data: bytes) -> dict[str, Any]:
+    result = GD.call("decode", GDBytes(data))
+    assert set(result) == {"value", "error"}
+    return result  # type: ignore[no-any-return]
+
+
+VECTORS = GOLDEN["messages"] + GOLDEN["values"]
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=lambda v: v["name"])
+def test_gdscript_decodes_and_encodes_the_golden_vectors(vector: dict[str, Any]) -> None:
+    payload = bytes.fromhex(vector["payload"])
+    want = to_gd(vector["object"])
+    got = gd_decode(payload)
+    assert got["error"] == ""
+    assert same(got["value"], want), (got["value"], want)
+    assert GD.call("frame", GDBytes(payload)) == GDBytes(bytes.fromhex(vector["framed"]))
+    encoded = GD.call("encode", want)
+    assert encoded["error"] == ""
+    if "$f32" in json.dumps(vector["object"]):
+        # Godot floats are 64-bit: the add-on sends float64, which the protocol accepts.
+        assert gd_decode(bytes(encoded["bytes"].b))["value"] == want
+    else:
+        assert bytes(encoded["bytes"].b) == payload
+
+
+@pytest.mark.parametrize(
+    ("hex_bytes", "value"),
+    [
+        ("cd0005", 5),  # a wider encoding than needed
+        ("d3ffffffffffffffff", -1),
+        ("db00000002c3a9", "\u00e9"),  # str32
+        ("c6000000020102", b"\x01\x02"),  # bin32
+        ("dd000000020102", [1, 2]),  # array32
+        ("df00000001a16101", {"a": 1}),  # map32
+        ("ca3fc00000", 1.5),  # float32
+    ],
+)
+def test_gdscript_decodes_every_width(hex_bytes: str, value: Any) -> None:
+    got = gd_decode(bytes.fromhex(hex_bytes))
+    want = GDBytes(value) if isinstance(value, bytes) else value
+    assert got["error"] == "" and same(got["value"], want)
+
+
+def test_gdscript_encodes_32_bit_lengths() -> None:
+    text = "x" * 70_000
+    encoded = GD.call("encode", text)["bytes"].b
+    assert encoded[:5] == b"\xdb" + (70_000).to_bytes(4, "big")
+    assert gd_decode(bytes(encoded))["value"] == text
+    blob = GDBytes(bytes(range(256)) * 300)
+    encoded = GD.call("encode", blob)["bytes"].b
+    assert encoded[:5] == b"\xc6" + (76_800).to_bytes(4, "big")
+
+
+@pytest.mark.parametrize(
+    ("hex_bytes", "why"),
+    [
+        ("", "no bytes"),
+        ("cfffffffffffffffff", "beyond the signed 64-bit range"),
+        ("c1", "not a MessagePack type"),
+        ("d40100", "the protocol uses no ext types"),
+        ("c70201aabb", "the protocol uses no ext types"),
+        ("a2c328", "not valid UTF-8"),
+        ("810102", "not a string"),
+        ("dd7fffffff", "truncated"),
+        ("c6ffffffff00", "truncated"),
+        ("c0c0", "trailing bytes"),
+    ],
+)
+def test_gdscript_refuses_bad_bytes(hex_bytes: str, why: str) -> None:
+    got = gd_decode(bytes.fromhex(hex_bytes))
+    assert got["value"] is None and why in got["error"], got
+
+
+def test_gdscript_refuses_the_golden_malformed_frames() -> None:
+    for vector in GOLDEN["invalid"]:
+        if vector["code"] != 2002:
+            continue  # framing (2001) and message shape (2003, 2005) are not the codec's
+        framed = bytes.fromhex(vector["framed"])
+        got = gd_decode(framed[4:])
+        assert got["error"], vector["name"]
+
+
+def test_gdscript_decode_of_any_bytes_is_a_value_or_an_error() -> None:
+    """Every truncation of every golden payload, then mutated and random bytes: the codec
+    answers a value or an error, and never hits a script error (which Godot would print and
+    then carry on with null)."""
+    rng = random.Random(5)
+    payloads = [bytes.fromhex(v["payload"]) for v in VECTORS]
+    for payload in payloads:
+        for n in range(0, len(payload), 1 if len(payload) < 32 else 5):
+            assert gd_decode(payload[:n])["error"], payload[:n].hex()
+    for i in range(300):
+        if i % 2:
+            data = bytearray(rng.choice(payloads))
+            for _ in range(rng.randint(1, 3)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        else:
+            data = bytearray(rng.randbytes(rng.randint(1, 40)))
+        gd_decode(bytes(data))
+
+
+def test_gdscript_limits_nesting() -> None:
+    # The interpreter needs many Python frames per GDScript call, so the guard is run with a
+    # smaller limit (the constant itself is checked above).
+    shallow = Script(CODEC.replace("const MAX_DEPTH := 128", "const MAX_DEPTH := 8"))
+    deep = bytes.fromhex("91" * 12 + "c0")
+    got = shallow.call("decode", GDBytes(deep))
+    assert got["value"] is None and "nested deeper than 8 levels" in got["error"]
+    nested: Any = None
+    for _ in range(12):
+        nested = [nested]
+    got = shallow.call("encode", nested)
+    assert "nested deeper than 8 levels" in got["error"]
+    assert same(shallow.call("decode", GDBytes(bytes.fromhex("91" * 8 + "c0")))["error"], "")
+    assert "const MAX_DEPTH := 128" in CODEC
+
+
+def test_gdscript_encode_refuses_what_the_protocol_cannot_carry() -> None:
+    got = GD.call("encode", {1: "a"})
+    assert got["bytes"] == GDBytes() and "map keys must be strings" in got["error"]
+
+
+def test_the_interpreter_catches_a_wrong_codec() -> None:
+    """The run checks can fail: a codec with one wrong width is caught."""
+    broken = Script(CODEC.replace("value = r.read_int(2, true)", "value = r.read_int(2, false)"))
+    got = broken.call("decode", GDBytes(bytes.fromhex("d1ff7f")))
+    assert got["value"] != -129
