@@ -36,7 +36,12 @@ else:
     import tomli as tomllib
 
 __all__ = [
+    "MAX_ACTIONS",
+    "MAX_ACTION_ARGS",
+    "MAX_ACTION_CHOICES",
+    "MAX_ACTION_VALUES",
     "MAX_DESCRIPTION_CHARS",
+    "MAX_EMOTIONS",
     "MAX_EXAMPLES",
     "MAX_EXAMPLE_LINE_CHARS",
     "MAX_FILE_BYTES",
@@ -46,6 +51,10 @@ __all__ = [
     "MAX_NAME_CHARS",
     "MAX_ROLE_CHARS",
     "MAX_SPEAKING_STYLE_CHARS",
+    "MAX_WORDS_CHARS",
+    "NO_ACTION",
+    "Action",
+    "ActionArg",
     "Example",
     "Persona",
     "load_persona",
@@ -72,12 +81,31 @@ MAX_EXAMPLE_LINE_CHARS = 300
 """Longest ``player`` or ``npc`` line of an example."""
 MAX_FILE_BYTES = 1 << 20
 """Largest persona TOML: bytes for a file, characters for a string."""
+MAX_EMOTIONS = 16
+"""Most ``emotions``."""
+MAX_WORDS_CHARS = 32
+"""Longest emotion, action name, argument name or argument value, in characters."""
+MAX_ACTIONS = 16
+"""Most ``actions`` (``"none"`` is always allowed besides them)."""
+MAX_ACTION_ARGS = 3
+"""Most arguments of one action."""
+MAX_ACTION_VALUES = 16
+"""Most allowed values of one argument."""
+MAX_ACTION_CHOICES = 256
+"""Most ways to act, all actions and argument values combined."""
+NO_ACTION = "none"
+"""The action every NPC may take: doing nothing. Reserved as an action name."""
 
 _LANGUAGE = re.compile(r"[a-z]{2,3}(?:-(?:[A-Z]{2}|[0-9]{3}))?")
 _LANGUAGE_EXPECTED = "a language code such as 'en', 'es' or 'pt-BR'"
 _LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 # Cs (lone surrogates) can arrive in a Python map and would break encoding later.
 _BAD_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+# An emotion or argument value: one to three words of letters or digits.
+_WORDS = re.compile(r"[^\W_]+(?:[ '\-][^\W_]+){0,2}")
+_WORDS_EXPECTED = "one to three words of letters or digits, such as 'calm' or 'ill at ease'"
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
+_IDENTIFIER_EXPECTED = "lowercase letters, digits and '_', starting with a letter"
 _TOML_POSITION = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)$")
 
 
@@ -87,6 +115,39 @@ class Example:
 
     player: str
     npc: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionArg:
+    """One argument of an action and the values it may take."""
+
+    name: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    """Something the NPC may do in the game, as part of a structured reply.
+
+    ``name`` is what the game receives; each argument takes one of its
+    ``values``. The model sees :meth:`phrase`: ``repair`` with ``item =
+    "sword"`` is "repair sword".
+    """
+
+    name: str
+    description: str = ""
+    args: tuple[ActionArg, ...] = ()
+
+    def phrase(self, values: Sequence[str] = ()) -> str:
+        """The action in words, with one value per argument: ``"repair sword"``."""
+        return " ".join([self.name.replace("_", " "), *values])
+
+    def combinations(self) -> int:
+        """How many ways there are to take this action."""
+        count = 1
+        for arg in self.args:
+            count *= len(arg.values)
+        return count
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +170,10 @@ class Persona:
     greeting: str = ""
     examples: tuple[Example, ...] = ()
     language: str = "en"
+    #: What the NPC may feel in a structured reply (empty: a default set).
+    emotions: tuple[str, ...] = ()
+    #: What the NPC may do in a structured reply, besides nothing (``"none"``).
+    actions: tuple[Action, ...] = ()
     source: str = "<string>"
 
     def to_dict(self) -> dict[str, object]:
@@ -128,11 +193,21 @@ class Persona:
             "secrets": list(self.secrets),
             "goals": list(self.goals),
             "examples": [{"player": e.player, "npc": e.npc} for e in self.examples],
+            "emotions": list(self.emotions),
+            "actions": [
+                {
+                    "name": a.name,
+                    "description": a.description,
+                    "args": {arg.name: list(arg.values) for arg in a.args},
+                }
+                for a in self.actions
+            ],
         }
 
 
 _KEYS = tuple(f.name for f in fields(Persona) if f.name != "source")
 _EXAMPLE_KEYS = tuple(f.name for f in fields(Example))
+_ACTION_KEYS = tuple(f.name for f in fields(Action))
 
 
 def load_persona(path: str | os.PathLike[str]) -> Persona:
@@ -207,6 +282,8 @@ def parse_persona(data: Mapping[str, object] | str, *, source: str = "<string>")
         greeting=_single_line(data, "greeting", MAX_GREETING_CHARS, source),
         examples=_examples(data, source),
         language=_language(data, source),
+        emotions=_emotions(data, source),
+        actions=_actions(data, source),
         source=source,
     )
     # A fact that is both knowledge (shown to the model) and secret (kept from
@@ -349,8 +426,8 @@ def _array(value: object, key: str, limit: int, expected: str, source: str) -> S
         hint = ""
         if isinstance(value, str):
             hint = "; wrap it in [ ] for a one-item list"
-        elif isinstance(value, Mapping) and key == "examples":
-            hint = "; write [[examples]] with double brackets for each exchange"
+        elif isinstance(value, Mapping) and key in ("examples", "actions"):
+            hint = f"; write [[{key}]] with double brackets for each one"
         raise PersonaError(
             f"got {_describe(value)}{hint}", source=source, field=key, expected=expected
         )
@@ -436,3 +513,142 @@ def _language(data: Mapping[str, object], source: str) -> str:
         field="language",
         expected=_LANGUAGE_EXPECTED,
     )
+
+
+def _words(value: object, field: str, source: str, *, identifier: bool = False) -> str:
+    if not isinstance(value, str):
+        raise PersonaError(
+            f"got {_describe(value)}", source=source, field=field, expected="a string"
+        )
+    text = _clean_line(value, field, MAX_WORDS_CHARS, source)
+    pattern, expected = (
+        (_IDENTIFIER, _IDENTIFIER_EXPECTED) if identifier else (_WORDS, _WORDS_EXPECTED)
+    )
+    if not pattern.fullmatch(text):
+        raise PersonaError(
+            f"{text!r} is not allowed", source=source, field=field, expected=expected
+        )
+    return text
+
+
+def _distinct(items: Sequence[str], field: str, source: str) -> None:
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if item.casefold() in seen:
+            raise PersonaError(
+                f"{item!r} is also item {seen[item.casefold()]}",
+                source=source,
+                field=f"{field}[{i}]",
+                expected="each item once (ignoring case)",
+            )
+        seen[item.casefold()] = i
+
+
+def _emotions(data: Mapping[str, object], source: str) -> tuple[str, ...]:
+    items = _array(data.get("emotions", []), "emotions", MAX_EMOTIONS, "a list of strings", source)
+    result = tuple(_words(item, f"emotions[{i}]", source) for i, item in enumerate(items))
+    _distinct(result, "emotions", source)
+    return result
+
+
+def _actions(data: Mapping[str, object], source: str) -> tuple[Action, ...]:
+    expected = "a list of tables with name, and optionally description and args"
+    items = _array(data.get("actions", []), "actions", MAX_ACTIONS, expected, source)
+    result: list[Action] = []
+    phrases: dict[str, str] = {}
+    total = 1  # doing nothing
+    for i, item in enumerate(items):
+        prefix = f"actions[{i}]"
+        if not isinstance(item, Mapping):
+            hint = "; write [[actions]] with double brackets for each action"
+            raise PersonaError(
+                f"got {_describe(item)}{hint}", source=source, field=prefix, expected=expected
+            )
+        _check_keys(item, _ACTION_KEYS, prefix + ".", source)
+        if "name" not in item:
+            raise PersonaError(
+                "is missing; it is required",
+                source=source,
+                field=f"{prefix}.name",
+                expected=_IDENTIFIER_EXPECTED,
+            )
+        name = _words(item["name"], f"{prefix}.name", source, identifier=True)
+        if name == NO_ACTION:
+            raise PersonaError(
+                f"{NO_ACTION!r} is always allowed and cannot be declared",
+                source=source,
+                field=f"{prefix}.name",
+                expected="another name",
+            )
+        description = item.get("description", "")
+        if not isinstance(description, str):
+            raise PersonaError(
+                f"got {_describe(description)}",
+                source=source,
+                field=f"{prefix}.description",
+                expected="a string",
+            )
+        description = _clean_line(description, f"{prefix}.description", MAX_ITEM_CHARS, source)
+        action = Action(name=name, description=description, args=_args(item, prefix, source))
+        total += action.combinations()
+        if total > MAX_ACTION_CHOICES:
+            raise PersonaError(
+                f"the actions so far can be taken in {total} ways",
+                source=source,
+                field=prefix,
+                expected=f"at most {MAX_ACTION_CHOICES} with every argument value combined",
+            )
+        # Two actions must not read the same to the model: "give_bread" and
+        # "give" with "bread" would both be "give bread".
+        for values in _value_rows(action) if action.args else [()]:
+            phrase = action.phrase(values).casefold()
+            if phrase in phrases or phrase == NO_ACTION:
+                raise PersonaError(
+                    f"reads {action.phrase(values)!r} to the model, as does "
+                    f"{phrases.get(phrase, NO_ACTION)}",
+                    source=source,
+                    field=prefix,
+                    expected="actions that read differently with every argument value",
+                )
+            phrases[phrase] = prefix
+        result.append(action)
+    return tuple(result)
+
+
+def _args(item: Mapping[str, object], prefix: str, source: str) -> tuple[ActionArg, ...]:
+    field = f"{prefix}.args"
+    table = item.get("args", {})
+    if not isinstance(table, Mapping):
+        raise PersonaError(
+            f"got {_describe(table)}",
+            source=source,
+            field=field,
+            expected='a table of allowed values, such as { item = ["sword", "shield"] }',
+        )
+    if len(table) > MAX_ACTION_ARGS:
+        raise PersonaError(
+            f"has {len(table)} arguments",
+            source=source,
+            field=field,
+            expected=f"at most {MAX_ACTION_ARGS} arguments",
+        )
+    args = []
+    for key, raw in table.items():
+        arg = _words(key, field, source, identifier=True)
+        where = f"{field}.{arg}"
+        values = _array(raw, where, MAX_ACTION_VALUES, "a list of allowed values", source)
+        if not values:
+            raise PersonaError(
+                "is empty", source=source, field=where, expected="at least one allowed value"
+            )
+        clean = tuple(_words(v, f"{where}[{i}]", source) for i, v in enumerate(values))
+        _distinct(clean, where, source)
+        args.append(ActionArg(name=arg, values=clean))
+    return tuple(args)
+
+
+def _value_rows(action: Action) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = [()]
+    for arg in action.args:
+        rows = [(*row, value) for row in rows for value in arg.values]
+    return rows

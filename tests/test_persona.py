@@ -57,10 +57,19 @@ def failure(tmp_path: Path, text: str, field: str | None, expected: str) -> Pers
 def test_all_is_pinned() -> None:
     assert sorted(persona_module.__all__) == sorted(
         [
+            "Action",
+            "ActionArg",
             "Example",
             "Persona",
             "load_persona",
             "parse_persona",
+            "MAX_ACTIONS",
+            "MAX_ACTION_ARGS",
+            "MAX_ACTION_CHOICES",
+            "MAX_ACTION_VALUES",
+            "MAX_EMOTIONS",
+            "MAX_WORDS_CHARS",
+            "NO_ACTION",
             "MAX_DESCRIPTION_CHARS",
             "MAX_EXAMPLES",
             "MAX_EXAMPLE_LINE_CHARS",

@@ -1,0 +1,226 @@
+"""Structured replies: what the NPC says, how it feels and what it does, always valid.
+
+The line is generated freely, as any reply. Then a stage direction is
+written after it in the screenplay, and the model continues it twice with a
+*choice* (:attr:`~npc_ai.backends.base.SamplingParams.choices`)::
+
+    Brakka Ironhand: Hmph. Leave it on the anvil. Back by sundown.
+    [Brakka Ironhand feels| annoyed.| Action:| repair sword]
+                          ^ choice 1        ^ choice 2
+
+Each choice can only end on one of the persona's allowed strings (its
+emotions; its actions with every allowed argument value, and ``none``), so
+the result is valid by construction, and it costs one model step per point
+where the allowed strings part ways: usually one for the emotion and one or
+two for the action. No grammar, no sampling over the whole vocabulary.
+
+Synchronously, on any :class:`~npc_ai.backends.base.Generator`::
+
+    structure = ReplyStructure.for_persona(persona)
+    reply = npc.say("Can you fix my sword?")
+    line = reply.read()
+    result = choose(model, reply.prompt.segments, line, structure)
+    result.emotion, result.action, result.args   # 'annoyed', 'repair', {'item': 'sword'}
+
+A driver that runs its own jobs (the game-loop runtime) uses the steps:
+:meth:`ReplyStructure.emotion_job`, :meth:`ReplyStructure.action_job` and
+:meth:`ReplyStructure.parse`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from npc_ai.backends.base import Generator, SamplingParams
+from npc_ai.errors import BackendError
+from npc_ai.persona import NO_ACTION, Action, Persona
+
+__all__ = [
+    "DEFAULT_EMOTIONS",
+    "ReplyStructure",
+    "StructureOptions",
+    "StructuredReply",
+    "choose",
+    "persona_hint",
+]
+
+log = logging.getLogger(__name__)
+
+#: The emotions of a persona that names none.
+DEFAULT_EMOTIONS = ("calm", "happy", "sad", "angry", "afraid", "surprised")
+
+# Every choice ends with its terminator, so no allowed string is the start
+# of another ("calm" and "calmer" become " calm." and " calmer.").
+_EMOTION_END = "."
+_ACTION_END = "]"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StructuredReply:
+    """One reply as the game uses it: the line, an emotion and an action.
+
+    ``emotion`` is one of the persona's emotions (or of
+    :data:`DEFAULT_EMOTIONS`), ``action`` one of its action names or
+    ``"none"``, and ``args`` gives a value of each of that action's
+    arguments, from its allowed values.
+    """
+
+    say: str
+    emotion: str
+    action: str = NO_ACTION
+    args: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __hash__(self) -> int:
+        return hash((self.say, self.emotion, self.action, tuple(sorted(self.args.items()))))
+
+    def to_dict(self) -> dict[str, object]:
+        """A plain map, the shape the bridge sends."""
+        return {
+            "say": self.say,
+            "emotion": self.emotion,
+            "action": self.action,
+            "args": dict(self.args),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StructureOptions:
+    """How the stage direction is written. Build once at the edge."""
+
+    #: List the allowed emotions and actions inside the stage direction, right
+    #: before each choice. Off by default: measured in docs/BENCHMARKS.md, it
+    #: costs prompt tokens on every reply; see there for what it changes.
+    hint: bool = False
+
+
+class ReplyStructure:
+    """The allowed emotions and actions of one persona, as choice strings.
+
+    Build it once per NPC with :meth:`for_persona`; it holds no model and is
+    safe to share between threads.
+    """
+
+    def __init__(self, persona: Persona, options: StructureOptions | None = None) -> None:
+        self.persona = persona
+        self.options = options or StructureOptions()
+        self.emotions = persona.emotions or DEFAULT_EMOTIONS
+        self._emotion_of = {f" {e}{_EMOTION_END}": e for e in self.emotions}
+        actions: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {}
+        for action in persona.actions:
+            for values in _value_rows([a.values for a in action.args]):
+                phrase = f" {action.phrase(values)}{_ACTION_END}"
+                actions[phrase] = (action.name, tuple(zip(_names(action), values, strict=True)))
+        actions[f" {NO_ACTION}{_ACTION_END}"] = (NO_ACTION, ())
+        self._action_of = actions
+        #: Sampling of the emotion choice and of the action choice.
+        self.emotion_params = SamplingParams(choices=tuple(self._emotion_of))
+        self.action_params = SamplingParams(choices=tuple(actions))
+
+    @classmethod
+    def for_persona(
+        cls, persona: Persona, options: StructureOptions | None = None
+    ) -> ReplyStructure:
+        """The structure of ``persona``'s replies (its emotions, or the default set)."""
+        return cls(persona, options)
+
+    def emotion_job(
+        self, prompt: Sequence[str], say: str
+    ) -> tuple[tuple[str, ...], SamplingParams]:
+        """The prompt segments and sampling of the emotion choice after ``say``.
+
+        ``prompt`` is the line's own prompt (``PromptParts.segments``), which
+        ends with the NPC's speaker label; its segments stay cached.
+        """
+        name = self.persona.name
+        hint = ""
+        if self.options.hint:
+            hint = f"{name} can feel {_listing(self.emotions)}. "
+        return (*prompt, f" {say}\n[{hint}{name} feels"), self.emotion_params
+
+    def action_job(
+        self, prompt: Sequence[str], say: str, emotion: str
+    ) -> tuple[tuple[str, ...], SamplingParams]:
+        """The prompt segments and sampling of the action choice.
+
+        ``emotion`` is what the emotion choice returned (such as
+        ``" annoyed."``); the emotion job's segments stay cached.
+        """
+        segments, _ = self.emotion_job(prompt, say)
+        hint = ""
+        if self.options.hint:
+            hint = f" {self.persona.name} can {_listing(self.action_phrases())}."
+        return (*segments, f"{emotion}{hint} Action:"), self.action_params
+
+    def action_phrases(self) -> list[str]:
+        """Each action as the model reads it, with its allowed values in brackets."""
+        out = []
+        for action in self.persona.actions:
+            parts = [action.name.replace("_", " ")]
+            parts += [f"({' or '.join(arg.values)})" for arg in action.args]
+            out.append(" ".join(parts))
+        return [*out, "do nothing"]
+
+    def parse(self, say: str, emotion: str, action: str) -> StructuredReply:
+        """The record for the two chosen strings; a :class:`BackendError` if
+        either is not one of the allowed choices (a broken backend)."""
+        feeling = self._emotion_of.get(emotion)
+        if feeling is None:
+            raise _not_allowed(emotion, self._emotion_of, self.persona.name)
+        act = self._action_of.get(action)
+        if act is None:
+            raise _not_allowed(action, self._action_of, self.persona.name)
+        name, args = act
+        return StructuredReply(
+            say=say, emotion=feeling, action=name, args=MappingProxyType(dict(args))
+        )
+
+
+def choose(
+    generator: Generator, prompt: Sequence[str], say: str, structure: ReplyStructure
+) -> StructuredReply:
+    """Pick the emotion, then the action, of the line ``say`` that ``prompt`` led to."""
+    segments, params = structure.emotion_job(prompt, say)
+    emotion = "".join(generator.generate(segments, params))
+    segments, params = structure.action_job(prompt, say, emotion)
+    action = "".join(generator.generate(segments, params))
+    result = structure.parse(say, emotion, action)
+    log.debug("%s: %s, %s %s", structure.persona.name, result.emotion, result.action, result.args)
+    return result
+
+
+def persona_hint(persona: Persona) -> str:
+    """Header lines that list what ``persona`` may feel and do (empty if nothing
+    is declared), for a prompt builder to put into the persona's header."""
+    if not persona.emotions and not persona.actions:
+        return ""
+    structure = ReplyStructure(persona)
+    name = persona.name
+    lines = [f"{name} can feel {_listing(structure.emotions)}."]
+    lines.append(f"{name} can {_listing(structure.action_phrases())}.")
+    return "\n".join(lines) + "\n"
+
+
+def _not_allowed(chosen: str, allowed: Iterable[str], name: str) -> BackendError:
+    listed = ", ".join(map(repr, allowed))
+    return BackendError(
+        f"the backend chose {chosen!r}, which is not one of {name}'s allowed choices ({listed})",
+        choice=chosen,
+    )
+
+
+def _listing(items: Sequence[str]) -> str:
+    return ", ".join(items[:-1]) + f" or {items[-1]}" if len(items) > 1 else items[0]
+
+
+def _names(action: Action) -> list[str]:
+    return [arg.name for arg in action.args]
+
+
+def _value_rows(columns: Iterable[Sequence[str]]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = [()]
+    for values in columns:
+        rows = [(*row, value) for row in rows for value in values]
+    return rows
