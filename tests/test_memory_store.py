@@ -667,6 +667,39 @@ def test_another_programs_database_is_refused(tmp_path: Path) -> None:
         MemoryStore(path)
 
 
+def test_a_write_held_up_by_another_connection_fails_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite3"
+    with MemoryStore(path, options=StoreOptions(busy_timeout=0.1)) as store:
+        store.add("smith", [heard("kept")])
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(MemoryStoreError, match="try again") as info:
+                store.add("smith", [heard("blocked")])
+            assert info.value.data["sqlite_error"] == "OperationalError"
+            assert [m.text for m in store.memories("smith")] == ["kept"]  # readers still read
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert store.add("smith", [heard("later")])[0].id == 2
+
+
+def test_rows_damaged_inside_the_file_are_reported_not_saved(tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite3"
+    with MemoryStore(path) as store:
+        store.add("smith", [heard("a")])
+        store.update_state("guard", turn=1)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE npc SET extra = x'c1' WHERE npc = 'guard'")
+        conn.execute("UPDATE memory SET kind = 'seen' WHERE npc = 'smith'")
+    conn.close()
+    with MemoryStore(path) as store:
+        with pytest.raises(MemoryStoreError, match="extra map of 'guard' is damaged"):
+            store.state("guard")
+        with pytest.raises(MemoryStoreError, match="cannot be saved: kind must be one of"):
+            store.export(["smith"])
+
+
 def test_missing_folder_and_closed_store(tmp_path: Path) -> None:
     with pytest.raises(MemoryStoreError, match="does its folder exist"):
         MemoryStore(tmp_path / "no" / "such" / "memory.sqlite3")

@@ -128,6 +128,8 @@ def sqlite_failure(
         hint = f"another connection held it for more than {busy_timeout} s; try again"
     elif isinstance(exc, sqlite3.OperationalError) and "readonly" in text.replace("-", ""):
         hint = "the file or its folder is read-only"
+    elif "disk is full" in text:
+        hint = "the disk is full; free some space and try again (nothing was written)"
     elif isinstance(exc, sqlite3.DatabaseError):
         hint = (
             "the file is damaged or not an SQLite database; restore it from a backup or a "
