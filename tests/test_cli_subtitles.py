@@ -501,3 +501,14 @@ def test_ctrl_c_ends_cleanly_and_leaves_valid_files(speech: Path, tmp_path: Path
     assert [c[2] for c in parse_vtt(vtt.read_text(encoding="utf-8"))] == [c[2] for c in cues]
     # it stopped early: not every phrase was heard
     assert "winter" not in (first + rest).lower()
+
+
+def test_a_long_partial_keeps_its_end_within_the_terminal_width(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "30")
+    out = Tty()
+    text = "one two three four five six seven eight nine ten"
+    TerminalPrinter(out, live=True)(cap(0, text))
+    shown = out.getvalue().removeprefix("\r\x1b[K\x1b[2m").removesuffix("\x1b[0m")
+    assert shown == "…" + text[-28:] and len(shown) == 29

@@ -588,3 +588,22 @@ def test_no_display_is_a_clear_overlay_error(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(OverlayError, match="display"):
         window.open()
     window.close()
+
+
+def test_close_ends_every_stream_and_frees_the_port() -> None:
+    server = CaptionServer()
+    server.start()
+    port = server.port
+    readers = [SseReader(port) for _ in range(3)]
+    for reader in readers:
+        reader.until("snapshot")
+    started = time.monotonic()
+    server.close()
+    assert time.monotonic() - started < 3
+    for reader in readers:
+        assert reader.file.readline() == b""  # the stream ended
+        reader.close()
+    again = CaptionServer(WebOptions(port=port))
+    again.start()  # the port is free again
+    again.close()
+    server.close()  # closing twice is harmless

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import shutil
 import signal
 import sys
 import threading
@@ -243,7 +244,7 @@ class TerminalPrinter:
             self._show_partial(partial)
 
     def _show_partial(self, text: str) -> None:
-        width = 79
+        width = max(20, shutil.get_terminal_size().columns - 1)  # one row: \r can rewrite it
         shown = text if len(text) <= width else "…" + text[-(width - 1) :]
         self._out.write("\r\x1b[K" + (f"\x1b[2m{shown}\x1b[0m" if shown else ""))
         self._out.flush()
