@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import importlib
+import math
+
+import pytest
+
+from npc_ai.errors import InputError
+from npc_ai.memory.embedding import EmbeddingIndex
+from npc_ai.memory.recall import Retriever, recall
+from npc_ai.memory.records import Memory
+
+# A toy meaning space: each word points along a topic axis.
+TOPICS = {
+    "horse": 0, "pepper": 0, "ride": 0, "mount": 0,
+    "silver": 1, "owe": 1, "debt": 1, "coin": 1,
+    "home": 2, "riverwick": 2, "grew": 2, "town": 2,
+    "weather": 3, "rain": 3, "sun": 3,
+}  # fmt: skip
+
+
+def embed(text: str) -> list[float]:
+    vector = [0.05] * 5
+    for word in text.lower().replace("?", " ").replace(".", " ").split():
+        vector[TOPICS.get(word, 4)] += 1.0
+    return vector
+
+
+def mem(id: int, text: str, *, kind: str = "heard", turn: int = 0) -> Memory:
+    return Memory(id=id, npc="smith", kind=kind, text=text, speaker="player", turn=turn)
+
+
+def index_of(memories: list[Memory], **kwargs: object) -> EmbeddingIndex[Memory]:
+    calls: list[str] = []
+
+    def counting(text: str) -> list[float]:
+        calls.append(text)
+        return embed(text)
+
+    index: EmbeddingIndex[Memory] = EmbeddingIndex(counting, **kwargs)  # type: ignore[arg-type]
+    index.extend(memories)
+    assert calls == [m.text for m in memories]  # one embedding per memory, at add time
+    return index
+
+
+MEMORIES = [
+    mem(1, "My horse is called Pepper", turn=1),
+    mem(2, "I owe Marta two silver", turn=2),
+    mem(3, "I grew up in Riverwick", turn=3),
+    mem(4, "Lovely weather today", turn=4),
+    mem(5, "Riverwick is my home", kind="fact", turn=5),
+]
+
+
+def test_public_names() -> None:
+    module = importlib.import_module("npc_ai.memory.embedding")
+    assert sorted(module.__all__) == ["EOL_TEMPLATE", "EmbeddingIndex"]
+
+
+def test_finds_memories_by_meaning_with_no_shared_word() -> None:
+    index = index_of(MEMORIES, top_k=2)
+    scores = index.scores("What do I ride")
+    assert max(scores, key=scores.__getitem__) == 1
+    assert len(scores) <= 2 and all(0 < v <= 1 for v in scores.values())
+    got = recall(index, "What do I ride", budget_tokens=100, count_tokens=len, now_turn=6)
+    assert 1 in [m.id for m in got]
+
+
+def test_is_a_retriever_with_the_bm25_interface() -> None:
+    index = index_of(MEMORIES)
+    assert isinstance(index, Retriever)
+    assert len(index) == 5 and 3 in index and index.get(3) == MEMORIES[2]
+    assert [m.id for m in index.facts()] == [5]
+    assert index.memories() == MEMORIES == list(index)
+
+
+def test_min_similarity_and_top_k_limit_matches() -> None:
+    index = index_of(MEMORIES, top_k=5, min_similarity=0.9)
+    assert set(index.scores("my horse is called pepper")) == {1}
+    assert index.scores("") == {}
+    wide = index_of(MEMORIES, top_k=5, min_similarity=-1.0)
+    assert len(wide.scores("horse")) == 5
+    narrow = index_of(MEMORIES, top_k=1, min_similarity=-1.0)
+    assert list(narrow.scores("silver coin")) == [2]
+
+
+def test_cosine_rescaled_above_the_floor() -> None:
+    index = index_of(MEMORIES, top_k=5, min_similarity=0.5)
+    q = embed("horse")
+    v = embed(MEMORIES[0].text)
+    cos = sum(a * b for a, b in zip(q, v, strict=True)) / (math.hypot(*q) * math.hypot(*v))
+    assert index.scores("horse")[1] == pytest.approx((cos - 0.5) / 0.5, rel=1e-5)
+
+
+def test_remove_replace_and_precomputed_vectors() -> None:
+    index = index_of(MEMORIES)
+    index.remove([1, 99])
+    assert 1 not in index and 1 not in index.scores("horse pepper ride")
+    index.add(mem(2, "Lovely sun and rain"), vector=embed("weather"))  # replaces id 2
+    assert len(index) == 4
+    top = index.scores("rain")
+    assert max(top, key=top.__getitem__) in {2, 4}
+    index.remove([2, 3, 4, 5])
+    assert len(index) == 0 and index.scores("horse") == {}
+    index.add(mem(9, "x"), vector=[1.0, 0.0])  # an empty index takes any dimension again
+    assert index.memories() == [mem(9, "x")]
+
+
+def test_query_vector_is_reused_for_the_same_query() -> None:
+    calls: list[str] = []
+
+    def counting(text: str) -> list[float]:
+        calls.append(text)
+        return embed(text)
+
+    index: EmbeddingIndex[Memory] = EmbeddingIndex(counting)
+    index.extend(MEMORIES)
+    calls.clear()
+    index.scores("horse")
+    index.scores("horse")
+    index.scores("silver")
+    assert calls == ["horse", "silver"]
+
+
+@pytest.mark.parametrize(
+    "vector",
+    [[], [0.0, 0.0, 0.0, 0.0, 0.0], [1.0, float("nan"), 0, 0, 0], [1.0, 2.0], ["a", "b"]],
+)
+def test_bad_embeddings_raise_input_error_and_change_nothing(vector: list[object]) -> None:
+    index = index_of(MEMORIES)
+    with pytest.raises(InputError):
+        index.add(mem(1, "replaced?"), vector=vector)  # type: ignore[arg-type]
+    assert index.get(1) == MEMORIES[0] and len(index) == 5
+
+
+def test_bad_parameters() -> None:
+    with pytest.raises(InputError):
+        EmbeddingIndex(embed, top_k=0)
+    with pytest.raises(InputError):
+        EmbeddingIndex(embed, min_similarity=1.0)
