@@ -5,11 +5,14 @@ Private to :mod:`npc_ai.memory.store`.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 from npc_ai.errors import MemoryStoreError
 
 __all__ = ["SCHEMA_VERSION", "open_database", "sqlite_failure"]
+
+logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 """The database schema this version writes (``PRAGMA user_version``) and the newest it opens."""
@@ -93,7 +96,9 @@ def _set_up(conn: sqlite3.Connection, path: str, *, synchronous: str, check_on_o
     # (SIGKILL, crash): no committed memory is lost. Only a power cut or OS crash can drop
     # the newest commits (never corrupting the file); "full" pays a flush per commit for
     # that. tests/test_memory_store.py kills a writer with SIGKILL to check this.
-    conn.execute("PRAGMA journal_mode=WAL")
+    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if mode not in ("wal", "memory"):  # "memory": a ":memory:" database keeps no file
+        logger.warning("memory database %s stays in %s journal mode, not WAL", path, mode)
     conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
     if check_on_open and tables:
         problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
