@@ -217,6 +217,11 @@ class FileSource:
         self._delivered = 0
         self._ended = False
 
+    @property
+    def started_at(self) -> float | None:
+        """``time.monotonic()`` when a realtime file started playing (its first read)."""
+        return self._t0
+
     def open(self) -> None:
         """Open the file and its first audio stream; AudioDecodeError when it cannot."""
         import av

@@ -218,7 +218,7 @@ class StreamingTranscriber:
         self._finished = False
         self._undelivered: list[Caption] = []
         # Governor.
-        self._cost_per_second = 0.0  # EWMA of pass cost per second of audio transcribed
+        self._pass_cost = 0.0  # moving average of a pass's wall cost
         self._step = self._opts.min_step
         self._partial_passes = 0
         self._final_passes = 0
@@ -394,24 +394,27 @@ class StreamingTranscriber:
 
     # -- governor -------------------------------------------------------------------------
 
-    def _learn(self, cost: float, seconds: float) -> None:
+    def _learn(self, cost: float) -> None:
         """Fold one pass's wall cost into the cost model and re-size the step."""
         self._asr_seconds += cost
-        per_second = cost / max(seconds, 0.5)
-        if self._cost_per_second == 0.0:
-            self._cost_per_second = per_second
+        # A pass costs about the same whatever the phrase's length (the encoder window has a
+        # fixed minimum), so the model is the moving average of the cost of a pass.
+        if self._pass_cost == 0.0:
+            self._pass_cost = cost
         else:
-            self._cost_per_second += 0.3 * (per_second - self._cost_per_second)
-        # The next partial pass covers about this phrase again: keep its cost within
-        # max_load of the audio that arrives between passes.
-        predicted = self._cost_per_second * seconds
+            self._pass_cost += 0.3 * (cost - self._pass_cost)
         self._step = min(
-            self._opts.max_step, max(self._opts.min_step, predicted / self._opts.max_load)
+            self._opts.max_step, max(self._opts.min_step, self._pass_cost / self._opts.max_load)
         )
 
     def _partial_due(self, phrase: _Phrase) -> bool:
         opts = self._opts
-        if phrase.samples - phrase.seen < self._step * SAMPLE_RATE:
+        if phrase.revision < 0:
+            # The first partial comes as soon as min_step of speech is in (whatever the
+            # step has grown to): the first caption is what tells a viewer speech was heard.
+            if phrase.samples - phrase.seen < (opts.pad + opts.min_step) * SAMPLE_RATE:
+                return False
+        elif phrase.samples - phrase.seen < self._step * SAMPLE_RATE:
             return False
         if phrase.silence >= opts.pause * SAMPLE_RATE:
             return False  # the speaker paused: keep the CPU free for the final
@@ -432,7 +435,7 @@ class StreamingTranscriber:
         prompt = self._history[-self._opts.prompt_chars :] if self._opts.prompt_chars else ""
         began = self._clock()
         result = self._asr.transcribe(audio, prompt=prompt)
-        self._learn(self._clock() - began, len(audio) / SAMPLE_RATE)
+        self._learn(self._clock() - began)
         phrase.seen = phrase.samples
         phrase.unseen_since = None
         offset = phrase.start / SAMPLE_RATE
