@@ -69,6 +69,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--no-subtitles", action="store_true", help="offer no subtitle.* methods")
     p.add_argument(
+        "--memory",
+        metavar="PATH",
+        default=":memory:",
+        help="NPC memory database file (default: in memory, kept while the server runs; "
+        "games save it with npc.export)",
+    )
+    p.add_argument(
         "--translator",
         default="auto",
         choices=("auto", "argos", "apertium", "none"),
@@ -81,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from bridge.server import BridgeServer, ServerOptions, claim_stdout
     from npc_ai.backends.llama_cpp import DEFAULT_MODEL, LlamaOptions
     from npc_ai.backends.llama_engine import EngineOptions, LlamaBatchEngine
+    from npc_ai.memory import MemoryStore
     from npc_ai.models import resolve_model
     from npc_ai.runtime import Runtime, RuntimeOptions
 
@@ -105,7 +113,11 @@ def run(args: argparse.Namespace) -> int:
     subtitles = None if args.no_subtitles else _subtitle_factory(args.subtitle_model, translator)
     try:
         # The server is not a game: a larger budget hands over more text per poll.
-        with Runtime(engine, options=RuntimeOptions(budget_ms=5.0)) as runtime:
+        runtime_options = RuntimeOptions(budget_ms=5.0)
+        with (
+            MemoryStore(args.memory) as store,
+            Runtime(engine, options=runtime_options, memory=store) as runtime,
+        ):
             server = BridgeServer(runtime, options, translator=translator, subtitles=subtitles)
             asyncio.run(_main(server, out_fd=out_fd, token=args.token))
     finally:

@@ -23,6 +23,7 @@ __all__ = [
     "MalformedMessageError",
     "NotAuthenticatedError",
     "RemoteError",
+    "ResultTooLargeError",
     "TooBusyError",
     "UnavailableError",
     "UnknownMethodError",
@@ -118,6 +119,12 @@ class ConnectionDeadError(BridgeError):
 
     code = 2012
     fatal = True
+
+
+class ResultTooLargeError(BridgeError):
+    """A result would not fit in one frame (``max_frame``); nothing was lost on the server."""
+
+    code = 2013
 
 
 class RemoteError(BridgeError):

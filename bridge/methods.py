@@ -44,7 +44,8 @@ class Context(media.MediaContext, Protocol):
     """What a handler may use: one client's state on the server."""
 
     runtime: Runtime
-    #: The client's NPC ids -> the runtime's (prefixed so clients never collide).
+    #: The NPCs this client loaded: id -> the runtime's id (the same: NPC ids are
+    #: server-wide, since they name the NPC's memory in the store and in save blobs).
     npcs: dict[str, str]
     #: Replies of this client not yet ended, by stream id.
     streams: dict[int, ReplyHandle]
@@ -55,9 +56,6 @@ class Context(media.MediaContext, Protocol):
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
         """Queue a notification for this client."""
-
-    def runtime_id(self, npc_id: str) -> str:
-        """The runtime's id for a new NPC of this client."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -248,7 +246,8 @@ def _load(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     if npc_id in ctx.npcs:
         raise InputError(f"an NPC with id {npc_id!r} is already loaded", id=npc_id)
     priority = _priority(p.get("priority"))
-    runtime_id = ctx.runtime.add_npc(persona, npc_id=ctx.runtime_id(npc_id), priority=priority)
+    # Another client's NPC of that id makes the runtime refuse (InputError, 1300).
+    runtime_id = ctx.runtime.add_npc(persona, npc_id=npc_id, priority=priority)
     ctx.npcs[npc_id] = runtime_id
     return {"id": npc_id, "name": persona.name}
 
@@ -315,6 +314,15 @@ def _cancel(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
         return {"cancelled": False}
     handle.cancel()
     return {"cancelled": True}
+
+
+def _export(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+    ids = p.get("ids")
+    return {"blob": ctx.runtime.export_memory(sorted(ctx.npcs) if ids is None else ids)}
+
+
+def _import(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+    return {"ids": ctx.runtime.import_memory(p["blob"])}
 
 
 # -- the table -----------------------------------------------------------------------------
@@ -396,12 +404,16 @@ _TABLE = (
         doc="A save blob of the NPCs' memory (all of this client's NPCs by default).",
         params=(Param(name="ids", type="[str]", required=False),),
         result="{blob: bin}",
+        handler=_export,
+        needs="memory",
     ),
     Method(
         name="npc.import",
         doc="Restore NPC memory from a save blob; answers the NPC ids restored.",
         params=(Param(name="blob", type="bin"),),
         result="{ids: [str]}",
+        handler=_import,
+        needs="memory",
     ),
     Method(
         name="translate.text",

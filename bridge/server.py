@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import media, methods
-from bridge.errors import HelloTimeoutError
+from bridge.errors import HelloTimeoutError, ResultTooLargeError
 from bridge.protocol import (
     PROTOCOL_VERSION,
     HelloAccepted,
@@ -128,7 +128,8 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def put(self, message: Message) -> None:
+    def put(self, message: Message, data: bytes | None = None) -> None:
+        """Queue a message (``data``: its framed bytes, when already packed)."""
         key = _merge_key(message)
         if key is not None:
             entry = self._waiting.get(key)
@@ -145,7 +146,7 @@ class Outbox:
                 entry[0], entry[1] = merged, data
                 self.merged += 1
                 return
-        data = pack(message)  # framed once, here; the writer sends these bytes
+        data = data if data is not None else pack(message)  # the writer sends these bytes
         entry = [message, data, key]
         self._queue.append(entry)
         self.size += len(data)
@@ -210,15 +211,25 @@ class _Session:
     def notify(self, method: str, params: dict[str, Any]) -> None:
         self.send(Notification(method, params))
 
-    def runtime_id(self, npc_id: str) -> str:
-        return f"c{self.number}/{npc_id}"
-
     # -- queue and writer ----------------------------------------------------------------
 
     def send(self, message: Message) -> None:
         if self.gone:
             return
-        self.outbox.put(message)
+        data = pack(message)
+        limit = self.conn.limits.max_frame
+        if len(data) - 4 > limit and isinstance(message, Response):
+            # The client would refuse the frame: say why instead.
+            error = ResultTooLargeError(
+                f"the result is {len(data) - 4} bytes, over the frame limit of {limit}; "
+                "ask for less (e.g. npc.export fewer ids) or start the server with a larger "
+                "--max-frame",
+                size=len(data) - 4,
+                max_frame=limit,
+            )
+            message = Response(message.msgid, error.to_dict(), None)
+            data = pack(message)
+        self.outbox.put(message, data)
         limit = self.conn.limits.max_queue
         if self.outbox.size > limit:
             log.warning(

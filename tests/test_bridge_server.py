@@ -35,6 +35,7 @@ from bridge.protocol import (
 from bridge.server import BridgeServer, ServerOptions, read_discovery
 from npc_ai.backends import ScriptedGenerator
 from npc_ai.engine import SerialEngine
+from npc_ai.memory import MemoryStore
 from npc_ai.runtime import Runtime, RuntimeOptions
 from tests.conftest import PERSONAS, ROOT
 
@@ -72,10 +73,11 @@ def serving(
     delay: float = 0.0,
     limits: Limits | None = None,
     discovery: Path | None = None,
+    memory: MemoryStore | None = None,
     **services: Any,
 ) -> Iterator[Running]:
     generator = ScriptedGenerator(script or [REPLY], delay=delay)
-    runtime = Runtime(SerialEngine(generator), options=RuntimeOptions(budget_ms=5))
+    runtime = Runtime(SerialEngine(generator), options=RuntimeOptions(budget_ms=5), memory=memory)
     options = ServerOptions(
         token=TOKEN,
         limits=limits or Limits(),
@@ -296,14 +298,28 @@ def test_load_errors() -> None:
         assert info.value.remote_code == 2005
 
 
-def test_npc_ids_are_per_client() -> None:
+def test_npc_ids_are_server_wide_but_owned_by_one_client() -> None:
     with serving() as srv, srv.client() as a, srv.client() as b:
         a.call("npc.load", id="smith", persona=say_toml())
-        b.call("npc.load", id="smith", persona=say_toml())  # no clash
+        with pytest.raises(RemoteError) as info:  # the id names one NPC (and its memory)
+            b.call("npc.load", id="smith", persona=say_toml())
+        assert info.value.remote_code == 1300
+        with pytest.raises(RemoteError):  # b cannot speak to a's NPC
+            b.say("smith", "hi")
         with pytest.raises(RemoteError):
-            b.call("npc.say", npc="other", text="hi")
+            b.call("npc.unload", id="smith")
         a.call("npc.unload", id="smith")
+        b.call("npc.load", id="smith", persona=say_toml())
         assert b.say("smith", "Hi").read()
+
+
+def test_a_result_over_the_frame_limit_becomes_an_error() -> None:
+    with serving(limits=Limits(max_frame=1000)) as srv, srv.client() as c:
+        with pytest.raises(RemoteError) as info:
+            c.call("rpc.describe")  # several kilobytes
+        assert info.value.remote_code == 2013
+        assert info.value.remote_data["max_frame"] == 1000
+        assert c.call("rpc.ping", echo=1) == {"echo": 1}
 
 
 # -- npc.say -------------------------------------------------------------------------------
@@ -505,10 +521,8 @@ def test_ten_thousand_random_frames_then_a_good_client_is_served() -> None:
             with srv.raw() as sock:
                 sock.sendall(b"".join(random_frames(rng, 5)))
         with srv.client() as good:
-            good.call("npc.load", id="smith", persona=say_toml())
-            assert (
-                good.say("smith", "Hello?").read() == "Aye, leave it here. I will mend it by dusk."
-            )
+            good.call("npc.load", id="smith2", persona=say_toml())
+            assert good.say("smith2", "Hello?").read() == SMITH_LINE
 
 
 def test_many_clients_at_once() -> None:
@@ -518,10 +532,10 @@ def test_many_clients_at_once() -> None:
         def run(i: int) -> None:
             try:
                 with srv.client() as c:
-                    c.call("npc.load", id="n", persona=say_toml())
+                    c.call("npc.load", id=f"n{i}", persona=say_toml())
                     for j in range(5):
                         assert c.call("rpc.ping", echo=[i, j]) == {"echo": [i, j]}
-                    assert c.say("n", "Hi").read()
+                    assert c.say(f"n{i}", "Hi").read()
             except BaseException as exc:
                 failures.append(exc)
 
@@ -581,6 +595,7 @@ STDIO_SERVER = """
 import asyncio, logging, sys
 from npc_ai.backends import ScriptedGenerator
 from npc_ai.engine import SerialEngine
+from npc_ai.memory import MemoryStore
 from npc_ai.runtime import Runtime
 from bridge.server import BridgeServer, ServerOptions, claim_stdout
 out_fd = claim_stdout()
@@ -699,3 +714,33 @@ def test_public_names() -> None:
     ]
     assert bridge.client.__all__ == ["Client", "ReplyStream"]
     assert bridge.aio.__all__ == ["AsyncClient", "AsyncReplyStream"]
+
+
+# -- memory --------------------------------------------------------------------------------
+
+
+def test_export_and_import_memory() -> None:
+    with serving(memory=MemoryStore()) as srv, srv.client() as c:
+        c.call("npc.load", id="smith", persona=say_toml())
+        c.say("smith", "My name is Arin and I lost my sword in the river.").read()
+        blob = c.call("npc.export")["blob"]
+        assert isinstance(blob, bytes) and blob
+        assert c.call("npc.export", ids=["smith"])["blob"] == blob
+    # A new server, a fresh store: the save brings the NPC's memory back.
+    with serving(memory=MemoryStore()) as srv, srv.client() as c:
+        c.call("npc.load", id="smith", persona=say_toml())
+        empty = c.call("npc.export")["blob"]
+        assert c.call("npc.import", blob=blob) == {"ids": ["smith"]}
+        again = c.call("npc.export")["blob"]
+        assert again == blob != empty
+        with pytest.raises(RemoteError) as info:
+            c.call("npc.import", blob=b"not a save")
+        assert info.value.remote_code == 1501  # MemoryFormatError; nothing changed
+        assert c.call("npc.export")["blob"] == blob
+
+
+def test_memory_methods_need_a_store() -> None:
+    with serving() as srv, srv.client() as c:
+        with pytest.raises(RemoteError) as info:
+            c.call("npc.export")
+        assert info.value.remote_code == 2011
