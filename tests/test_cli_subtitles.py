@@ -35,18 +35,23 @@ def cap(
     return Caption(segment=segment, revision=revision, final=final, text=text, start=start, end=end)
 
 
-def tr(segment: int, target: str, text: str) -> CaptionTranslation:
-    return CaptionTranslation(segment=segment, target=target, text=text, start=0.0, end=1.0)
+def tr(
+    segment: int, target: str, text: str, start: float = 0.0, end: float = 1.0
+) -> CaptionTranslation:
+    return CaptionTranslation(segment=segment, target=target, text=text, start=start, end=end)
 
 
 SCRIPT: list[list[SubtitleEvent]] = [
     [cap(0, "hello")],
     [cap(0, "hello there", revision=1)],
-    [cap(0, "Hello there.", final=True, revision=2, start=0.5, end=1.5), tr(0, "es", "Hola.")],
+    [
+        cap(0, "Hello there.", final=True, revision=2, start=0.5, end=1.5),
+        tr(0, "es", "Hola.", 0.5, 1.5),
+    ],
     [cap(1, "general")],
     [
         cap(1, "General Kenobi.", final=True, revision=1, start=2.0, end=3.2),
-        tr(1, "es", "General Kenobi."),
+        tr(1, "es", "General Kenobi.", 2.0, 3.2),
     ],
 ]
 
@@ -292,6 +297,14 @@ def test_command_prints_and_writes_srt_and_vtt(
     assert parse_vtt(vtt.read_text()) == [
         (a.replace(",", "."), b.replace(",", "."), t) for a, b, t in cues
     ]
+    # each translation gets its own files, timed like the original
+    spanish = parse_srt((tmp_path / "out.es.srt").read_text())
+    assert [c[2] for c in spanish] == ["Hola.", "General Kenobi."]
+    assert [c[0] for c in spanish] == [c[0] for c in cues]
+    assert [c[2] for c in parse_vtt((tmp_path / "out.es.vtt").read_text())] == [
+        "Hola.",
+        "General Kenobi.",
+    ]
     assert fake_session[0].started and fake_session[0].stopped
 
 
@@ -455,7 +468,7 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.model
 def test_real_speech_to_srt_and_vtt(speech: Path, tmp_path: Path) -> None:
     srt, vtt = tmp_path / "speech.srt", tmp_path / "speech.vtt"
-    out = run("--source", str(speech), "--srt", str(srt), "--vtt", str(vtt))
+    out = run("--source", str(speech), "--srt", str(srt), "--vtt", str(vtt), "--translate", "es")
     assert out.returncode == 0, out.stderr
     cues = parse_srt(srt.read_text(encoding="utf-8"))
     assert len(cues) >= 2
@@ -465,6 +478,9 @@ def test_real_speech_to_srt_and_vtt(speech: Path, tmp_path: Path) -> None:
     assert len(heard & expected) >= 0.7 * len(expected), (heard, expected)
     assert {"sword", "gate", "winter"} <= heard
     assert words(out.stdout) >= {"sword", "gate", "winter"}  # finals printed as they came
+    spanish = parse_srt((tmp_path / "speech.es.srt").read_text(encoding="utf-8"))
+    assert len(spanish) >= 2
+    assert len(words(" ".join(c[2] for c in spanish)) & {"espada", "puerta", "invierno"}) >= 2
     # cue times stay inside the audio (3 phrases ~ 2.5 s each plus 3 s of pauses)
     last_end = cues[-1][1]
     assert last_end < "00:00:15,000"

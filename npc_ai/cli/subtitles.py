@@ -91,8 +91,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--realtime", action="store_true", help="pace a file like live audio (default: fast)"
     )
-    p.add_argument("--srt", metavar="OUT.srt", type=Path, help="write SubRip subtitles here")
-    p.add_argument("--vtt", metavar="OUT.vtt", type=Path, help="write WebVTT subtitles here")
+    p.add_argument(
+        "--srt",
+        metavar="OUT.srt",
+        type=Path,
+        help="write SubRip subtitles here (and each translation to OUT.<lang>.srt)",
+    )
+    p.add_argument(
+        "--vtt",
+        metavar="OUT.vtt",
+        type=Path,
+        help="write WebVTT subtitles here (and each translation to OUT.<lang>.vtt)",
+    )
     p.add_argument(
         "--max-cps", type=float, default=17.0, help="reading speed limit, characters per second"
     )
@@ -344,11 +354,19 @@ def run(args: argparse.Namespace) -> int:
             stack.callback(server.close)
             print(f"captions page for OBS Browser Source: {server.url}", file=sys.stderr)
             sinks.append(lambda event: server.publish([event]))
+        translated = () if args.translator == "whisper" else targets
         for path, fmt in ((args.srt, "srt"), (args.vtt, "vtt")):
-            if path is not None:
-                writer = SubtitleFile(path, fmt, max_cps=args.max_cps)
-                stack.callback(writer.close)
-                sinks.append(writer)
+            if path is None:
+                continue
+            files = [SubtitleFile(path, fmt, max_cps=args.max_cps)]
+            stack.callback(files[0].close)
+            for language in translated:
+                more = SubtitleFile(
+                    translation_path(path, language), fmt, max_cps=args.max_cps, language=language
+                )
+                stack.callback(more.close)
+                files.append(more)
+            sinks.extend(files)
         if not args.quiet:
             printer = TerminalPrinter(sys.stdout, live=sys.stdout.isatty())
             stack.callback(printer.close)
@@ -367,10 +385,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 class SubtitleFile:
-    """Lays out each final caption as cues and appends them to an SRT or WebVTT file (each
-    cue flushed as written, so the file is valid at any moment)."""
+    """Lays out each final caption (or, with ``language``, each translation into it) as cues
+    and appends them to an SRT or WebVTT file, each cue flushed as written, so the file is
+    valid at any moment."""
 
-    def __init__(self, path: Path, fmt: str, *, max_cps: float) -> None:
+    def __init__(
+        self, path: Path, fmt: str, *, max_cps: float, language: str | None = None
+    ) -> None:
         from npc_ai.captions import CaptionOptions, CueWriter, LiveCaptions
 
         try:
@@ -378,11 +399,19 @@ class SubtitleFile:
         except OSError as exc:
             raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
         self.path = path
+        self.language = language
         self._writer = writer
         self._live = LiveCaptions(CaptionOptions(max_cps=max_cps), writer=writer)
 
     def __call__(self, event: SubtitleEvent) -> None:
-        if not (isinstance(event, Caption) and event.final and event.text.strip()):
+        if self.language is None:
+            wanted = isinstance(event, Caption) and event.final
+        else:
+            wanted = isinstance(event, CaptionTranslation) and event.target == self.language
+        if not wanted:
+            return
+        assert isinstance(event, (Caption, CaptionTranslation))
+        if not event.text.strip():
             return
         try:
             self._live.add(event)
@@ -391,6 +420,11 @@ class SubtitleFile:
 
     def close(self) -> None:
         self._writer.close()
+
+
+def translation_path(path: Path, language: str) -> Path:
+    """Where the subtitles in ``language`` go next to ``path``: talk.srt -> talk.es.srt."""
+    return path.with_name(f"{path.stem}.{language}{path.suffix}")
 
 
 def _translator(args: argparse.Namespace, targets: tuple[str, ...]) -> Translator:
