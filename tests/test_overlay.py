@@ -4,6 +4,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -344,7 +345,7 @@ class SseReader:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(10)
         self.sock.connect((HOST, port))
-        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         self.file = self.sock.makefile("rb")
         status = self.file.readline()
         assert b"200" in status, status
@@ -607,3 +608,27 @@ def test_close_ends_every_stream_and_frees_the_port() -> None:
     again.start()  # the port is free again
     again.close()
     server.close()  # closing twice is harmless
+
+
+def test_only_local_host_names_are_served() -> None:
+    with CaptionServer() as server:
+        for host, status in (
+            ("127.0.0.1", b"200"),
+            ("localhost", b"200"),
+            ("evil.example", b"403"),
+        ):
+            with socket.create_connection((HOST, server.port), timeout=5) as sock:
+                sock.sendall(f"GET / HTTP/1.1\r\nHost: {host}:{server.port}\r\n\r\n".encode())
+                assert status in sock.makefile("rb").readline()
+
+
+def test_transparent_background_falls_back_to_the_chroma_key_off_windows(
+    headless: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = WindowOptions(background="transparent", chroma_key="#FF00FF", antialias=False)
+    with CaptionWindow(options) as window:
+        window.frame([cap(0, "Hi", final=True)])
+        colours = set(pygame_pixels(window.surface).values())
+    assert (255, 0, 255) in colours
+    if sys.platform != "win32":
+        assert "need Windows" in caplog.text

@@ -88,7 +88,7 @@ class Reader(threading.Thread):
     def __init__(self, port: int, times: dict[int, float]) -> None:
         super().__init__(daemon=True)
         self.sock = socket.create_connection(("127.0.0.1", port))
-        self.sock.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.sock.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         self.file = self.sock.makefile("rb")
         self.times = times
         self.start()
@@ -111,7 +111,7 @@ def web_latency(clients: int, messages: int, *, stuck: bool) -> list[float]:
             idle = socket.socket()
             idle.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             idle.connect(("127.0.0.1", server.port))
-            idle.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+            idle.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         received = [dict[int, float]() for _ in range(clients)]
         readers = [Reader(server.port, r) for r in received]
         while server.client_count < clients + (1 if stuck else 0):

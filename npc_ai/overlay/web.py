@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 
 _DROPPABLE = frozenset({"partial", "expire", "snapshot"})
+_LOCAL_NAMES = frozenset({"127.0.0.1", "localhost"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -332,6 +333,12 @@ def _handler_for(server: CaptionServer) -> type[BaseHTTPRequestHandler]:
             log.debug("%s " + format, self.address_string(), *args)
 
         def do_GET(self) -> None:
+            host = (self.headers.get("Host") or HOST).rsplit(":", 1)[0].lower()
+            if host not in _LOCAL_NAMES:
+                # A web page elsewhere that rebinds its DNS name to 127.0.0.1 must not read
+                # the captions; OBS and local browsers send 127.0.0.1 or localhost.
+                self._send(HTTPStatus.FORBIDDEN, "text/plain; charset=utf-8", b"forbidden\n")
+                return
             path = urlsplit(self.path).path
             if path in ("/", "/index.html"):
                 self._send(HTTPStatus.OK, "text/html; charset=utf-8", server.page())
