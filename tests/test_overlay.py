@@ -224,6 +224,7 @@ def test_window_draws_outlined_text_on_the_chroma_key(headless: None) -> None:
     options = WindowOptions(style=style, width=800, antialias=False)
     with CaptionWindow(options) as window:
         assert window.surface.get_size() == window.size == (800, window.size[1])
+        assert window._font is not None and window._font.get_height() == 48  # the size asked
         assert window.frame([cap(0, "Hello there", final=True, end=2.0)])
         pixels = pygame_pixels(window.surface)
     white = {p for p, c in pixels.items() if c == (255, 255, 255)}
@@ -632,3 +633,14 @@ def test_transparent_background_falls_back_to_the_chroma_key_off_windows(
     assert (255, 0, 255) in colours
     if sys.platform != "win32":
         assert "need Windows" in caplog.text
+
+
+def test_default_size_is_at_least_46_px_and_unknown_font_names_fall_back(
+    headless: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with CaptionWindow(WindowOptions(style=OverlayStyle(font="No Such Font 123"))) as window:
+        window.frame([cap(0, "Hg", final=True)])
+        assert window._font is not None and window._font.get_height() >= 46
+        rows = window._layout(window.board.lines)
+        assert rows[0].get_height() >= 46
+    assert "No Such Font 123" in caplog.text

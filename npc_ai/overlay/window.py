@@ -266,8 +266,11 @@ class CaptionWindow:
         import pygame as pg
 
         s = self.options.style
+        # pygame's default font (``Font(None, n)``) is drawn at 0.6875 of the size asked for;
+        # the file itself gives the full height (48 -> 48 px rather than 33 px).
+        default = os.path.join(os.path.dirname(pg.__file__), pg.font.get_default_font())
         if s.font is None:
-            return pg.font.Font(None, s.font_size)
+            return pg.font.Font(default, s.font_size)
         if os.path.isfile(s.font):
             try:
                 font = pg.font.Font(s.font, s.font_size)
@@ -275,9 +278,11 @@ class CaptionWindow:
                 return font
             except (pg.error, OSError) as exc:
                 raise OverlayError(f"cannot load font file {s.font}: {exc}") from exc
-        if pg.font.match_font(s.font) is None:
+        found = pg.font.match_font(s.font)
+        if found is None:
             log.warning("no installed font named %r; using the default font", s.font)
-        return pg.font.SysFont(s.font, s.font_size)
+            return pg.font.Font(default, s.font_size)
+        return pg.font.Font(found, s.font_size)
 
     def _row_height(self) -> int:
         assert self._font is not None
