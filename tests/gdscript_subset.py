@@ -135,25 +135,77 @@ class PackedByteArray:
         raise NotImplementedError(f"PackedByteArray.{name}")
 
 
+class PackedStringArray(list):  # type: ignore[type-arg]
+    """Godot's PackedStringArray (iterates and sizes like an Array)."""
+
+
 class Instance:
-    """An object of an inner class."""
+    """An object of an inner class or of the script."""
 
     def __init__(self, cls: ClassDef) -> None:
         self.cls = cls
         self.fields: dict[str, Any] = {}
+        self.signals: dict[str, GDSignal] = {}
 
 
 class ClassDef:
-    def __init__(self, name: str, tree: Tree) -> None:
+    """An inner class, or the script's own class (its top-level members)."""
+
+    def __init__(self, name: str, children: list[Any]) -> None:
         self.name = name
         self.vars: list[Tree] = []
         self.methods: dict[str, Tree] = {}
-        for child in tree.children[1:]:
+        self.signals: list[str] = []
+        for child in children:
             if isinstance(child, Tree) and child.data == "class_var_stmt":
                 self.vars.append(child.children[0])
             elif isinstance(child, Tree) and child.data in ("func_def", "static_func_def"):
                 func = child if child.data == "func_def" else child.children[0]
                 self.methods[str(func.children[0].children[0])] = func
+            elif isinstance(child, Tree) and child.data == "signal_stmt":
+                self.signals.append(str(child.children[0]))
+
+
+class GDCallable:
+    """A Callable: a Python function, or none (``Callable()``, not valid)."""
+
+    def __init__(self, script: Script, fn: Callable[..., Any] | None) -> None:
+        self.script, self.fn = script, fn
+
+    def gd_call(self, name: str, args: list[Any]) -> Any:
+        if name == "is_valid":
+            return self.fn is not None
+        if self.fn is None:
+            raise GDScriptError(f"Callable.{name} on an invalid Callable")
+        if name == "call":
+            return self.fn(*args)
+        if name == "call_deferred":
+            self.script.deferred.append((self.fn, args))
+            return None
+        raise NotImplementedError(f"Callable.{name}")
+
+
+class GDSignal:
+    """A signal of an object: ``emit``, ``emit.call_deferred`` and Python handlers."""
+
+    def __init__(self, script: Script, name: str) -> None:
+        self.script, self.name = script, name
+        self.handlers: list[Callable[..., Any]] = []
+
+    def emit(self, *args: Any) -> None:
+        for handler in list(self.handlers):
+            handler(*args)
+
+    def gd_get(self, name: str) -> Any:
+        if name == "emit":
+            return GDCallable(self.script, self.emit)
+        raise NotImplementedError(f"Signal.{name}")
+
+    def gd_call(self, name: str, args: list[Any]) -> Any:
+        if name == "emit":
+            self.emit(*args)
+            return None
+        raise NotImplementedError(f"Signal.{name}")
 
 
 class _Return(Exception):
@@ -172,6 +224,8 @@ class _Continue(Exception):
 def typeof(value: Any) -> int:
     if value is None:
         return 0
+    if isinstance(value, PackedStringArray):
+        return 34
     kinds: list[tuple[type, int]] = [
         (bool, 1),
         (int, 2),
@@ -185,6 +239,12 @@ def typeof(value: Any) -> int:
     for kind, code in kinds:
         if isinstance(value, kind):
             return code
+    if isinstance(value, GDCallable):
+        return 25
+    if isinstance(value, GDSignal):
+        return 26
+    if hasattr(value, "gd_call"):
+        return 24  # an engine object
     raise NotImplementedError(f"typeof {type(value).__name__}")
 
 
@@ -203,18 +263,31 @@ def _default(type_name: str) -> Any:
 class Script:
     """A parsed script: its constants, functions and inner classes."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, natives: dict[str, Any] | None = None) -> None:
+        """``natives``: engine names the script may use (classes, singletons, constants,
+        functions), for scripts beyond the pure codec."""
         self.tree = parser.parse(code)
+        self.natives = natives or {}
         self.consts: dict[str, Any] = {}
         self.funcs: dict[str, Tree] = {}
         self.classes: dict[str, ClassDef] = {}
+        self.main = ClassDef("<script>", self.tree.children)
+        self.deferred: list[tuple[Callable[..., Any], list[Any]]] = []
+        self.log: list[tuple[str, str]] = []
         self.steps = 0
+        for child in self.tree.children:
+            if isinstance(child, Tree) and child.data == "enum_stmt":
+                named = child.children[0]
+                elements = named.children[1].children
+                self.consts[str(named.children[0])] = {
+                    str(e.children[0]): i for i, e in enumerate(elements)
+                }
         for child in self.tree.children:
             if not isinstance(child, Tree):
                 continue
             if child.data == "class_def":
                 name = str(child.children[0])
-                self.classes[name] = ClassDef(name, child)
+                self.classes[name] = ClassDef(name, child.children[1:])
             elif child.data in ("func_def", "static_func_def"):
                 func = child if child.data == "func_def" else child.children[0]
                 self.funcs[str(func.children[0].children[0])] = func
@@ -226,6 +299,36 @@ class Script:
     def call(self, name: str, *args: Any) -> Any:
         """Call a function of the script (a static one, or one needing no ``self``)."""
         return self._invoke(self.funcs[name], list(args), None)
+
+    def instance(self, **base: Any) -> Instance:
+        """An object of the script; ``base`` holds members of its engine base class."""
+        obj = Instance(self.main)
+        obj.fields.update(base)
+        obj.signals = {name: GDSignal(self, name) for name in self.main.signals}
+        for var in self.main.vars:
+            obj.fields[str(var.children[0])] = self._initial(var, obj)
+        return obj
+
+    def method(self, obj: Instance, name: str, *args: Any) -> Any:
+        """Call a method of an object of the script."""
+        return self._invoke(obj.cls.methods[name], list(args), obj)
+
+    def callable(self, fn: Callable[..., Any]) -> GDCallable:
+        """A Python function as a GDScript Callable."""
+        return GDCallable(self, fn)
+
+    def flush_deferred(self) -> None:
+        """Run what call_deferred queued (Godot does at the end of the frame)."""
+        while self.deferred:
+            fn, args = self.deferred.pop(0)
+            fn(*args)
+
+    # The script as a preloaded resource: its static functions and constants.
+    def gd_call(self, name: str, args: list[Any]) -> Any:
+        return self.call(name, *args)
+
+    def gd_get(self, name: str) -> Any:
+        return self.consts[name]
 
     # -- functions ---------------------------------------------------------------------------
 
@@ -247,16 +350,18 @@ class Script:
             return ret.value
         return None
 
+    def _initial(self, var: Tree, obj: Instance) -> Any:
+        if var.data == "class_var_typed":
+            kind = str(var.children[1])
+            return PackedByteArray() if kind == "PackedByteArray" else _default(kind)
+        if var.data == "class_var_empty":
+            return None
+        return self.eval(var.children[-1], {}, obj)
+
     def _new(self, cls: ClassDef, args: list[Any]) -> Instance:
         obj = Instance(cls)
         for var in cls.vars:
-            name = str(var.children[0])
-            if var.data == "class_var_typed":
-                obj.fields[name] = _default(str(var.children[1]))
-                if str(var.children[1]) == "PackedByteArray":
-                    obj.fields[name] = PackedByteArray()
-            else:
-                obj.fields[name] = self.eval(var.children[-1], {}, obj)
+            obj.fields[str(var.children[0])] = self._initial(var, obj)
         if "_init" in cls.methods:
             self._invoke(cls.methods["_init"], args, obj)
         return obj
@@ -422,6 +527,7 @@ class Script:
                 "Dictionary": 27,
                 "Array": 28,
                 "PackedByteArray": 29,
+                "Callable": 25,
             }.get(str(ch[2]), -1)
         raise NotImplementedError(f"expression {node.data}")
 
@@ -444,12 +550,16 @@ class Script:
             return local[text]
         if this is not None and text in this.fields:
             return this.fields[text]
+        if this is not None and text in this.signals:
+            return this.signals[text]
         if text in self.consts:
             return self.consts[text]
         if text in self.classes:
             return self.classes[text]
         if text in TYPES:
             return TYPES[text]
+        if text in self.natives:
+            return self.natives[text]
         raise GDScriptError(f"identifier {text!r} is not declared")
 
     def _truth(self, value: Any) -> bool:
@@ -519,6 +629,8 @@ class Script:
         raise NotImplementedError(f"subscript of {type(obj).__name__}")
 
     def _attr(self, obj: Any, name: str) -> Any:
+        if hasattr(obj, "gd_get"):
+            return obj.gd_get(name)
         if isinstance(obj, Instance):
             if name not in obj.fields:
                 raise GDScriptError(f"no member {name!r}")
@@ -544,7 +656,9 @@ class Script:
             for name in target.children[2:-1:2]:
                 obj = self._attr(obj, str(name))
             last = str(target.children[-1])
-            if isinstance(obj, Instance):
+            if hasattr(obj, "gd_set"):
+                obj.gd_set(last, value)
+            elif isinstance(obj, Instance):
                 obj.fields[last] = value
             elif isinstance(obj, dict):
                 obj[last] = value
@@ -574,18 +688,12 @@ class Script:
             return self._invoke(obj.cls.methods[name], args, obj)
         if isinstance(obj, PackedByteArray):
             return obj.call(name, args)
-        if isinstance(obj, str) and name == "to_utf8_buffer":
-            return PackedByteArray(obj.encode("utf-8"))
-        if isinstance(obj, (list, dict)) and name in ("size", "is_empty", "append", "has"):
-            if name == "size":
-                return len(obj)
-            if name == "is_empty":
-                return not obj
-            if name == "has":
-                return args[0] in obj
-            assert isinstance(obj, list)
-            obj.append(args[0])
-            return None
+        if hasattr(obj, "gd_call"):
+            return obj.gd_call(name, args)
+        if isinstance(obj, str):
+            return _string_method(obj, name, args)
+        if isinstance(obj, (list, dict)):
+            return _container_method(obj, name, args)
         raise NotImplementedError(f"{type(obj).__name__}.{name}")
 
     def _function(self, name: str, args: list[Any], this: Instance | None) -> Any:
@@ -601,9 +709,53 @@ class Script:
             "int": lambda v: wrap(int(v)),
             "float": float,
             "PackedByteArray": lambda *a: PackedByteArray(a[0].b if a else b""),
+            "PackedStringArray": lambda *a: PackedStringArray(a[0] if a else []),
             "mini": min,
             "maxi": max,
+            "Callable": lambda: GDCallable(self, None),
+            "push_error": lambda text: self.log.append(("error", text)),
+            "push_warning": lambda text: self.log.append(("warning", text)),
         }
         if name in builtins:
             return builtins[name](*args)
+        if callable(self.natives.get(name)):
+            return self.natives[name](*args)
         raise NotImplementedError(f"function {name}")
+
+
+def _string_method(text: str, name: str, args: list[Any]) -> Any:
+    if name == "to_utf8_buffer":
+        return PackedByteArray(text.encode("utf-8"))
+    if name == "path_join":
+        return text.rstrip("/") + "/" + args[0]
+    if name == "strip_edges":
+        return text.strip()
+    if name == "is_empty":
+        return not text
+    raise NotImplementedError(f"String.{name}")
+
+
+def _container_method(obj: list[Any] | dict[Any, Any], name: str, args: list[Any]) -> Any:
+    if name == "size":
+        return len(obj)
+    if name == "is_empty":
+        return not obj
+    if name == "clear":
+        obj.clear()
+        return None
+    if isinstance(obj, list) and name == "append":
+        obj.append(args[0])
+        return None
+    if isinstance(obj, dict):
+        if name == "has":
+            return args[0] in obj
+        if name == "get":
+            return obj.get(args[0], args[1] if len(args) > 1 else None)
+        if name == "erase":
+            return obj.pop(args[0], _MISSING) is not _MISSING
+        if name == "keys":
+            return list(obj)
+    raise NotImplementedError(f"{type(obj).__name__}.{name}")
+
+
+_MISSING = object()

@@ -27,6 +27,7 @@ from lark import Tree
 
 from bridge.methods import METHODS
 from tests.conftest import ROOT
+from tests.gdscript_godot import GodotLoop, load_client
 from tests.gdscript_subset import PackedByteArray as GDBytes
 from tests.gdscript_subset import Script
 
@@ -507,3 +508,141 @@ def test_the_interpreter_catches_a_wrong_codec() -> None:
     broken = Script(CODEC.replace("value = r.read_int(2, true)", "value = r.read_int(2, false)"))
     got = broken.call("decode", GDBytes(bytes.fromhex("d1ff7f")))
     assert got["value"] != -129
+
+
+# -- the client, run against a live server ------------------------------------------------------
+# npc_ai.gd executed by the same interpreter, with tests/gdscript_godot.py standing in for the
+# engine (StreamPeerTCP on a real socket, frames calling _process), against the server with
+# the scripted fake generator.
+
+
+class Recorder:
+    """The signals of one NpcAi node, in order."""
+
+    def __init__(self, loop: GodotLoop) -> None:
+        self.events: list[tuple[str, tuple[Any, ...]]] = []
+        for name in loop.node.signals:
+            loop.on(name, self._recorder(name))
+
+    def _recorder(self, name: str) -> Any:
+        return lambda *args: self.events.append((name, args))
+
+    def named(self, *names: str) -> list[tuple[Any, ...]]:
+        return [args for name, args in self.events if name in names]
+
+    def of_stream(self, handle: int) -> list[tuple[str, tuple[Any, ...]]]:
+        kinds = ("npc_delta", "npc_done", "npc_error")
+        return [(n, a) for n, a in self.events if n in kinds and a[0] == handle]
+
+    def ended(self, handle: int) -> bool:
+        return any(n != "npc_delta" for n, _ in self.of_stream(handle))
+
+
+def answer_box(script: Script) -> tuple[list[Any], Any]:
+    """A callback for the client, and the list its (result, error) calls land in."""
+    got: list[Any] = []
+    return got, script.callable(lambda result, error: got.append((result, error)))
+
+
+@pytest.fixture(scope="module")
+def client_script() -> Script:
+    return load_client()
+
+
+def test_gdscript_client_refuses_a_wrong_token(client_script: Script, tmp_path: Path) -> None:
+    from tests.test_bridge_unity import live_server
+
+    with live_server(tmp_path / "bridge.json") as port:
+        loop = GodotLoop(client_script)
+        seen = Recorder(loop)
+        assert loop.call("connect_to_server", port, "wrong-token") == 0
+        loop.run_until(lambda: bool(seen.named("connect_failed", "connected")))
+    ((error,),) = seen.named("connect_failed")
+    assert error["code"] == 2007 and error["name"] == "AuthenticationError"
+    assert not seen.named("connected") and not loop.call("is_ready")
+
+
+def test_gdscript_client_against_a_live_server(client_script: Script, tmp_path: Path) -> None:
+    from tests.test_bridge_unity import LINE, live_server
+
+    script = client_script
+    discovery = tmp_path / "run" / "bridge.json"
+    with live_server(discovery) as _port:
+        loop = GodotLoop(script)
+        seen = Recorder(loop)
+        # The port and token from the discovery file; calls before the handshake wait for it.
+        assert loop.call("connect_to_server", 0, "", str(discovery)) == 0
+        loaded, on_loaded = answer_box(script)
+        persona = {"name": "Brom", "role": "blacksmith"}
+        loop.call("load_npc", persona, "smith", "focused", on_loaded)
+        loop.run_until(lambda: bool(loaded))
+        ((server,),) = seen.named("connected")
+        assert server["protocol"] == 1 and loop.call("is_ready")
+        assert loaded == [({"id": "smith", "name": "Brom"}, {})]
+
+        # rpc.describe lists every method the add-on sends.
+        described, on_described = answer_box(script)
+        loop.call("describe", on_described)
+        loop.run_until(lambda: bool(described))
+        assert sent_methods() <= {m["name"] for m in described[0][0]["methods"]}
+
+        # Values round-trip through both codecs.
+        echo = {"ints": [0, -1, -33, 255, -129, 65536, -(2**63), 2**63 - 1], "f": 0.1}
+        echo |= {"text": "Grüß dich! 🔨", "bin": GDBytes(b"\x00\x01\xff"), "n": [{}, None]}
+        pinged, on_pinged = answer_box(script)
+        loop.call("ping", echo, on_pinged)
+        loop.run_until(lambda: bool(pinged))
+        assert same(pinged[0][0]["echo"], echo) and pinged[0][1] == {}
+
+        # A streamed reply: deltas, then exactly one done, all carrying the handle.
+        line = loop.call("say", "smith", "Can you mend my sword?")
+        loop.run_until(lambda: seen.ended(line))
+        for _ in range(20):
+            loop.frame()
+        events = seen.of_stream(line)
+        assert [n for n, _ in events[:-1]] == ["npc_delta"] * (len(events) - 1) >= ["npc_delta"]
+        assert events[-1] == ("npc_done", (line, LINE, "smith", "stop"))
+
+        # A cancel asked before npc.say is answered still ends the reply once, cancelled.
+        cut = loop.call("say", "smith", "Tell me a long story.")
+        loop.call("cancel", cut)
+        loop.run_until(lambda: seen.ended(cut))
+        for _ in range(20):
+            loop.frame()
+        ends = [e for e in seen.of_stream(cut) if e[0] != "npc_delta"]
+        assert len(ends) == 1 and ends[0][0] == "npc_done" and ends[0][1][3] == "cancelled"
+
+        # An unknown NPC: one npc_error with its handle, nothing else.
+        lost = loop.call("say", "nobody", "Hello?")
+        loop.run_until(lambda: seen.ended(lost))
+        ((kind, (stream, error, npc)),) = seen.of_stream(lost)
+        assert (kind, stream, error["code"], npc) == ("npc_error", lost, 1300, "nobody")
+
+        # Errors come back by code; a failed notification as server_error.
+        failed, on_failed = answer_box(script)
+        loop.call("request", "npc.dance", {}, on_failed)
+        loop.call("notify", "npc.dance", {})
+        loop.run_until(lambda: bool(failed) and bool(seen.named("server_error")))
+        assert failed[0][0] is None and failed[0][1]["code"] == 2004
+        assert seen.named("server_error")[0][0]["code"] == 2004
+
+        # Memory for the save slot: export, then import.
+        exported, on_exported = answer_box(script)
+        loop.call("export_memory", on_exported)
+        loop.run_until(lambda: bool(exported))
+        assert exported[0][1] == {}, exported
+        blob = exported[0][0]["blob"]
+        assert isinstance(blob, GDBytes) and blob.b
+        imported, on_imported = answer_box(script)
+        loop.call("import_memory", blob, on_imported)
+        loop.run_until(lambda: bool(imported))
+        assert imported[0] == ({"ids": ["smith"]}, {})
+
+        # Closing with a reply under way ends that reply with one npc_error (2012).
+        open_line = loop.call("say", "smith", "Tell me a long story.")
+        loop.call("disconnect_from_server")
+        ((kind, (_, error, _)),) = seen.of_stream(open_line)
+        assert kind == "npc_error" and error["code"] == 2012
+        assert seen.named("disconnected") == [("closed by the client",)]
+        assert loop.call("say", "smith", "still there?") == -1
+    assert script.log == []  # no push_error / push_warning on the way

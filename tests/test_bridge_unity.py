@@ -170,15 +170,18 @@ def script(prompt: str) -> str:
 @contextmanager
 def live_server(discovery: Path) -> Iterator[int]:
     """``npc-ai serve``'s server in this process on a free port, with the scripted fake
-    generator (a few ms per word, so a cancel lands mid-reply)."""
+    generator (a few ms per word, so a cancel lands mid-reply) and an in-memory store."""
     from bridge.protocol import Limits
     from bridge.server import BridgeServer, ServerOptions
     from npc_ai.backends import ScriptedGenerator
     from npc_ai.engine import SerialEngine
+    from npc_ai.memory import MemoryStore
     from npc_ai.runtime import Runtime, RuntimeOptions
 
     generator = ScriptedGenerator(script, delay=0.01)
-    runtime = Runtime(SerialEngine(generator), options=RuntimeOptions(budget_ms=5))
+    runtime = Runtime(
+        SerialEngine(generator), options=RuntimeOptions(budget_ms=5), memory=MemoryStore()
+    )
     options = ServerOptions(
         token=TOKEN, limits=Limits(), persona_dirs=(PERSONAS,), discovery=discovery
     )

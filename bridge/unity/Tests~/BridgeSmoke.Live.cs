@@ -184,9 +184,21 @@ static partial class BridgeSmoke
             }
             Check(client.IsConnected, "errors did not close the connection");
 
-            // Closing: events stop, every call after it fails with 2012.
+            // Memory for the save slot: export, then import.
+            var blob = Get(client.ExportMemory());
+            Check(blob.Length > 0, "npc.export gives a blob (" + blob.Length + " bytes)");
+            var restored = Get(client.ImportMemory(blob));
+            Check(restored.Count == 1 && restored[0] == "smith",
+                  "npc.import restores smith: " + string.Join(",", restored));
+
+            // Closing with a reply under way ends it with one NpcError 2012; calls after it fail.
+            long open = client.Say("smith", "Tell me a long story.");
             client.Dispose();
             Check(seen.WaitDisconnect(2000), "Disconnected raised");
+            var openEvents = seen.For(open).Where(e => !(e is NpcDelta)).ToList();
+            Check(openEvents.Count == 1 && openEvents[0] is NpcError
+                  && ((NpcError)openEvents[0]).Error.Code == BridgeException.ConnectionDead,
+                  "a reply open at close ends with one NpcError 2012");
             try
             {
                 client.Say("smith", "still there?");
