@@ -117,7 +117,10 @@ class PackedByteArray:
             begin, end = (x + len(b) if x < 0 else x for x in (begin, end))
             return PackedByteArray(b[max(0, begin) : max(0, min(end, len(b)))])
         if name == "get_string_from_utf8":
-            return bytes(b).decode("utf-8", errors="replace")
+            try:
+                return bytes(b).decode("utf-8")
+            except UnicodeDecodeError:
+                return ""  # "Returns empty string if source array is not valid UTF-8"
         if name.startswith(("decode_", "encode_")):
             fmt = {"u8": "B", "s16": "h", "u16": "H", "u32": "I", "s32": "i", "s64": "q"}.get(
                 name[7:], {"float": "f", "double": "d", "u64": "Q"}.get(name[7:], "")

@@ -304,7 +304,7 @@ static func pcm16_from_frames(frames: PackedVector2Array, mix_rate: float) -> Pa
 		var b := frames[mini(j + 1, frames.size() - 1)]
 		var f := at - j
 		var mono := ((a.x + a.y) * (1.0 - f) + (b.x + b.y) * f) * 0.5
-		pcm.encode_s16(i * 2, int(round(clampf(mono, -1.0, 1.0) * 32767.0)))
+		pcm.encode_s16(i * 2, roundi(clampf(mono, -1.0, 1.0) * 32767.0))
 	return pcm
 
 
