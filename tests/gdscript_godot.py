@@ -22,7 +22,7 @@ from typing import Any
 
 from tests.gdscript_subset import Instance, PackedByteArray, Script
 
-__all__ = ["ERRORS", "GodotLoop", "StreamPeerTCP", "load_client"]
+__all__ = ["ERRORS", "GodotLoop", "PackedVector2Array", "StreamPeerTCP", "Vector2", "load_client"]
 
 ADDON = Path(__file__).resolve().parents[1] / "bridge" / "godot" / "addons" / "npc_ai"
 
@@ -115,6 +115,23 @@ class StreamPeerTCP:
             self.sock.close()
         self.sock = None
         self.status = self.STATUS_NONE
+
+
+class Vector2:
+    """Godot's Vector2 (the members the add-on reads)."""
+
+    def __init__(self, x: float, y: float) -> None:
+        self.x, self.y = float(x), float(y)
+
+    def gd_get(self, name: str) -> Any:
+        return {"x": self.x, "y": self.y}[name]
+
+    def gd_call(self, name: str, args: list[Any]) -> Any:
+        raise NotImplementedError(f"Vector2.{name}")
+
+
+class PackedVector2Array(list):  # type: ignore[type-arg]
+    """Godot's PackedVector2Array, as AudioEffectCapture.get_buffer returns it."""
 
 
 class _Namespace:

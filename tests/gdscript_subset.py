@@ -715,6 +715,8 @@ class Script:
             "PackedStringArray": lambda *a: PackedStringArray(a[0] if a else []),
             "mini": min,
             "maxi": max,
+            "clampf": lambda v, lo, hi: float(min(max(v, lo), hi)),
+            "roundi": lambda v: wrap(math.floor(abs(v) + 0.5) * (1 if v >= 0 else -1)),
             "Callable": lambda: GDCallable(self, None),
             "push_error": lambda text: self.log.append(("error", text)),
             "push_warning": lambda text: self.log.append(("warning", text)),

@@ -16,6 +16,8 @@ import configparser
 import json
 import random
 import re
+import struct
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from lark import Tree
 
 from bridge.methods import METHODS
 from tests.conftest import ROOT
-from tests.gdscript_godot import GodotLoop, load_client
+from tests.gdscript_godot import GodotLoop, PackedVector2Array, Vector2, load_client
 from tests.gdscript_subset import PackedByteArray as GDBytes
 from tests.gdscript_subset import Script
 
@@ -646,3 +648,35 @@ def test_gdscript_client_against_a_live_server(client_script: Script, tmp_path: 
         assert seen.named("disconnected") == [("closed by the client",)]
         assert loop.call("say", "smith", "still there?") == -1
     assert script.log == []  # no push_error / push_warning on the way
+
+
+def test_gdscript_pcm16_from_frames(client_script: Script) -> None:
+    """Stereo frames at 48 kHz become 16 kHz mono int16 little-endian PCM."""
+    ramp = PackedVector2Array(Vector2(i / 480, -i / 960) for i in range(480))
+    pcm = client_script.call("pcm16_from_frames", ramp, 48_000.0)
+    samples = struct.unpack(f"<{len(pcm.b) // 2}h", bytes(pcm.b))
+    assert len(samples) == 160  # a third of the frames
+    # Mono is the mean of the channels: i/1920 at frame i = 3k, scaled to int16.
+    assert samples == tuple(round(3 * k / 1920 * 32767) for k in range(160))
+    loud = PackedVector2Array([Vector2(2.0, 2.0)] * 6)
+    assert struct.unpack("<2h", bytes(client_script.call("pcm16_from_frames", loud, 48e3).b)) == (
+        32767,
+        32767,
+    )
+    empty = client_script.call("pcm16_from_frames", PackedVector2Array(), 48e3)
+    assert empty == GDBytes()
+
+
+@pytest.mark.parametrize("xdg", [True, False])
+def test_gdscript_finds_the_discovery_file_where_the_server_writes_it(
+    client_script: Script, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, xdg: bool
+) -> None:
+    from bridge.server import default_discovery_path
+
+    if xdg:
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    else:
+        monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+        monkeypatch.setenv("TMPDIR", str(tmp_path))
+        monkeypatch.setattr(tempfile, "tempdir", None)  # Python caches the temp dir
+    assert client_script.call("default_discovery_path") == str(default_discovery_path())

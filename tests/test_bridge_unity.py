@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -156,6 +157,23 @@ def test_codec_check_fails_on_a_wrong_vector(smoke_exe: Path, tmp_path: Path) ->
     code, output = run_smoke(smoke_exe, "golden", str(bad))
     assert code == 1
     assert "FAIL int16_-129: decode" in output and "FAIL int16_-129: encode" in output
+
+
+@needs_mono
+@pytest.mark.parametrize("xdg", [True, False])
+def test_finds_the_discovery_file_where_the_server_writes_it(
+    smoke_exe: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, xdg: bool
+) -> None:
+    from bridge.server import default_discovery_path
+
+    if xdg:
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    else:
+        monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+        monkeypatch.setenv("TMPDIR", str(tmp_path))
+        monkeypatch.setattr(tempfile, "tempdir", None)  # Python caches the temp dir
+    code, output = run_smoke(smoke_exe, "discovery-path")
+    assert code == 0 and output.strip() == str(default_discovery_path())
 
 
 # -- against a live server -----------------------------------------------------------------

@@ -5,6 +5,7 @@
 //       the codec and framing against the golden vectors, split reads, 32-bit lengths,
 //       and random bytes (which must decode to a value or a MsgPackException, nothing else)
 //   mono BridgeSmoke.exe smoke --port P --token T        (or --discovery PATH)
+//   mono BridgeSmoke.exe discovery-path                   (prints the default discovery path)
 //       a live server with the scripted fake generator: hello, a wrong token, describe, ping,
 //       npc.load, npc.say with streamed deltas and exactly one done, cancel, error cases
 //
@@ -32,6 +33,11 @@ static partial class BridgeSmoke
 
     static int Main(string[] args)
     {
+        if (args.Length == 1 && args[0] == "discovery-path")
+        {
+            Console.WriteLine(Discovery.DefaultPath());
+            return 0;
+        }
         if (args.Length >= 2 && args[0] == "golden") { Golden.Run(args[1]); }
         else if (args.Length >= 1 && args[0] == "smoke") { Smoke.Run(Options(args)); }
         else
