@@ -51,8 +51,10 @@ def mcs(out: Path, sources: list[Path], *, library: bool = False) -> None:
 
 @pytest.fixture(scope="module")
 def smoke_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # The whole package, with the UnityEngine stub, so the component can be driven too.
     out = tmp_path_factory.mktemp("unity") / "BridgeSmoke.exe"
-    mcs(out, core_sources() + sorted((UNITY / "Tests~").glob("BridgeSmoke*.cs")))
+    tests = sorted((UNITY / "Tests~").glob("*.cs"))
+    mcs(out, [*sorted(RUNTIME.glob("*.cs")), *tests])
     return out
 
 
@@ -237,3 +239,14 @@ def test_smoke_against_a_live_server(smoke_exe: Path, tmp_path: Path, how: str) 
     # The cancel was asked before npc.say was answered; with the fake's per-word delay it
     # lands mid-reply.
     assert "cancel: True, finish_reason cancelled" in output, output
+
+
+@needs_mono
+def test_component_delivers_on_the_main_thread(smoke_exe: Path, tmp_path: Path) -> None:
+    """NpcAiBridge, built against the UnityEngine stub and driven frame by frame like Unity's
+    player loop: events and callbacks on the main thread, in order, bounded per frame."""
+    with live_server(tmp_path / "bridge.json") as port:
+        code, output = run_smoke(smoke_exe, "component", "--port", str(port), "--token", TOKEN)
+    passed, failed = totals(output)
+    assert code == 0 and failed == 0, output
+    assert passed >= 14, output

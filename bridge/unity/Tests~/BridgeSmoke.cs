@@ -5,6 +5,9 @@
 //       the codec and framing against the golden vectors, split reads, 32-bit lengths,
 //       and random bytes (which must decode to a value or a MsgPackException, nothing else)
 //   mono BridgeSmoke.exe smoke --port P --token T        (or --discovery PATH)
+//   mono BridgeSmoke.exe component --port P --token T
+//       the NpcAiBridge MonoBehaviour (built with UnityStubs.cs) driven frame by frame: events
+//       and callbacks on the main thread, in order, at most maxEventsPerFrame per frame
 //   mono BridgeSmoke.exe discovery-path                   (prints the default discovery path)
 //       a live server with the scripted fake generator: hello, a wrong token, describe, ping,
 //       npc.load, npc.say with streamed deltas and exactly one done, cancel, error cases
@@ -40,10 +43,12 @@ static partial class BridgeSmoke
         }
         if (args.Length >= 2 && args[0] == "golden") { Golden.Run(args[1]); }
         else if (args.Length >= 1 && args[0] == "smoke") { Smoke.Run(Options(args)); }
+        else if (args.Length >= 1 && args[0] == "component") { ComponentRun.Run(Options(args)); }
         else
         {
             Console.Error.WriteLine(
-                "usage: BridgeSmoke golden FILE | smoke (--port P --token T | --discovery PATH)");
+                "usage: BridgeSmoke golden FILE | smoke (--port P --token T | --discovery PATH) "
+                + "| component --port P --token T | discovery-path");
             return 2;
         }
         Console.WriteLine(passed + " passed, " + failed + " failed");
