@@ -282,6 +282,18 @@ def test_window_redraws_only_on_change_and_ends_on_escape(headless: None) -> Non
         assert window.frame([]) and window.board.version == drawn
         now[0] = 10.0
         assert window.frame([]) and window.board.lines == ()
+        assert set(pygame_pixels(window.surface).values()) == {(0, 255, 0)}  # text erased
+        # a long row, then a short one: nothing of the long one is left at the sides
+        window.frame([cap(1, "a much longer line of text than the next", final=True)])
+        now[0] = 12.0
+        window.frame([cap(2, "short", final=True)])
+        now[0] = 12.5  # phrase 1 (2.35 s to read) has gone, phrase 2 (1 s) stays
+        window.frame([])
+        assert [line.text for line in window.board.lines] == ["short"]
+        pixels = pygame_pixels(window.surface)
+        xs = [x for (x, _), c in pixels.items() if c != (0, 255, 0)]
+        width = window.surface.get_width()
+        assert xs and min(xs) > width // 2 - 150 and max(xs) < width // 2 + 150
         pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE))
         assert not window.frame([])
         pygame.event.post(pygame.event.Event(pygame.QUIT))

@@ -126,6 +126,7 @@ class CaptionWindow:
         self._drawn = -1
         self._offsets = _outline_offsets(self.options.style.outline_width)
         self._disc: pygame.mask.Mask | None = None
+        self._painted: pygame.Rect | None = None  # where text was drawn; None: repaint all
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -181,6 +182,7 @@ class CaptionWindow:
         if o.background == "transparent":
             self._make_transparent(pygame)
         self._drawn = -1
+        self._painted = None
         log.info("caption window open, %dx%d", *self.size)
 
     def close(self) -> None:
@@ -210,6 +212,7 @@ class CaptionWindow:
                 running = False
             elif event.type in (pg.WINDOWEXPOSED, pg.VIDEOEXPOSE):
                 self._drawn = -1
+                self._painted = None
         return running
 
     def update(self, events: Iterable[SubtitleEvent]) -> bool:
@@ -222,7 +225,11 @@ class CaptionWindow:
             return
         screen = self.surface
         o = self.options
-        screen.fill(parse_color(o.chroma_key))
+        key = parse_color(o.chroma_key)
+        if self._painted is None:
+            screen.fill(key)
+        elif self._painted.width and self._painted.height:
+            screen.fill(key, self._painted)  # only where the last rows were
         rows = self._layout(self.board.lines)
         s = o.style
         row_height = self._row_height()
@@ -230,9 +237,12 @@ class CaptionWindow:
             top = screen.get_height() - s.margin - len(rows) * row_height
         else:
             top = s.margin
+        painted = self._pg.Rect(0, 0, 0, 0)
         for i, image in enumerate(rows):
             x = (screen.get_width() - image.get_width()) // 2
-            screen.blit(image, (x, top + i * row_height))
+            drawn = screen.blit(image, (x, top + i * row_height))
+            painted = drawn if not painted.width else painted.union(drawn)
+        self._painted = painted
         self._pg.display.flip()
         self._drawn = self.board.version
 
@@ -312,21 +322,25 @@ class CaptionWindow:
         font = self._font
         assert font is not None
         s = self.options.style
-        fill = font.render(text, self.options.antialias, parse_color(color))
         r = s.outline_width
-        if r == 0:
-            return fill
-        if self._disc is None:
-            self._disc = pg.mask.Mask((2 * r + 1, 2 * r + 1))
-            for dx, dy in self._offsets:
-                self._disc.set_at((r + dx, r + dy))
-        # The outline is the glyphs' shape widened by a disc of the outline's radius (one mask
-        # convolution, ten times faster than blitting the glyphs at every offset), drawn in the
-        # outline colour with the fill on top: a stroke pygame's own fonts do not offer.
-        shape = pg.mask.from_surface(fill, 1).convolve(self._disc)
-        image = shape.to_surface(
-            setcolor=(*parse_color(s.outline_color), 255), unsetcolor=(0, 0, 0, 0)
-        ).convert_alpha()
+        fill = font.render(text, self.options.antialias, parse_color(color))
+        # Rows are composed once on the flat key colour and kept opaque, so each redraw only
+        # copies them (blending per-pixel alpha rows on every redraw cost more than drawing).
+        image = pg.Surface((fill.get_width() + 2 * r, fill.get_height() + 2 * r)).convert()
+        image.fill(parse_color(self.options.chroma_key))
+        if r:
+            if self._disc is None:
+                self._disc = pg.mask.Mask((2 * r + 1, 2 * r + 1))
+                for dx, dy in self._offsets:
+                    self._disc.set_at((r + dx, r + dy))
+            # The outline is the glyphs' shape widened by a disc of the outline's radius (one
+            # mask convolution, ten times faster than blitting the glyphs at every offset),
+            # drawn in the outline colour under the fill: a stroke pygame's fonts do not offer.
+            # The shape comes from a plain (not antialiased) rendering, whose colour key gives
+            # a mask three times faster than per-pixel alpha; the disc covers the soft edge.
+            plain = fill if not self.options.antialias else font.render(text, False, "white")
+            shape = pg.mask.from_surface(plain).convolve(self._disc)
+            shape.to_surface(image, setcolor=parse_color(s.outline_color), unsetcolor=None)
         image.blit(fill, (r, r))
         return image
 
