@@ -21,10 +21,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 from npc_ai.errors import CaptionError, InputError
+from npc_ai.overlay import (  # the overlays import pygame only when a window opens
+    BoardOptions,
+    CaptionServer,
+    CaptionWindow,
+    OverlayStyle,
+    WebOptions,
+    WindowOptions,
+)
 from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
 
 if TYPE_CHECKING:
-    from npc_ai.overlay import CaptionServer, CaptionWindow
     from npc_ai.speech.audio import AudioSource
     from npc_ai.translate import CachedTranslator as Translator
 
@@ -152,15 +159,11 @@ def _targets(args: argparse.Namespace) -> tuple[str, ...]:
     return codes
 
 
-def _board_options(args: argparse.Namespace, targets: tuple[str, ...]) -> object:
-    from npc_ai.overlay import BoardOptions
-
+def _board_options(args: argparse.Namespace, targets: tuple[str, ...]) -> BoardOptions:
     return BoardOptions(languages=targets or None, reading_cps=args.max_cps)
 
 
-def _style(args: argparse.Namespace) -> object:
-    from npc_ai.overlay import OverlayStyle
-
+def _style(args: argparse.Namespace) -> OverlayStyle:
     return OverlayStyle(
         font=args.font,
         font_size=args.font_size,
@@ -175,19 +178,14 @@ def _style(args: argparse.Namespace) -> object:
 
 
 def _window(args: argparse.Namespace, targets: tuple[str, ...]) -> CaptionWindow:
-    from npc_ai.overlay import BoardOptions, CaptionWindow, OverlayStyle, WindowOptions
-
     x = y = None
     if args.window_pos:
         try:
             x, y = (int(v) for v in args.window_pos.split(","))
         except ValueError:
             raise InputError(f"--window-pos wants X,Y in pixels, not {args.window_pos!r}") from None
-    style = _style(args)
-    board = _board_options(args, targets)
-    assert isinstance(style, OverlayStyle) and isinstance(board, BoardOptions)
     options = WindowOptions(
-        style=style,
+        style=_style(args),
         width=args.width,
         height=args.height,
         x=x,
@@ -196,16 +194,12 @@ def _window(args: argparse.Namespace, targets: tuple[str, ...]) -> CaptionWindow
         chroma_key=args.chroma_key,
         antialias=not args.transparent,
     )
-    return CaptionWindow(options, board_options=board)
+    return CaptionWindow(options, board_options=_board_options(args, targets))
 
 
 def _server(args: argparse.Namespace, targets: tuple[str, ...]) -> CaptionServer:
-    from npc_ai.overlay import BoardOptions, CaptionServer, OverlayStyle, WebOptions
-
-    style = _style(args)
-    board = _board_options(args, targets)
-    assert isinstance(style, OverlayStyle) and isinstance(board, BoardOptions)
-    return CaptionServer(WebOptions(port=args.web, style=style), board_options=board)
+    options = WebOptions(port=args.web, style=_style(args))
+    return CaptionServer(options, board_options=_board_options(args, targets))
 
 
 # -- the terminal -----------------------------------------------------------------------------
