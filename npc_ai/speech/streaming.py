@@ -18,8 +18,9 @@ How a phrase becomes captions:
   (committed + tentative words) with the next revision number.
 * When the phrase ends, one *final pass* over the whole phrase gives the final caption at
   once, so the final does not wait for a further chunk to agree. The final pass hears the
-  phrase complete, so its text replaces the partials' (committed words included); on espeak
-  speech with tiny.en this halves the word error rate of committed-plus-rest finals.
+  phrase complete, so its text replaces the partials' (committed words included); on the
+  benchmark's espeak speech with tiny.en this scores about the same as committed words plus
+  the rest (11.4 % against 11.9 % WER) and needs no stitching at the commit boundary.
 * A phrase longer than ``max_phrase`` seconds is cut after its last committed word; one longer
   than ``hard_phrase`` seconds (nothing committed, e.g. partial passes were shed) is cut after
   the last word that ends a second before the buffer does.
