@@ -20,6 +20,14 @@ if TYPE_CHECKING:
 
 __all__ = ["ReplyFilter"]
 
+_WORD = re.compile(r"\w+")
+_SENTENCE_CLOSED = re.compile(r"[.!?…][\"'”’)\]]*$")
+
+
+def _words(text: str) -> str:
+    return " ".join(_WORD.findall(text.casefold()))
+
+
 # A sentence ends at . ! ? or … (possibly closed by quotes or brackets),
 # followed by a space. "Mr. Smith" is rare enough in NPC speech to accept.
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
@@ -44,9 +52,14 @@ class ReplyFilter:
         echo: str | None = None,
         max_sentences: int | None = None,
         guard: Guard | None = None,
+        avoid: Sequence[str] = (),
     ) -> None:
         self._stops = tuple(s for s in stops if s)
         self._guard = guard if guard else None
+        # Lines the reply must not repeat word for word (the NPC's last
+        # replies: a small model falls into saying the same line forever).
+        self._avoid = frozenset(filter(None, map(_words, avoid)))
+        self._diverged = not self._avoid
         self._echo = echo
         self._max_sentences = max_sentences
         self._raw = ""
@@ -55,8 +68,9 @@ class ReplyFilter:
         self.text = ""
         self.done = False
         #: Why the reply ended: "stop" (a stop marker), "sentences" (the
-        #: sentence limit), "blocked" (the guard cut it) or "end" (the
-        #: generation ended); None until done.
+        #: sentence limit), "blocked" (the guard cut it), "repeat" (it was
+        #: one of the lines to avoid, and nothing was released) or "end"
+        #: (the generation ended); None until done.
         self.reason: str | None = None
 
     def feed(self, piece: str) -> str:
@@ -124,11 +138,23 @@ class ReplyFilter:
         if reason is not None or final:
             safe = raw[:end].rstrip()
             self.done = True
+            if reason == "blocked" and safe and not _SENTENCE_CLOSED.search(safe):
+                safe += "…"  # cut mid-sentence: the NPC trails off
         else:
             held = self._held_back(raw[:end])
             if self._guard is not None:
                 held = max(held, self._guard.held_back(raw[:end]))
             safe = raw[: end - held].rstrip()
+        if not self._diverged:
+            said = _words(safe)
+            if self.done:
+                if said in self._avoid:
+                    self.reason = "repeat"  # nothing was released: the caller draws again
+                    return ""
+            elif any(a.startswith(said) for a in self._avoid):
+                return ""  # might still turn out a repeat: hold it all back
+            else:
+                self._diverged = True
         if len(safe) <= self._emitted:
             return ""
         out = safe[self._emitted :]

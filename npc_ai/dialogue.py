@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 from npc_ai.backends.base import Generator, SamplingParams
 from npc_ai.cleanup import ReplyFilter
 from npc_ai.errors import BackendError, InputError, NpcAiError, PersonaError
-from npc_ai.guard import Guard, GuardOptions, looks_like_injection
+from npc_ai.guard import META_PHRASES, Guard, GuardOptions, looks_like_injection
 from npc_ai.persona import Persona
 from npc_ai.prompt import (
     MAX_PLAYER_CHARS,
@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 
 # Room the conversation needs beside the persona header: a few turns.
 _MIN_SCENE_TOKENS = 128
+# A reply may not repeat one of the NPC's last few lines word for word; a
+# retry (a repeat, or an empty reply) samples a little hotter.
+_AVOID_REPEATS = 3
+_RETRY_HEAT = 0.25
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -333,17 +337,23 @@ class Npc:
         )
 
     def sampling(self, seed: int, attempt: int = 0) -> SamplingParams:
-        """Sampling for one attempt at a reply; each retry draws differently."""
-        return replace(self._sampling, seed=(seed + 7919 * attempt) & 0x7FFFFFFF)
+        """Sampling for one attempt at a reply; each retry draws differently, a little hotter."""
+        return replace(
+            self._sampling,
+            seed=(seed + 7919 * attempt) & 0x7FFFFFFF,
+            temperature=self._sampling.temperature + _RETRY_HEAT * attempt,
+        )
 
     def reply_filter(self) -> ReplyFilter:
         """A fresh clean-up filter for one attempt at a reply."""
         heard = [self._history[-1].text] if self._history else []
+        said = [t.text for t in self._history if t.speaker == "npc"][-_AVOID_REPEATS:]
         return ReplyFilter(
             self._stops,
             echo=f"{self.persona.name}:",
             max_sentences=self.options.max_sentences,
             guard=Guard.for_persona(self.persona, self.options.guard, heard=heard),
+            avoid=said,
         )
 
     def end_turn(self, text: str) -> None:
@@ -352,6 +362,41 @@ class Npc:
             self._history.append(Turn("npc", text))
             if self.memory is not None:
                 self.memory.said(text)
+                if isinstance(self.generator, Generator):
+                    self._summarize(self.generator)
+
+    def summary_job(self) -> tuple[str, SamplingParams, int] | None:
+        """The prompt and sampling for the memory's next summary, when one is due.
+
+        Returns ``(prompt, params, until)``; the continuation, cut at its
+        first line break, goes to ``memory.set_summary(text, until=until)``.
+        A driver (the runtime) runs it in the background; :meth:`end_turn`
+        runs it at once when the NPC has its own generator.
+        """
+        if self.memory is None or not self.memory.summary_due():
+            return None
+        prompt, until = self.memory.summary_prompt()
+        params = SamplingParams(max_tokens=48, temperature=0.0, stop=("\n",), forbid_empty=True)
+        return prompt, params, until
+
+    def finish_summary(self, text: str, until: int) -> None:
+        """Keep the model's summary (the raw continuation of :meth:`summary_job`'s prompt)."""
+        assert self.memory is not None
+        line = text.split("\n", 1)[0]
+        if Guard(META_PHRASES).find(line) is None:  # a summary that breaks the fiction is dropped
+            self.memory.set_summary(line, until=until)
+
+    def _summarize(self, generator: Generator) -> None:
+        job = self.summary_job()
+        if job is None:
+            return
+        prompt, params, until = job
+        text = ""
+        for piece in generator.generate([prompt], params):
+            text += piece
+            if "\n" in text:
+                break
+        self.finish_summary(text, until)
 
     def check_line(self, text: str) -> str:
         """The player's line as the NPC will hear it; an :class:`InputError` if unusable."""

@@ -200,6 +200,8 @@ class Runtime:
         self._turns: dict[int, _Turn] = {}  # by job id; worker side only
         self._by_reply: dict[int, _Turn] = {}  # worker side only
         self._prefills: dict[int, concurrent.futures.Future[None]] = {}  # worker side only
+        # Memory summaries being written, by job id: (NPC, last memory id, text so far).
+        self._summaries: dict[int, tuple[Npc, int, list[str]]] = {}  # worker side only
         self._closing = False
         self._closed = False
         self._step_ms = 0.0  # moving average of one engine step (stepped mode)
@@ -295,19 +297,22 @@ class Runtime:
             )
         return self.store.export(npc_ids)
 
-    def import_memory(self, blob: bytes) -> list[str]:
+    def import_memory(self, blob: bytes, *, clear_others: bool = False) -> list[str]:
         """Replace the memory of the NPCs in ``blob`` with the blob's; return their ids.
 
-        Those NPCs' conversations in progress are cancelled and their session
-        transcripts cleared: they now remember what the save remembers.
+        With ``clear_others``, NPCs the blob does not hold forget everything
+        (loading a whole-world save). The NPCs whose memory changed have
+        their replies in progress cancelled and their session transcripts
+        cleared: they now remember what the save remembers. A corrupt blob
+        raises :class:`~npc_ai.errors.MemoryFormatError` and changes nothing.
         """
         if self.store is None:
             raise InputError(
                 "this runtime has no memory store; pass Runtime(memory=MemoryStore(...))"
             )
-        loaded = self.store.import_(blob)
+        loaded = self.store.import_(blob, clear_others=clear_others)
         with self._state:
-            for npc_id in loaded:
+            for npc_id in self._npcs if clear_others else loaded:
                 entry = self._npcs.get(npc_id)
                 if entry is None:
                     continue
@@ -518,6 +523,8 @@ class Runtime:
             turn = self._turns.get(piece.job)
             if turn is not None:
                 self._on_piece(turn, piece)
+            elif piece.job in self._summaries:
+                self._on_summary(piece)
             elif piece.end is not None and piece.job in self._prefills:
                 future = self._prefills.pop(piece.job)
                 if piece.error is not None:
@@ -605,9 +612,43 @@ class Runtime:
                 turn.npc.end_turn(turn.text)
                 if turn.text:
                     self._overheard(turn, turn.handle.npc, turn.text)
+                    self._start_summary(turn.handle.npc, turn.npc)
         self._emit(ReplyDone(turn.handle.npc, turn.handle.id, turn.text, reason), turn.handle)
         if not turn.handle.future.done():
             turn.handle.future.set_result(turn.text)
+
+    def _start_summary(self, npc_id: str, npc: Npc) -> None:
+        """Have the model write the NPC's memory summary in the background, when due."""
+        if any(pending is npc for pending, _, _ in self._summaries.values()):
+            return
+        job_spec = npc.summary_job()
+        if job_spec is None:
+            return
+        prompt, params, until = job_spec
+        job = Job(
+            key=f"{npc_id}\x00summary",
+            segments=(prompt,),
+            params=params,
+            priority=Priority.BACKGROUND,
+        )
+        self._summaries[job.id] = (npc, until, [])
+        self.engine.submit(job)
+
+    def _on_summary(self, piece: Piece) -> None:
+        npc, until, parts = self._summaries[piece.job]
+        if piece.error is not None:
+            log.warning("a memory summary failed: %s", piece.error)
+            del self._summaries[piece.job]
+            return
+        parts.append(piece.text or "")
+        text = "".join(parts)
+        if piece.end is None and "\n" not in text:
+            return
+        del self._summaries[piece.job]
+        if piece.end is None:
+            self.engine.cancel(piece.job)
+        with self._state:
+            npc.finish_summary(text, until)
 
     def _overheard(self, turn: _Turn, speaker: str, text: str) -> None:
         for listener in turn.listeners:

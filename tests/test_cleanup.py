@@ -75,3 +75,19 @@ def test_any_split_of_the_same_text_gives_the_same_reply(split: int) -> None:
     pieces = [raw[i : i + split] for i in range(0, len(raw), split)]
     _, f = run(pieces)
     assert f.text == "Aye. The mine is shut."
+
+
+def test_a_repeat_of_a_line_to_avoid_is_held_back_and_dropped() -> None:
+    filt = ReplyFilter(("\n",), avoid=["I'm Ayla."])
+    assert [filt.feed(p) for p in ["I", "'m", " Ayla", "!"]] == ["", "", "", ""]
+    assert filt.finish() == ""
+    assert (filt.reason, filt.text) == ("repeat", "")
+
+
+def test_a_reply_that_only_starts_like_a_line_to_avoid_streams_once_it_differs() -> None:
+    filt = ReplyFilter(("\n",), avoid=["Hmph. Forge is hot."])
+    assert filt.feed("Hmph.") == ""
+    assert filt.feed(" Cold") == "Hmph. Cold"
+    assert filt.feed(" iron.") == " iron."
+    assert filt.finish() == ""
+    assert filt.text == "Hmph. Cold iron."

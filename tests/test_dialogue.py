@@ -160,3 +160,12 @@ def test_prepare_computes_the_persona_prefix(blacksmith: Persona) -> None:
     assert len(gen.prefilled) == 1
     npc.reply("Hi")
     assert gen.prompts[0].startswith(gen.prefilled[0])
+
+
+def test_an_npc_does_not_repeat_its_last_line_word_for_word(blacksmith: Persona) -> None:
+    model = ScriptedGenerator(["Hmph. Steel.", "Hmph. Steel.", "Hmph. Iron."])
+    npc = Npc(blacksmith, model)
+    assert npc.reply("Hello.") == "Hmph. Steel."
+    assert npc.reply("Hello again.") == "Hmph. Iron."
+    temperatures = [p.temperature for p in model.params]
+    assert temperatures[2] > temperatures[1]  # the retry samples hotter

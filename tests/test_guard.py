@@ -57,7 +57,7 @@ def test_matching_ignores_case_and_punctuation_between_words() -> None:
 def test_a_cut_never_takes_back_released_text() -> None:
     guard = Guard(["emberfang"])
     out, filt = run(["Hmph,", " that", " blade", " is", " Emberfang."], guard)
-    assert "".join(out) == filt.text == "Hmph, that blade is"
+    assert "".join(out) == filt.text == "Hmph, that blade is…"  # trails off
     assert filt.reason == "blocked"
 
 
@@ -79,7 +79,7 @@ def test_no_blocked_phrase_is_ever_released(words: list[str], cuts: list[int]) -
     released = "".join(out)
     assert released == filt.text
     assert guard.find(released) is None
-    assert text.startswith(released)
+    assert text.startswith(released.removesuffix("…"))
 
 
 def test_secret_terms_are_names_the_persona_never_says_openly() -> None:

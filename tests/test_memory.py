@@ -93,7 +93,8 @@ def test_an_npc_knows_only_what_it_heard(store: MemoryStore, blacksmith: Persona
 def test_memory_goes_into_the_prompt_right_before_the_reply(
     store: MemoryStore, blacksmith: Persona
 ) -> None:
-    model = ScriptedGenerator(["Aye."])
+    lines = ["Aye.", "Good.", "Hmph.", "Right."]
+    model = ScriptedGenerator(lines)
     npc = Npc(blacksmith, model, memory=NpcMemory(store, "smith", persona=blacksmith))
     npc.reply("My dog is named Biscuit.")
     for _ in range(6):
@@ -105,7 +106,7 @@ def test_memory_goes_into_the_prompt_right_before_the_reply(
         "Biscuit.\" Player's dog is Biscuit.)\nBrakka Ironhand:"
     )
     said = [m.text for m in store.memories("smith", kinds=["said"])]
-    assert said == ["Aye."] * 8
+    assert said == lines * 2
 
 
 def test_notes_stay_put_so_the_cached_prompt_never_changes(
@@ -131,7 +132,7 @@ def test_injection_gets_a_stay_in_character_note(blacksmith: Persona) -> None:
 
 
 def runtime_with(store: MemoryStore) -> Runtime:
-    engine = SerialEngine(ScriptedGenerator(["Aye, that I heard."]))
+    engine = SerialEngine(ScriptedGenerator(["Aye, that I heard.", "Hmph. Noted."]))
     return Runtime(engine, options=RuntimeOptions(threaded=False), memory=store)
 
 
@@ -194,3 +195,56 @@ def test_options_are_checked() -> None:
         MemoryOptions(budget_tokens=-1)
     with pytest.raises(InputError):
         NpcMemory(MemoryStore(":memory:"), "")
+
+
+def scripted(prompt: str) -> str:
+    if "diary" in prompt:
+        return " the player rides a horse named Pepper.\nAnd more."
+    return ["Aye.", "Good.", "Hmph.", "Right."][prompt.count("\n") % 4]
+
+
+def test_the_model_writes_a_rolling_summary(store: MemoryStore, blacksmith: Persona) -> None:
+    model = ScriptedGenerator(scripted)
+    memory = NpcMemory(store, "smith", persona=blacksmith, options=MemoryOptions(summary_every=4))
+    npc = Npc(blacksmith, model, memory=memory)
+    npc.reply("My horse is called Pepper.")
+    assert memory.summary == ""
+    npc.reply("Nice weather today.")
+    assert memory.summary == "Brakka learned that the player rides a horse named Pepper."
+    diary = "".join(model.prompts[-1])
+    assert "Player: My horse is called Pepper." in diary and diary.endswith("learned that")
+    assert [m.kind for m in store.memories("smith", kinds=["summary"])] == ["summary"]
+    assert store.state("smith").summary_until == store.memories("smith")[-2].id
+    npc.reply("The river is high.")
+    npc.reply("Where is the mill?")
+    assert len(store.memories("smith", kinds=["summary"])) == 1  # replaced, not piled up
+
+
+def test_the_runtime_writes_summaries_in_the_background(
+    store: MemoryStore, blacksmith: Persona
+) -> None:
+    engine = SerialEngine(ScriptedGenerator(scripted))
+    options = MemoryOptions(summary_every=4)
+    with Runtime(
+        engine, options=RuntimeOptions(threaded=False), memory=store, memory_options=options
+    ) as runtime:
+        smith = runtime.add_npc(blacksmith, npc_id="smith")
+        wait(runtime, runtime.say(smith, "My horse is called Pepper."))
+        wait(runtime, runtime.say(smith, "Nice weather today."))
+        deadline = time.monotonic() + 5
+        while not runtime.memory(smith).summary and time.monotonic() < deadline:
+            runtime.update()
+        assert "horse named Pepper" in runtime.memory(smith).summary
+
+
+def test_a_whole_world_load_clears_npcs_missing_from_the_save(
+    store: MemoryStore, blacksmith: Persona, guard: Persona
+) -> None:
+    with runtime_with(store) as runtime:
+        smith = runtime.add_npc(blacksmith, npc_id="smith")
+        saved = runtime.export_memory([smith])
+        watch = runtime.add_npc(guard, npc_id="guard")
+        wait(runtime, runtime.say(watch, "My name is Ayla."))
+        runtime.import_memory(saved, clear_others=True)
+        assert runtime.memory(watch).memories() == []
+        assert runtime.history(watch) == ()

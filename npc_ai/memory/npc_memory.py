@@ -196,6 +196,75 @@ class NpcMemory:
             self.store.update_state(self.npc, relationship=value)
             return value
 
+    # -- the rolling summary ------------------------------------------------------------
+
+    def summary_due(self) -> bool:
+        """Whether enough lines have passed since the last summary to write a new one."""
+        state = self.store.state(self.npc)
+        lines = self.store.memories(
+            self.npc,
+            kinds=("heard", "said"),
+            after_id=state.summary_until,
+            limit=self.options.summary_every,
+        )
+        return len(lines) >= self.options.summary_every
+
+    def summary_prompt(self, *, max_lines: int = 48) -> tuple[str, int]:
+        """The prompt for the model to write the next summary, and the last memory id it covers.
+
+        The model continues a note in the NPC's diary: the earlier summary,
+        the lines since, then ``"In short,"``. Its continuation (one line)
+        goes to :meth:`set_summary`.
+        """
+        state = self.store.state(self.npc)
+        lines = self.store.memories(
+            self.npc,
+            kinds=("heard", "said"),
+            after_id=state.summary_until,
+            limit=max_lines,
+            newest=True,
+        )
+        who = self._first()
+        out = [f"{who}'s diary: what {who} remembers of talks in the village.", ""]
+        if state.summary:
+            out += [f"Before: {state.summary}", ""]
+        for memory in lines:
+            speaker = (
+                who
+                if memory.kind == "said"
+                else self.player
+                if memory.speaker == "player"
+                else memory.speaker
+            )
+            out.append(f"{speaker}: {memory.text}")
+        out += ["", f"In short, {who} learned that"]
+        until = lines[-1].id if lines else state.summary_until
+        return "\n".join(out), until
+
+    def set_summary(self, text: str, *, until: int) -> None:
+        """Keep ``text`` (the model's continuation) as the summary up to memory ``until``.
+
+        The summary is also a memory of its own, found by retrieval like any
+        other; the previous summary's record is replaced.
+        """
+        text = " ".join(text.split()).strip(" .")
+        if not text:
+            return
+        who = self._first()
+        text = f"{who} learned that {text}."
+        with self._lock:
+            old = [m.id for m in self.store.memories(self.npc, kinds=("summary",))]
+            turn = self.store.state(self.npc).turn
+            added = self.store.add(
+                self.npc, [NewMemory(kind="summary", text=text, turn=turn, importance=0.5)]
+            )
+            self.store.update_state(self.npc, summary=text, summary_until=until)
+            if old:
+                self.store.forget(self.npc, old)
+                self._index = None
+            else:
+                self._indexed(added)
+
     def reload(self) -> None:
         """Read the store again (after the game imported a save blob)."""
         with self._lock:
