@@ -12,7 +12,7 @@ namespace NpcAi.Bridge
         /// available.</summary>
         public Task<Dictionary<string, object>> Describe()
         {
-            return Then(Request("rpc.describe"), r => Result(r, "rpc.describe"));
+            return Then(Call("rpc.describe"), r => Result(r, "rpc.describe"));
         }
 
         /// <summary><c>rpc.ping</c>: the server sends <paramref name="echo"/> back.</summary>
@@ -20,7 +20,7 @@ namespace NpcAi.Bridge
         {
             var args = new Dictionary<string, object>();
             args["echo"] = echo;
-            return Then(Request("rpc.ping", args), r =>
+            return Then(Call("rpc.ping", args), r =>
             {
                 object value;
                 Result(r, "rpc.ping").TryGetValue("echo", out value);
@@ -56,7 +56,7 @@ namespace NpcAi.Bridge
             if (id != null) { args["id"] = id; }
             args[key] = value;
             if (priority != null) { args["priority"] = priority; }
-            return Then(Request("npc.load", args), r => Fields.Str(Result(r, "npc.load"), "id"));
+            return Then(Call("npc.load", args), r => Fields.Str(Result(r, "npc.load"), "id"));
         }
 
         /// <summary><c>npc.unload</c>: remove an NPC; its reply in progress is
@@ -117,7 +117,7 @@ namespace NpcAi.Bridge
         {
             var args = new Dictionary<string, object>();
             args["stream"] = stream;
-            return Then(Request("npc.cancel", args),
+            return Then(Call("npc.cancel", args),
                         r => Fields.Bool(Result(r, "npc.cancel"), "cancelled"));
         }
 
@@ -127,7 +127,7 @@ namespace NpcAi.Bridge
         {
             var args = new Dictionary<string, object>();
             if (ids != null) { args["ids"] = ids; }
-            return Then(Request("npc.export", args), r =>
+            return Then(Call("npc.export", args), r =>
             {
                 object blob;
                 Result(r, "npc.export").TryGetValue("blob", out blob);
@@ -147,7 +147,7 @@ namespace NpcAi.Bridge
         {
             var args = new Dictionary<string, object>();
             args["blob"] = blob;
-            return Then(Request("npc.import", args), r =>
+            return Then(Call("npc.import", args), r =>
             {
                 object raw;
                 Result(r, "npc.import").TryGetValue("ids", out raw);
@@ -169,7 +169,7 @@ namespace NpcAi.Bridge
             args["text"] = text;
             args["source"] = source;
             args["target"] = target;
-            return Then(Request("translate.text", args),
+            return Then(Call("translate.text", args),
                         r => Fields.Str(Result(r, "translate.text"), "text"));
         }
 
@@ -182,7 +182,7 @@ namespace NpcAi.Bridge
             var args = new Dictionary<string, object>();
             if (language != null) { args["language"] = language; }
             if (translate != null) { args["translate"] = translate; }
-            return Then(Request("subtitle.start", args),
+            return Then(Call("subtitle.start", args),
                         r => Fields.Long(Result(r, "subtitle.start"), "session"));
         }
 

@@ -214,6 +214,17 @@ namespace NpcAi.Bridge
             return tcs.Task;
         }
 
+        /// <summary>A request whose task completes on the reader thread: only for
+        /// <see cref="Then"/>, whose small mapping runs there and whose own task then hands
+        /// the result to the caller's continuations on the pool (one thread hop, not
+        /// two).</summary>
+        Task<object> Call(string method, IDictionary<string, object> args = null)
+        {
+            var tcs = new TaskCompletionSource<object>();
+            Send(method, args, new Pending { Tcs = tcs });
+            return tcs.Task;
+        }
+
         /// <summary>Send a notification (no answer; a failure comes back as
         /// <see cref="ServerError"/>).</summary>
         public void Notify(string method, IDictionary<string, object> args = null)

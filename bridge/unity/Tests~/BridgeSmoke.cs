@@ -9,6 +9,8 @@
 //       the NpcAiBridge MonoBehaviour (built with UnityStubs.cs) driven frame by frame: events
 //       and callbacks on the main thread, in order, at most maxEventsPerFrame per frame
 //   mono BridgeSmoke.exe discovery-path                   (prints the default discovery path)
+//   mono BridgeSmoke.exe bench --port P --token T [--pings N] [--replies M]
+//       figures for tools/bench_clients.py, one JSON line
 //       a live server with the scripted fake generator: hello, a wrong token, describe, ping,
 //       npc.load, npc.say with streamed deltas and exactly one done, cancel, error cases
 //
@@ -44,6 +46,13 @@ static partial class BridgeSmoke
         if (args.Length >= 2 && args[0] == "golden") { Golden.Run(args[1]); }
         else if (args.Length >= 1 && args[0] == "smoke") { Smoke.Run(Options(args)); }
         else if (args.Length >= 1 && args[0] == "component") { ComponentRun.Run(Options(args)); }
+        else if (args.Length >= 1 && args[0] == "bench")
+        {
+            int at = Array.IndexOf(args, "--pings"), rt = Array.IndexOf(args, "--replies");
+            BenchRun.Run(Options(args), at > 0 ? int.Parse(args[at + 1]) : 2000,
+                         rt > 0 ? int.Parse(args[rt + 1]) : 20);
+            return 0;
+        }
         else
         {
             Console.Error.WriteLine(
