@@ -119,6 +119,11 @@ class LiveSubtitles:
         """
         if self._worker is not None:
             raise RuntimeError("start() called twice")
+        if self._translator is None and self._targets():
+            logger.info(
+                "no translator given: captions are not translated into %s",
+                ", ".join(self._targets()),
+            )
         if self._transcriber is None:
             self._transcriber = self._build_transcriber()
         self.source.open()

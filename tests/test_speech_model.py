@@ -159,3 +159,36 @@ def test_base_model_translates_speech_to_english(tmp_path: Path) -> None:
     assert result.language == "en"
     words = set(result.text.lower().replace(".", " ").replace(",", " ").split())
     assert words & {"bridge", "village", "town", "flood", "destroyed"}, result.text
+
+
+def test_streaming_vad_matches_faster_whispers_whole_file_vad(script: SpeechScript) -> None:
+    from faster_whisper.vad import get_vad_model
+
+    from npc_ai.backends.faster_whisper import SileroVad
+
+    audio = decode(script.path)[: 20 * SAMPLE_RATE]
+    whole = np.asarray(get_vad_model()(audio[: len(audio) // 512 * 512])).reshape(-1)
+    vad = SileroVad()
+    pieces = []
+    rest = audio
+    rng = np.random.default_rng(3)
+    pending = np.zeros(0, np.float32)
+    while len(rest):
+        n = int(rng.integers(100, 5000))
+        pending = np.concatenate([pending, rest[:n]])
+        rest = rest[n:]
+        usable = len(pending) // 512 * 512
+        pieces.append(vad(pending[:usable]))
+        pending = pending[usable:]
+    streamed = np.concatenate(pieces)
+    assert len(streamed) == len(whole)
+    np.testing.assert_allclose(streamed, whole, atol=1e-4)
+    assert (whole > 0.5).mean() > 0.3  # there is speech in it
+
+
+def test_english_only_model_refuses_other_languages() -> None:
+    from npc_ai.backends.faster_whisper import WhisperOptions, WhisperRecognizer
+    from npc_ai.errors import InputError
+
+    with pytest.raises(InputError, match="English-only"):
+        WhisperRecognizer(WhisperOptions(model="tiny.en", task="translate"))

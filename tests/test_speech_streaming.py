@@ -361,3 +361,12 @@ def test_public_names() -> None:
     )
     assert sorted(npc_ai.subtitles.__all__) == ["LiveSubtitles", "SubtitleOptions", "Translator"]
     assert all(hasattr(npc_ai.speech, n) for n in npc_ai.speech.__all__)
+
+
+def test_recogniser_options_are_checked_before_loading_a_model() -> None:
+    from npc_ai.backends.faster_whisper import WhisperOptions, WhisperRecognizer
+
+    with pytest.raises(InputError, match="task"):
+        WhisperRecognizer(WhisperOptions(task="summarise"))
+    with pytest.raises(InputError, match="beam_size"):
+        WhisperRecognizer(WhisperOptions(beam_size=0))
