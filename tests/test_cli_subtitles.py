@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import signal
@@ -528,3 +529,56 @@ def test_a_long_partial_keeps_its_end_within_the_terminal_width(
     TerminalPrinter(out, live=True)(cap(0, text))
     shown = out.getvalue().removeprefix("\r\x1b[K\x1b[2m").removesuffix("\x1b[0m")
     assert shown == "…" + text[-28:] and len(shown) == 29
+
+
+@pytest.mark.model
+def test_real_speech_on_the_page_and_in_the_window(speech: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy"}
+    proc = subprocess.Popen(
+        [
+            *NPC_AI,
+            "subtitles",
+            "--source",
+            str(speech),
+            "--realtime",
+            "--overlay",
+            "--web",
+            str(port),
+            "--translate",
+            "es",
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                page = SseReader(port)
+                break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()[1]
+                assert time.monotonic() < deadline, "the page never came up"
+                time.sleep(0.1)
+        page.sock.settimeout(120)
+        messages = []
+        while line := page.file.readline():  # until the command ends and closes the stream
+            if line.startswith(b"data: "):
+                messages.append(json.loads(line[6:]))
+        page.close()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    finals = [m["event"]["text"] for m in messages if m["kind"] == "final"]
+    assert {"sword", "gate", "winter"} <= words(" ".join(finals))
+    spanish = [m["event"]["text"] for m in messages if m["kind"] == "translation"]
+    assert len(spanish) == len([f for f in finals if f.strip()]) and all(spanish)
+    assert messages[-1]["kind"] == "expire" and messages[-1]["lines"] == []  # shown, then gone

@@ -371,7 +371,7 @@ def run(args: argparse.Namespace) -> int:
             stack.callback(session.stop)
             if pump(session, sinks, window=window, stop=stop):
                 log.info("stopped before the end of the source")
-            elif server is not None and window is None:
+            elif server is not None:
                 # The source ended: leave the last lines on the page for their time.
                 while server.lines and not stop.wait(0.1):
                     pass
