@@ -483,7 +483,7 @@ def test_a_slow_client_does_not_block_another_and_loses_only_partials() -> None:
         deadline = time.monotonic() + 5
         while server.client_count < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
-        words = " ".join(["word"] * 400)
+        words = " ".join(["word"] * 1500)  # ~25 KB a message: far more than socket buffers hold
         got: list[dict[str, Any]] = []
         reading = threading.Thread(
             target=lambda: got.extend(fast.until("final") for _ in range(60)), daemon=True
