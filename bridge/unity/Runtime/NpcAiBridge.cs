@@ -44,7 +44,7 @@ namespace NpcAi.Bridge
         readonly ConcurrentQueue<Action> inbox = new ConcurrentQueue<Action>();
         BridgeClient client;
         bool connecting;
-        bool destroyed;
+        volatile bool destroyed; // read by the connect continuation on a pool thread
 
         /// <summary>The core client (null until connected). Its own events fire on its reader
         /// thread; use this component's events instead.</summary>
@@ -91,6 +91,7 @@ namespace NpcAi.Bridge
                     return;
                 }
                 var c = t.Result;
+                if (destroyed) { c.Dispose(); return; } // no Update will ever run Ready
                 Wire(c);
                 inbox.Enqueue(() => Ready(c));
             });

@@ -93,6 +93,12 @@ func _ready() -> void:
 	process_mode = Node.PROCESS_MODE_ALWAYS
 
 
+func _exit_tree() -> void:
+	# The game is quitting (or the node was removed): hang up now, so the server cancels
+	# this client's replies at once.
+	_close("the NpcAi node left the scene tree")
+
+
 ## Connect to npc-ai serve. With port 0 the port and token come from the discovery file
 ## (discovery_path, or the default path). Returns OK or an error; the outcome comes as
 ## connected or connect_failed.
