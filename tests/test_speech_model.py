@@ -6,6 +6,7 @@ same audio; silence and noise must give no caption at all.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -192,3 +193,14 @@ def test_english_only_model_refuses_other_languages() -> None:
 
     with pytest.raises(InputError, match="English-only"):
         WhisperRecognizer(WhisperOptions(model="tiny.en", task="translate"))
+
+
+def test_speech_without_pauses_is_cut_into_short_finals(recognizer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    script = make_script(tmp_path, PHRASES[:5], gaps=0.15)  # ~19 s, no pause the VAD ends on
+    captions, _st = stream(recognizer, decode(script.path))
+    finals = [c for c in captions if c.final]
+    assert len(finals) >= 2
+    assert all(c.end - c.start <= 12.5 for c in finals)
+    assert all(a.end <= b.start + 0.01 for a, b in itertools.pairwise(finals))
+    # Cut phrases read worse than whole ones (measured 0.17 against 0.07 offline).
+    assert word_error_rate(script.text, " ".join(c.text for c in finals)) <= 0.25
