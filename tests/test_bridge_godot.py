@@ -29,7 +29,7 @@ from lark import Tree
 
 from bridge.methods import METHODS
 from tests.conftest import ROOT
-from tests.gdscript_godot import GodotLoop, PackedVector2Array, Vector2, load_client
+from tests.gdscript_godot import ERRORS, GodotLoop, PackedVector2Array, Vector2, load_client
 from tests.gdscript_subset import PackedByteArray as GDBytes
 from tests.gdscript_subset import Script
 
@@ -639,6 +639,19 @@ def test_gdscript_client_against_a_live_server(client_script: Script, tmp_path: 
         loop.call("import_memory", blob, on_imported)
         loop.run_until(lambda: bool(imported))
         assert imported[0] == ({"ids": ["smith"]}, {})
+
+        # A server that does not read: once max_outbox bytes wait, calls are refused (2009).
+        loop.node.fields["max_outbox"] = 10
+        refused, on_refused = answer_box(script)
+        assert loop.call("ping", None, on_refused) == -1
+        assert loop.call("say", "smith", "Hello?") == -1
+        assert loop.call("notify", "rpc.ping", {}) == ERRORS["ERR_BUSY"]
+        loop.frame()  # refusals are reported deferred, like Godot's call_deferred
+        assert refused[0][0] is None and refused[0][1]["code"] == 2009
+        assert seen.named("npc_error")[-1][:2] == (-1, refused[0][1])
+        assert [level for level, _ in script.log] == ["warning"]
+        script.log.clear()
+        loop.node.fields["max_outbox"] = 8 << 20
 
         # Closing with a reply under way ends that reply with one npc_error (2012).
         open_line = loop.call("say", "smith", "Tell me a long story.")

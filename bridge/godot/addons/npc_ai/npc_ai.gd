@@ -69,6 +69,8 @@ var max_read_per_frame := 1 << 20
 var max_frame := 64 << 20
 ## Seconds to connect and finish the handshake.
 var connect_timeout := 5.0
+## Bytes waiting to be sent before calls are refused (the server is not reading).
+var max_outbox := 8 << 20
 
 var _peer: StreamPeerTCP
 var _state := State.IDLE
@@ -86,6 +88,8 @@ var _pending := {}
 var _replies := {}
 # server stream id -> reply
 var _by_stream := {}
+# The error of the last request that could not be sent.
+var _refusal := {}
 
 
 func _ready() -> void:
@@ -230,8 +234,7 @@ func say(npc: String, text: String, rng_seed := -1) -> int:
 	var reply := {"handle": -1, "npc": npc, "stream": -1, "cancel": false}
 	var handle := _send_request("npc.say", params, Callable(), reply)
 	if handle < 0:
-		var dead := _error(CONNECTION_DEAD, "ConnectionDeadError", "not connected")
-		npc_error.emit.call_deferred(-1, dead, npc)
+		npc_error.emit.call_deferred(-1, _refusal, npc)
 	return handle
 
 
@@ -474,10 +477,7 @@ func _handle_of(p: Dictionary, last: bool) -> int:
 
 func _send_request(method: String, params: Dictionary, callback: Callable, reply: Variant) -> int:
 	if _state == State.IDLE:
-		var dead := _error(CONNECTION_DEAD, "ConnectionDeadError", "not connected")
-		if callback.is_valid():
-			callback.call_deferred(null, dead)
-		return -1
+		return _refuse(callback, _error(CONNECTION_DEAD, "ConnectionDeadError", "not connected"))
 	_last_id = 1 if _last_id >= MAX_MSGID else _last_id + 1
 	while _pending.has(_last_id) or _replies.has(_last_id):
 		_last_id = 1 if _last_id >= MAX_MSGID else _last_id + 1
@@ -485,15 +485,14 @@ func _send_request(method: String, params: Dictionary, callback: Callable, reply
 	var encoded := MsgPack.encode([0, msgid, method, [params] if not params.is_empty() else []])
 	if encoded.error != "":
 		push_error("npc-ai: %s: %s" % [method, encoded.error])
-		var bad := _error(2005, "BadParamsError", encoded.error)
-		if callback.is_valid():
-			callback.call_deferred(null, bad)
-		return -1
+		return _refuse(callback, _error(2005, "BadParamsError", encoded.error))
+	var framed := MsgPack.frame(encoded.bytes)
+	if _outbox.size() + framed.size() > max_outbox:
+		return _refuse(callback, _busy())
 	_pending[msgid] = {"method": method, "callback": callback, "reply": reply}
 	if reply != null:
 		reply.handle = msgid
 		_replies[msgid] = reply
-	var framed := MsgPack.frame(encoded.bytes)
 	if _state == State.READY or method == "rpc.hello":
 		_outbox.append_array(framed)
 	else:
@@ -501,9 +500,28 @@ func _send_request(method: String, params: Dictionary, callback: Callable, reply
 	return msgid
 
 
+## A request that could not be sent: its callback gets the error; say() reads _refusal.
+func _refuse(callback: Callable, error: Dictionary) -> int:
+	_refusal = error
+	if callback.is_valid():
+		callback.call_deferred(null, error)
+	return -1
+
+
+func _busy() -> Dictionary:
+	var message := (
+		"%d bytes wait to be sent (limit %d): the server is not reading"
+		% [_outbox.size(), max_outbox]
+	)
+	return _error(2009, "TooBusyError", message)
+
+
 func _queue(framed: PackedByteArray) -> Error:
 	if _state == State.IDLE:
 		return ERR_CONNECTION_ERROR
+	if _outbox.size() + framed.size() > max_outbox:
+		push_warning("npc-ai: " + _busy().message)
+		return ERR_BUSY
 	if _state == State.READY:
 		_outbox.append_array(framed)
 	else:
