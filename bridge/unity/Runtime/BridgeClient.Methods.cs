@@ -80,7 +80,9 @@ namespace NpcAi.Bridge
         /// <summary><c>npc.say</c>: the player says <paramref name="text"/> to an NPC.
         /// Returns the reply's handle at once; the reply arrives as NpcDelta events, then
         /// exactly one NpcDone or NpcError with that handle as Stream.</summary>
-        /// <exception cref="BridgeException">2012 when the connection is closed.</exception>
+        /// <exception cref="BridgeException">2012 when the connection is closed; 2009 when
+        /// <see cref="BridgeOptions.MaxSendQueue"/> bytes wait unsent (the server is not
+        /// reading).</exception>
         public long Say(string npc, string text, long? seed = null)
         {
             var args = new Dictionary<string, object>();
