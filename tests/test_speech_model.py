@@ -204,3 +204,33 @@ def test_speech_without_pauses_is_cut_into_short_finals(recognizer, tmp_path: Pa
     assert all(a.end <= b.start + 0.01 for a, b in itertools.pairwise(finals))
     # Cut phrases read worse than whole ones (measured 0.17 against 0.07 offline).
     assert word_error_rate(script.text, " ".join(c.text for c in finals)) <= 0.25
+
+
+@pytest.mark.parametrize("kind", ["zeros", "faint", "white", "hum", "brown"])
+def test_shield_alone_rejects_what_whisper_invents_on_non_speech(recognizer, kind: str) -> None:  # type: ignore[no-untyped-def]
+    # The VAD is bypassed (every window is "speech"), so tiny.en does see the non-speech and
+    # invents "you", "I'm going to go to the ground." and the like; the shield must drop all.
+    from npc_ai.speech.fake import EnergyVad
+
+    rng = np.random.default_rng(2)
+    n = 6 * SAMPLE_RATE
+    t = np.arange(n) / SAMPLE_RATE
+    audio = {
+        "zeros": np.zeros(n),
+        "faint": rng.standard_normal(n) * 3e-4,
+        "white": rng.standard_normal(n) * 0.1,
+        "hum": 0.2 * np.sin(2 * np.pi * 50 * t),
+        "brown": np.cumsum(rng.standard_normal(n)),
+    }[kind]
+    if kind == "brown":  # random walk without its drift: rumble
+        audio = (audio - np.convolve(audio, np.ones(400) / 400, "same")) * 0.02
+    st = StreamingTranscriber(recognizer, EnergyVad(threshold=0.0))
+    captions: list[Caption] = []
+    samples = np.clip(audio, -1, 1).astype(np.float32)
+    for i in range(0, n, 1600):
+        st.insert_audio(samples[i : i + 1600])
+        captions += st.process_iter()
+    captions += st.finish()
+    assert [c.text for c in captions] == []
+    passes = st.stats.partial_passes + st.stats.final_passes
+    assert passes >= 5 and st.stats.rejected_passes >= 1
