@@ -514,6 +514,11 @@ class StreamingTranscriber:
         if caption is not None:
             events.append(caption)
         cut = round(head[-1].end * SAMPLE_RATE) if head else phrase.start + phrase.samples
+        following = phrase.tentative[:1] if not hard else []
+        if head and following and following[0].start > head[-1].end:
+            # Word ends from alignment are rough: cut midway to the next word so its onset
+            # stays with the rest of the phrase.
+            cut = round((head[-1].end + following[0].start) / 2 * SAMPLE_RATE)
         if not head:
             cut -= SAMPLE_RATE  # nothing heard in the whole phrase: keep the last second only
         rest = _Phrase(start=phrase.start, chunks=[phrase.audio()])
