@@ -39,13 +39,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
 from npc_ai.errors import AudioFormatError, InputError
 from npc_ai.speech import shield
+from npc_ai.speech.asr import SAMPLE_RATE, AsrResult, Audio, SpeechRecognizer, VoiceDetector
 from npc_ai.speech.events import Caption, Word
 from npc_ai.speech.shield import ShieldOptions
 
@@ -61,50 +60,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
-"""Samples per second of every audio array in this package (mono float32 in [-1, 1])."""
-
-Audio = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AsrResult:
-    """One recogniser pass over an audio buffer.
-
-    ``words`` carry times in seconds from the start of that buffer and their text as the
-    model wrote it (a leading space starts a new word); the scores are those of the pass.
-    """
-
-    text: str
-    words: tuple[Word, ...] = ()
-    avg_logprob: float = 0.0
-    no_speech_prob: float = 0.0
-    language: str = "en"
-
-
-class SpeechRecognizer(Protocol):
-    """Transcribes a short buffer of 16 kHz mono float32 audio (one phrase, <= 30 s)."""
-
-    def transcribe(self, audio: Audio, *, prompt: str = "") -> AsrResult:
-        """Transcribe ``audio``; ``prompt`` is earlier text that gives the model context."""
-        ...
-
-
-class VoiceDetector(Protocol):
-    """Streaming voice activity detection: speech probability per window of samples."""
-
-    @property
-    def window(self) -> int:
-        """Samples per probability."""
-        ...
-
-    def __call__(self, audio: Audio) -> npt.NDArray[np.float32]:
-        """Probabilities for ``len(audio) // window`` consecutive windows (stateful)."""
-        ...
-
-    def reset(self) -> None:
-        """Forget the stream so far."""
-        ...
+# SAMPLE_RATE, AsrResult, SpeechRecognizer and VoiceDetector live in npc_ai.speech.asr and are
+# re-exported here, next to the transcriber that uses them.
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
