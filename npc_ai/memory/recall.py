@@ -10,9 +10,14 @@ Two parts, both pure Python, deterministic and fast:
   near-duplicates, fills a token budget greedily by score, and returns the
   chosen memories oldest first, so a small model reads them as a timeline.
 
-BM25 is the default because it was measured against embeddings from the loaded
-Gemma 3 270M model on a paraphrase-heavy test set (``tools/eval_retrieval.py``,
-figures in docs/BENCHMARKS.md, "Memory retrieval").
+BM25 needs no model, rebuilds from the store in microseconds per memory and
+brings back nothing for small talk, so it is what :func:`recall` builds for a
+plain list of memories. It cannot find a memory that shares no word with the
+query ("What do I ride?" for "My horse is called Pepper."):
+:class:`~npc_ai.memory.embedding.EmbeddingIndex`, fed by the loaded model,
+can, at the cost of one embedding per memory and per query. Both were measured
+side by side (``tools/eval_retrieval.py``; docs/BENCHMARKS.md, "Memory
+retrieval"), and :func:`recall` takes either through :class:`Retriever`.
 
 Example::
 
@@ -310,7 +315,7 @@ class RecallOptions:
 
     A memory's score is ``relevance_weight * relevance + recency_weight *
     recency + importance_weight * importance (+ fact_boost for facts)``, where
-    relevance is its BM25 score divided by the best score for the query
+    relevance is its index score divided by the best score for the query
     (0..1), recency halves every ``recency_half_life`` turns (1 for this
     turn), and importance is the record's own, clipped to 0..1.
     """
