@@ -29,7 +29,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Protocol
 
@@ -64,6 +64,9 @@ class SubtitleOptions:
     """
 
     model: str = "tiny.en"
+    final_model: str | None = None
+    """A second, larger model for the final passes only (e.g. ``"base"``): better finals,
+    slower (see docs/BENCHMARKS.md); partials stay with ``model``."""
     targets: tuple[str, ...] = ("es",)
     realtime: bool = True
     language: str | None = None
@@ -139,16 +142,20 @@ class LiveSubtitles:
         from npc_ai.backends.faster_whisper import SileroVad, WhisperOptions, WhisperRecognizer
 
         opts = self.options
-        recognizer = WhisperRecognizer(
-            WhisperOptions(
-                model=opts.model,
-                cpu_threads=opts.cpu_threads,
-                beam_size=opts.beam_size,
-                language=opts.language,
-                task=opts.task,
-            )
+        whisper = WhisperOptions(
+            model=opts.model,
+            cpu_threads=opts.cpu_threads,
+            beam_size=opts.beam_size,
+            language=opts.language,
+            task=opts.task,
         )
-        return StreamingTranscriber(recognizer, SileroVad(), options=opts.streaming)
+        recognizer = WhisperRecognizer(whisper)
+        final = None
+        if opts.final_model and opts.final_model != opts.model:
+            final = WhisperRecognizer(replace(whisper, model=opts.final_model))
+        return StreamingTranscriber(
+            recognizer, SileroVad(), options=opts.streaming, final_recognizer=final
+        )
 
     def stop(self, timeout: float | None = None) -> None:
         """Finish: stop reading, turn the last phrase into a final, translate, end."""

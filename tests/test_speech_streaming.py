@@ -370,3 +370,17 @@ def test_recogniser_options_are_checked_before_loading_a_model() -> None:
         WhisperRecognizer(WhisperOptions(task="summarise"))
     with pytest.raises(InputError, match="beam_size"):
         WhisperRecognizer(WhisperOptions(beam_size=0))
+
+
+def test_a_second_recogniser_makes_the_finals() -> None:
+    first = script("where is the smith", 0.3)
+    second = script("behind the mill", first[-1].end + 1.2)
+    words = [*first, *second]
+    audio = scripted_stream(words, second[-1].end + 1.0)
+    small = ScriptedRecognizer(stream=audio, words=words)
+    large = ScriptedRecognizer(stream=audio, words=words)
+    st = StreamingTranscriber(small, EnergyVad(), final_recognizer=large)
+    events = feed(st, audio)
+    assert [c.text for c in finals(events)] == ["where is the smith", "behind the mill"]
+    assert len(large.calls) == 2
+    assert len(small.calls) == st.stats.partial_passes >= 2

@@ -1,7 +1,7 @@
 """Live-subtitle benchmark: latency, real-time factor, WER and CPU share of streaming
 transcription, on espeak-ng speech with known phrase times.
 
-    .venv/bin/python tools/bench_subtitles.py                  # tiny.en, short vs 30 s window
+    .venv/bin/python tools/bench_subtitles.py                  # tiny.en: short, 30 s, base finals
     .venv/bin/python tools/bench_subtitles.py --load 2         # with two busy-loop processes
     .venv/bin/python tools/bench_subtitles.py --translate es   # plus translation of finals
 
@@ -94,10 +94,14 @@ def run_fast(
 
 
 def run_realtime(
-    recognizer: WhisperRecognizer, script: SpeechScript, translator: Any, targets: tuple[str, ...]
+    recognizer: WhisperRecognizer,
+    script: SpeechScript,
+    translator: Any,
+    targets: tuple[str, ...],
+    final: WhisperRecognizer | None = None,
 ) -> dict[str, Any]:
     source = FileSource(script.path, realtime=True)
-    st = StreamingTranscriber(recognizer, SileroVad())
+    st = StreamingTranscriber(recognizer, SileroVad(), final_recognizer=final)
     session = LiveSubtitles(
         source,
         options=SubtitleOptions(targets=targets),
@@ -154,7 +158,11 @@ def main() -> None:
     ap.add_argument("--model", default="tiny.en")
     ap.add_argument("--phrases", type=int, default=len(PHRASES))
     ap.add_argument("--threads", type=int, default=1, help="CTranslate2 threads (default 1)")
-    ap.add_argument("--configs", default="short,full", help="short (default window), full (30 s)")
+    ap.add_argument(
+        "--configs",
+        default="short,full,base-finals",
+        help="short (default window), full (30 s window), base-finals (whisper-base finals)",
+    )
     ap.add_argument("--load", type=int, default=0, help="busy-loop processes to run alongside")
     ap.add_argument("--translate", default="", help="targets, e.g. es or es,fr (needs packs)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
@@ -186,8 +194,12 @@ def main() -> None:
             opts = replace(base, full_context=(name == "full"))
             rec = WhisperRecognizer(opts)
             rec.transcribe(audio[:16000])  # warm-up
-            fast = run_fast(rec, audio, script)
-            rt = run_realtime(rec, script, translator, targets)
+            final = None
+            if name == "base-finals":
+                final = WhisperRecognizer(replace(opts, model="base", language="en"))
+                final.transcribe(audio[:16000])
+            fast = run_fast(rec, audio, script, final)
+            rt = run_realtime(rec, script, translator, targets, final)
             results[name] = {"fast": fast, "realtime": rt}
     finally:
         for p in load:

@@ -149,7 +149,9 @@ class _Phrase:
 class StreamingTranscriber:
     """Turns a stream of audio into partial and final captions (no I/O, no threads).
 
-    ``clock`` returns wall seconds (monotonic); tests pass a fake one.
+    ``final_recognizer`` (default: ``recognizer``) makes the final passes, so a larger model
+    can write the finals while a small one keeps the partials quick. ``clock`` returns wall
+    seconds (monotonic); tests pass a fake one.
     """
 
     def __init__(
@@ -158,9 +160,11 @@ class StreamingTranscriber:
         vad: VoiceDetector,
         *,
         options: StreamingOptions | None = None,
+        final_recognizer: SpeechRecognizer | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._asr = recognizer
+        self._final_asr = final_recognizer or recognizer
         self._vad = vad
         self._opts = options or StreamingOptions()
         self._clock = clock
@@ -238,8 +242,13 @@ class StreamingTranscriber:
         probs = self._vad(audio)
         w = self._window
         pad = int(opts.pad * SAMPLE_RATE)
+        # When the audio came at real-time pace its first sample arrived len(audio) earlier
+        # than the call: stamp each window with its own arrival, or audio that queued during a
+        # long pass would look fresh and the governor would never see the lag.
+        first = arrived - len(audio) / SAMPLE_RATE
         for i, p in enumerate(probs):
             frame = audio[i * w : (i + 1) * w]
+            came = first + (i + 1) * w / SAMPLE_RATE
             start = self._t
             self._t += w
             phrase = self._phrase
@@ -251,7 +260,7 @@ class StreamingTranscriber:
                     phrase.samples = pre_n + w
                     phrase.speech = w
                     phrase.speech_end = self._t
-                    phrase.unseen_since = arrived
+                    phrase.unseen_since = came
                     self._phrase = phrase
                     self._preroll.clear()
                     self._preroll_samples = 0
@@ -264,7 +273,7 @@ class StreamingTranscriber:
             phrase.chunks.append(frame)
             phrase.samples += w
             if phrase.unseen_since is None:
-                phrase.unseen_since = arrived
+                phrase.unseen_since = came
             speaking = p >= (opts.vad_neg_threshold if phrase.silence == 0 else opts.vad_threshold)
             if speaking:
                 phrase.silence = 0
@@ -353,8 +362,7 @@ class StreamingTranscriber:
     # -- governor -------------------------------------------------------------------------
 
     def _learn(self, cost: float) -> None:
-        """Fold one pass's wall cost into the cost model and re-size the step."""
-        self._asr_seconds += cost
+        """Fold one partial pass's wall cost into the cost model and re-size the step."""
         # A pass costs about the same whatever the phrase's length (the encoder window has a
         # fixed minimum), so the model is the moving average of the cost of a pass.
         if self._pass_cost == 0.0:
@@ -387,13 +395,16 @@ class StreamingTranscriber:
 
     # -- passes ---------------------------------------------------------------------------
 
-    def _recognize(self, phrase: _Phrase) -> tuple[list[Word], str]:
+    def _recognize(self, phrase: _Phrase, *, final: bool) -> tuple[list[Word], str]:
         """Transcribe the whole phrase; words in stream seconds after the shield."""
         audio = phrase.audio()
         prompt = self._history[-self._opts.prompt_chars :] if self._opts.prompt_chars else ""
         began = self._clock()
-        result = self._asr.transcribe(audio, prompt=prompt)
-        self._learn(self._clock() - began)
+        result = (self._final_asr if final else self._asr).transcribe(audio, prompt=prompt)
+        cost = self._clock() - began
+        self._asr_seconds += cost
+        if not final:
+            self._learn(cost)
         phrase.seen = phrase.samples
         phrase.unseen_since = None
         offset = phrase.start / SAMPLE_RATE
@@ -433,7 +444,7 @@ class StreamingTranscriber:
 
     def _partial(self, phrase: _Phrase) -> list[Caption]:
         self._partial_passes += 1
-        words, language = self._recognize(phrase)
+        words, language = self._recognize(phrase, final=False)
         phrase.language = language
         new = self._new_words(phrase, words)
         agreed = 0
@@ -448,7 +459,7 @@ class StreamingTranscriber:
 
     def _finalize(self, phrase: _Phrase) -> list[Caption]:
         self._final_passes += 1
-        words, language = self._recognize(phrase)
+        words, language = self._recognize(phrase, final=True)
         phrase.language = language
         # The final pass reads the whole phrase at once and may correct words the partial
         # passes committed (they heard less of it); committed words stand in only when the
@@ -460,7 +471,7 @@ class StreamingTranscriber:
         """Send the phrase's head as a final and go on with the rest as a new phrase."""
         if hard:
             self._final_passes += 1
-            words, phrase.language = self._recognize(phrase)
+            words, phrase.language = self._recognize(phrase, final=True)
             end = (phrase.start + phrase.samples) / SAMPLE_RATE - 1.0
             words = [*phrase.committed, *self._new_words(phrase, words)]
             head = [w for w in words if w.end <= end] or words[:1]
