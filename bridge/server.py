@@ -572,6 +572,15 @@ def _write_discovery(path: Path, port: int, token: str) -> None:
                 pid=pid,
             )
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if hasattr(os, "getuid"):
+        # A folder someone else made (in a shared temp dir) could let them swap the file.
+        info = path.parent.stat()
+        if info.st_uid != os.getuid() or info.st_mode & 0o022:
+            raise NpcAiError(
+                f"the discovery folder {path.parent} is not private to this user (owner uid "
+                f"{info.st_uid}, mode {info.st_mode & 0o777:o}); remove it or give --discovery",
+                path=str(path.parent),
+            )
     data = {
         "host": "127.0.0.1",
         "port": port,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 import socket
 import stat
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -35,6 +37,7 @@ from bridge.protocol import (
 from bridge.server import BridgeServer, ServerOptions, read_discovery
 from npc_ai.backends import ScriptedGenerator
 from npc_ai.engine import SerialEngine
+from npc_ai.errors import NpcAiError
 from npc_ai.memory import MemoryStore
 from npc_ai.runtime import Runtime, RuntimeOptions
 from tests.conftest import PERSONAS, ROOT
@@ -87,7 +90,13 @@ def serving(
     )
     server = BridgeServer(runtime, options, **services)
     loop = asyncio.new_event_loop()
-    port = loop.run_until_complete(server.start())
+    try:
+        port = loop.run_until_complete(server.start())
+    except BaseException:
+        loop.run_until_complete(server.close())
+        runtime.close()
+        loop.close()
+        raise
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
@@ -744,3 +753,35 @@ def test_memory_methods_need_a_store() -> None:
         with pytest.raises(RemoteError) as info:
             c.call("npc.export")
         assert info.value.remote_code == 2011
+
+
+def test_discovery_in_a_folder_others_can_write_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(NpcAiError) as info, serving(discovery=shared / "bridge.json"):
+        pass
+    assert "not private" in info.value.message
+
+
+@pytest.mark.model
+def test_npc_ai_serve_over_tcp_with_a_discovery_file(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "bridge.json"
+    npc_ai = str(Path(sys.executable).with_name("npc-ai"))
+    command = [npc_ai, "serve", "--discovery", str(path), "--threads", "1", "--no-subtitles"]
+    proc = subprocess.Popen([*command, "--personas", str(PERSONAS)])
+    try:
+        deadline = time.monotonic() + 120
+        while not path.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        with Client.connect(path) as c:
+            c.call("npc.load", id="guard", file="guard.toml")
+            assert c.say("guard", "Who goes there?", seed=3).read()
+            blob = c.call("npc.export")["blob"]
+            assert c.call("npc.import", blob=blob) == {"ids": ["guard"]}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    assert not path.exists()  # removed on exit
