@@ -138,3 +138,48 @@ def test_bad_parameters() -> None:
         EmbeddingIndex(embed, top_k=0)
     with pytest.raises(InputError):
         EmbeddingIndex(embed, min_similarity=1.0)
+
+
+@pytest.mark.model
+def test_gemma_prompt_eol_embeddings_find_paraphrases_bm25_cannot() -> None:
+    llama_cpp = pytest.importorskip("llama_cpp")
+    from npc_ai.memory.embedding import EOL_TEMPLATE
+    from npc_ai.memory.recall import Bm25Index
+    from npc_ai.models import resolve_model
+
+    llm = llama_cpp.Llama(
+        model_path=str(resolve_model("gemma3-270m")),
+        embedding=True,
+        pooling_type=llama_cpp.LLAMA_POOLING_TYPE_LAST,
+        n_ctx=512,
+        n_threads=1,
+        verbose=False,
+    )
+    try:
+
+        def embed(text: str) -> list[float]:
+            return list(llm.embed(EOL_TEMPLATE.format(text)))
+
+        lines = [
+            "I grew up in Riverwick.",
+            "I can't swim, I never learned.",
+            "I'm allergic to bee stings.",
+            "Hmph. Forge is hot. Talk fast.",
+            "The horses at the fair look well fed this year.",
+            "Is the river water really better for quenching?",
+            "Mine's shut. Slag and rumours, that's all we get now.",
+            "Nice weather for the Harvest Fair.",
+            "Axe wants tough steel, not hard. Hard cracks.",
+            "Do you ever take a day off?",
+        ]
+        memories = [mem(i + 1, text, turn=i) for i, text in enumerate(lines)]
+        index: EmbeddingIndex[Memory] = EmbeddingIndex(embed, top_k=3)
+        index.extend(memories)
+        bm25: Bm25Index[Memory] = Bm25Index()
+        bm25.extend(memories)
+        probes = {"Where's my home town?": 1, "What insect could kill me?": 3}
+        for probe, target in probes.items():
+            assert target not in bm25.scores(probe)
+            assert target in index.scores(probe), probe
+    finally:
+        llm.close()
