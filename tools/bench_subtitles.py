@@ -72,9 +72,12 @@ def phrase_of(caption: Caption | CaptionTranslation, phrases: tuple[Phrase, ...]
 
 
 def run_fast(
-    recognizer: WhisperRecognizer, audio: np.ndarray, script: SpeechScript
+    recognizer: WhisperRecognizer,
+    audio: np.ndarray,
+    script: SpeechScript,
+    final: WhisperRecognizer | None = None,
 ) -> dict[str, Any]:
-    st = StreamingTranscriber(recognizer, SileroVad())
+    st = StreamingTranscriber(recognizer, SileroVad(), final_recognizer=final)
     began, cpu0 = time.perf_counter(), cpu_seconds()
     captions: list[Caption] = []
     for i in range(0, len(audio), 1600):
