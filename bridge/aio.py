@@ -91,6 +91,7 @@ class AsyncClient:
         self._early: dict[int, list[Notification]] = {}
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._lost: BaseException | None = None  # why the connection ended
 
     @classmethod
     async def connect(
@@ -129,6 +130,8 @@ class AsyncClient:
         """Send a request and wait for its result (an error response raises RemoteError)."""
         if self._closed:
             raise ConnectionDeadError("the client is closed")
+        if self._lost is not None:
+            raise ConnectionDeadError(f"the connection is lost: {self._lost}")
         msgid, data = self._conn.request(method, params)
         future = self._expect(msgid)
         self._writer.write(data)
@@ -204,6 +207,7 @@ class AsyncClient:
         except Exception as exc:  # a protocol error from the server's side
             error = exc
         finally:
+            self._lost = error
             for future in self._waiting.values():
                 if not future.done():
                     future.set_exception(error)

@@ -23,7 +23,7 @@ import pytest
 
 from bridge.aio import AsyncClient
 from bridge.client import Client
-from bridge.errors import RemoteError
+from bridge.errors import ConnectionDeadError, RemoteError
 from bridge.methods import METHODS
 from bridge.protocol import (
     ClientConnection,
@@ -77,9 +77,10 @@ def serving(
     limits: Limits | None = None,
     discovery: Path | None = None,
     memory: MemoryStore | None = None,
+    fail_after: int | None = None,
     **services: Any,
 ) -> Iterator[Running]:
-    generator = ScriptedGenerator(script or [REPLY], delay=delay)
+    generator = ScriptedGenerator(script or [REPLY], delay=delay, fail_after=fail_after)
     runtime = Runtime(SerialEngine(generator), options=RuntimeOptions(budget_ms=5), memory=memory)
     options = ServerOptions(
         token=TOKEN,
@@ -373,6 +374,24 @@ def test_say_to_unknown_npc_and_bad_text() -> None:
         assert info.value.remote_code == 1300
 
 
+def test_a_failed_reply_ends_with_one_npc_error() -> None:
+    notes: list[tuple[str, dict[str, Any]]] = []
+    with serving([LONG], fail_after=3) as srv, srv.client() as c:
+        c.call("npc.load", id="smith", persona=say_toml())
+        reply = c.say("smith", "Talk.")
+        pieces: list[str] = []
+        with pytest.raises(RemoteError) as info:
+            for piece in reply:
+                pieces.append(piece)
+        assert info.value.remote_code == 1400 and reply.error is info.value
+        assert reply.finish_reason is None
+        c.on_notification = lambda m, p: notes.append((m, p))
+        c.poll(0.3)
+        assert not c._early and not notes  # nothing after the error
+        # The NPC can be spoken to again.
+        assert c.call("rpc.ping") == {"echo": None}
+
+
 def test_cancel_ends_with_one_cancelled_done() -> None:
     with serving([LONG], delay=0.02) as srv, srv.client() as c:
         c.call("npc.load", id="smith", persona=say_toml())
@@ -582,6 +601,38 @@ def test_async_client() -> None:
         pieces, text, pings = asyncio.run(main())
         assert "".join(pieces) == text == "Aye, leave it here. I will mend it by dusk."
         assert [p["echo"] for p in pings] == list(range(20))
+
+
+def test_async_client_errors_and_lost_connection() -> None:
+    with serving(delay=0.05) as srv:
+
+        async def main() -> None:
+            notes: list[str] = []
+            c = await AsyncClient.connect(
+                port=srv.port, token=TOKEN, on_notification=lambda m, p: notes.append(m)
+            )
+            with pytest.raises(RemoteError) as info:
+                await c.call("npc.say", npc="nobody", text="hi")
+            assert info.value.remote_code == 1300
+            await c.notify("npc.say", npc="nobody", text="hi")
+            await c.call("npc.load", id="smith", persona=say_toml())
+            assert notes == ["rpc.error"]  # the failed notification, before load's answer
+            reply = await c.say("smith", "Hello")
+            srv.on_loop(lambda: [s._writer.transport.abort() for s in srv.server.sessions.values()])
+            with pytest.raises(ConnectionDeadError):
+                await reply.read()
+            with pytest.raises(ConnectionDeadError):
+                await c.call("rpc.ping")
+            await c.close()
+
+        asyncio.run(main())
+        with pytest.raises(RemoteError) as info:
+
+            async def wrong() -> None:
+                await AsyncClient.connect(port=srv.port, token="wrong")
+
+            asyncio.run(wrong())
+        assert info.value.remote_code == 2007
 
 
 # -- discovery and stdio -------------------------------------------------------------------
