@@ -106,7 +106,7 @@ def test_remove_replace_and_precomputed_vectors() -> None:
     assert index.memories() == [mem(9, "x")]
 
 
-def test_query_vector_is_reused_for_the_same_query() -> None:
+def test_a_text_embedded_lately_is_not_embedded_again() -> None:
     calls: list[str] = []
 
     def counting(text: str) -> list[float]:
@@ -116,10 +116,16 @@ def test_query_vector_is_reused_for_the_same_query() -> None:
     index: EmbeddingIndex[Memory] = EmbeddingIndex(counting)
     index.extend(MEMORIES)
     calls.clear()
+    index.scores("What do I ride")  # the player's line as the query...
+    index.add(mem(6, "What do I ride", turn=6))  # ...then stored as a memory: one call
     index.scores("horse")
     index.scores("horse")
     index.scores("silver")
-    assert calls == ["horse", "silver"]
+    assert calls == ["What do I ride", "horse", "silver"]
+    for word in ["a", "b", "c", "d", "e"]:
+        index.scores(word)
+    index.scores("What do I ride")  # pushed out of the last few
+    assert calls[-1] == "What do I ride" and len(calls) == 9
 
 
 @pytest.mark.parametrize(

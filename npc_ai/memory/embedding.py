@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic
 
@@ -48,15 +49,18 @@ EOL_TEMPLATE = 'This sentence : "{}" means in one word:"'
 template summarises the sentence; mean pooling over a 270M base model does much worse."""
 
 Vector = Sequence[float]
+_RECENT = 4
 
 
 class EmbeddingIndex(Generic[M]):
     """Memories and their unit embeddings; queries rank them by cosine similarity.
 
     ``embed(text)`` returns a vector (any length, the same for every text); it
-    is called once per added memory and once per query (the last query's
-    vector is kept). :meth:`add` takes a precomputed ``vector`` instead, for a
-    caller that embeds elsewhere (another thread, a cache).
+    is called once per added memory and once per query, except for a text
+    among the last few embedded (the player's line, queried before the reply
+    and added after it, costs one call). :meth:`add` takes a precomputed
+    ``vector`` instead, for a caller that embeds elsewhere (another thread, a
+    saved copy).
 
     :meth:`scores` returns, for the ``top_k`` most similar memories whose
     cosine is at least ``min_similarity``, ``(cosine - min_similarity) /
@@ -85,7 +89,9 @@ class EmbeddingIndex(Generic[M]):
         self._dim: int | None = None
         self._matrix: np.ndarray[Any, np.dtype[np.float32]] | None = None
         self._ids: list[int] = []
-        self._last_query: tuple[str, np.ndarray[Any, np.dtype[np.float32]]] | None = None
+        # The last few texts embedded: the player's line is usually both the query
+        # before the reply and a memory written after it, and is embedded once.
+        self._recent: OrderedDict[str, np.ndarray[Any, np.dtype[np.float32]]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._memories)
@@ -125,6 +131,17 @@ class EmbeddingIndex(Generic[M]):
             raise InputError(f"the embedding of {what} is all zeros")
         return array / norm
 
+    def _embedded(self, text: str, what: str) -> np.ndarray[Any, np.dtype[np.float32]]:
+        unit = self._recent.get(text)
+        if unit is None or (self._dim is not None and unit.size != self._dim):
+            unit = self._unit(self._embed(text), what)
+            self._recent[text] = unit
+            if len(self._recent) > _RECENT:
+                self._recent.popitem(last=False)
+        else:
+            self._recent.move_to_end(text)
+        return unit
+
     def add(self, memory: M, vector: Vector | None = None) -> None:
         """Index one memory, embedding its text unless ``vector`` is given.
 
@@ -136,8 +153,10 @@ class EmbeddingIndex(Generic[M]):
                 f"memory {memory.id!r} has text of type {type(memory.text).__name__}, "
                 "not str; store text as a string"
             )
-        raw = self._embed(memory.text) if vector is None else vector
-        unit = self._unit(raw, f"memory {memory.id}")
+        if vector is None:
+            unit = self._embedded(memory.text, f"memory {memory.id}")
+        else:
+            unit = self._unit(vector, f"memory {memory.id}")
         self.remove([memory.id])
         self._dim = unit.size
         self._memories[memory.id] = memory
@@ -165,11 +184,7 @@ class EmbeddingIndex(Generic[M]):
         """Relevance of the ``top_k`` nearest memories at or above ``min_similarity``."""
         if not self._memories or not query.strip():
             return {}
-        if self._last_query is not None and self._last_query[0] == query:
-            q = self._last_query[1]
-        else:
-            q = self._unit(self._embed(query), "the query")
-            self._last_query = (query, q)
+        q = self._embedded(query, "the query")
         if self._matrix is None:
             self._ids = list(self._vectors)
             self._matrix = np.stack([self._vectors[mid] for mid in self._ids])
