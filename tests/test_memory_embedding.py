@@ -189,3 +189,11 @@ def test_gemma_prompt_eol_embeddings_find_paraphrases_bm25_cannot() -> None:
             assert target in index.scores(probe), probe
     finally:
         llm.close()
+
+
+def test_small_talk_brings_back_at_most_top_k_lines_and_the_facts() -> None:
+    chatter = [mem(10 + i, f"word{i} chatter", turn=i) for i in range(20)]
+    index = index_of([*MEMORIES, *chatter], top_k=3, min_similarity=-1.0)
+    got = recall(index, "Ha!", budget_tokens=500, count_tokens=len, now_turn=30)
+    assert sum(m.kind != "fact" for m in got) <= 3
+    assert 5 in [m.id for m in got]  # the fact is offered anyway
