@@ -63,13 +63,16 @@ class Piece:
     ``end`` is None while the job goes on; otherwise why it ended:
     ``"stop"`` (the model ended it), ``"length"`` (``max_tokens``),
     ``"prefilled"`` (a prompt-only job is cached) or ``"error"`` (then
-    ``error`` says what went wrong).
+    ``error`` says what went wrong). The last piece of a choice job may carry
+    ``scores``: each choice's logit where the choices first part ways (see
+    :func:`npc_ai.structured.calibrate`).
     """
 
     job: int
     text: str
     end: str | None = None
     error: NpcAiError | None = None
+    scores: tuple[float, ...] | None = None
 
 
 class Engine(Protocol):

@@ -29,25 +29,33 @@ A driver that runs its own jobs (the game-loop runtime) uses the steps:
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Protocol
 
 from npc_ai.backends.base import Generator, SamplingParams
 from npc_ai.errors import BackendError
 from npc_ai.persona import NO_ACTION, Action, Persona
+from npc_ai.prompt import Turn, build_prompt
 
 __all__ = [
     "DEFAULT_EMOTIONS",
+    "ChoiceScorer",
     "ReplyStructure",
     "StructureOptions",
     "StructuredReply",
+    "calibrate",
     "choose",
     "persona_hint",
 ]
 
 log = logging.getLogger(__name__)
+
+#: What both sides say in the content-free exchange of :func:`calibrate`.
+NEUTRAL_LINE = "..."
 
 #: The emotions of a persona that names none.
 DEFAULT_EMOTIONS = ("calm", "happy", "sad", "angry", "afraid", "surprised")
@@ -154,6 +162,30 @@ class ReplyStructure:
             hint = f" {self.persona.name} can {_listing(self.action_phrases())}."
         return (*segments, f"{emotion}{hint} Action:"), self.action_params
 
+    def calibrated(
+        self, emotion_scores: Sequence[float], action_scores: Sequence[float]
+    ) -> ReplyStructure:
+        """A copy whose choices subtract these scores, measured after a
+        content-free exchange (see :func:`calibrate`); empty scores leave a
+        choice as it is."""
+        other = copy.copy(self)
+        if emotion_scores:
+            bias = tuple(-float(s) for s in emotion_scores)
+            other.emotion_params = replace(self.emotion_params, choice_bias=bias)
+        if action_scores:
+            bias = tuple(-float(s) for s in action_scores)
+            other.action_params = replace(self.action_params, choice_bias=bias)
+        return other
+
+    def neutral_prompt(
+        self, player_name: str = "Player", prefix: str | None = None
+    ) -> tuple[str, ...]:
+        """The prompt of a content-free exchange ("..." from the player), as
+        :func:`npc_ai.prompt.build_prompt` writes it; ``prefix`` replaces the
+        persona's part (pass ``Npc.prefix`` so that the cached one is reused)."""
+        parts = build_prompt(self.persona, [Turn("player", NEUTRAL_LINE)], player_name=player_name)
+        return (parts.prefix if prefix is None else prefix, *parts.chunks)
+
     def action_phrases(self) -> list[str]:
         """Each action as the model reads it, with its allowed values in brackets."""
         out = []
@@ -189,6 +221,42 @@ def choose(
     result = structure.parse(say, emotion, action)
     log.debug("%s: %s, %s %s", structure.persona.name, result.emotion, result.action, result.args)
     return result
+
+
+class ChoiceScorer(Protocol):
+    """A backend that reports the choices' scores (LlamaCppGenerator, ScriptedGenerator)."""
+
+    def choice_scores(self, prompt: Sequence[str], choices: Sequence[str]) -> tuple[float, ...]:
+        """Each choice's logit where the choices first part ways after ``prompt``."""
+        ...
+
+
+def calibrate(
+    scorer: ChoiceScorer,
+    structure: ReplyStructure,
+    *,
+    player_name: str = "Player",
+    prefix: str | None = None,
+) -> ReplyStructure:
+    """``structure`` calibrated for its persona: measured once per NPC, then shared.
+
+    A small model prefers some words whatever was said (Brakka always feels
+    "tired"). Each choice's score after a content-free exchange (the player
+    says "...", the NPC answers "...") is subtracted from its score in play,
+    so the choice follows what changed: contextual calibration (Zhao et al.,
+    2021, "Calibrate Before Use"). Costs two model readings, once. ``prefix``
+    is the persona's part of the NPC's prompts, if not the default one.
+    """
+    prompt = structure.neutral_prompt(player_name, prefix)
+    segments, params = structure.emotion_job(prompt, NEUTRAL_LINE)
+    emotion_scores = scorer.choice_scores(segments, params.choices)
+    # The action's context holds an emotion: the one the neutral exchange picks.
+    emotion = params.choices[0]
+    if emotion_scores:
+        emotion = params.choices[max(range(len(emotion_scores)), key=emotion_scores.__getitem__)]
+    segments, params = structure.action_job(prompt, NEUTRAL_LINE, emotion)
+    action_scores = scorer.choice_scores(segments, params.choices)
+    return structure.calibrated(emotion_scores, action_scores)
 
 
 def persona_hint(persona: Persona) -> str:

@@ -39,7 +39,45 @@ def test_choices_must_be_distinct_and_prefix_free() -> None:
         SamplingParams(choices=(" a",), max_tokens=0)
 
 
+def test_choice_bias_needs_one_finite_number_per_choice() -> None:
+    SamplingParams(choices=(" a.", " b."), choice_bias=(1.0, -2.0))
+    with pytest.raises(InputError, match="one finite number per choice"):
+        SamplingParams(choices=(" a.", " b."), choice_bias=(1.0,))
+    with pytest.raises(InputError, match="one finite number per choice"):
+        SamplingParams(choices=(" a.", " b."), choice_bias=(1.0, float("nan")))
+
+
 # --- the trie walk ------------------------------------------------------------------------
+
+
+def test_bias_moves_the_pick_and_scores_stay_raw() -> None:
+    options = (" repair sword]", " repair shield]", " none]")
+    tokens = [(10, 20, 99), (10, 21, 99), (30, 99)]
+    plain = ChoiceWalk(options, tokens)
+    plain.start()
+    plain.pick(np.array([2.0, 1.0]))
+    assert plain.path[0] == 10
+    biased = ChoiceWalk(options, tokens, bias=(-5.0, 0.0, 0.0))
+    biased.start()
+    # " repair" counts with the larger bias of its options (0.0 from "shield").
+    assert biased.pick(np.array([2.0, 1.0])) == [10]
+    biased.pick(np.array([3.0, 0.0]))  # sword 3 - 5 < shield 0 + 0
+    assert biased.result == " repair shield]"
+    assert biased.option_scores() == (2.0, 2.0, 1.0)
+    pushed = ChoiceWalk(options, tokens, bias=(-5.0, -5.0, 0.0))
+    pushed.start()
+    pushed.pick(np.array([2.0, 1.0]))
+    assert pushed.result == " none]"
+    with pytest.raises(InputError, match="per option"):
+        ChoiceWalk(options, tokens, bias=(1.0,))
+
+
+def test_option_scores_after_a_shared_start() -> None:
+    walk = ChoiceWalk((" very happy.", " very sad."), [(5, 6, 9), (5, 7, 9)])
+    assert walk.option_scores() == ()
+    walk.start()
+    walk.pick(np.array([0.5, 1.5]))
+    assert walk.option_scores() == (0.5, 1.5)
 
 
 def test_walk_reads_only_where_options_part_ways() -> None:
@@ -211,3 +249,14 @@ def test_batched_choices_match_choices_made_alone(llama) -> None:  # type: ignor
         engine.close()
     assert [got[j.id] for j in jobs[:-1]] == alone * 2
     assert got[jobs[-1].id]
+
+
+@pytest.mark.model
+def test_real_scores_and_bias(llama) -> None:  # type: ignore[no-untyped-def]
+    prompt, options = PROMPTS[0]
+    scores = llama.choice_scores([prompt], options)
+    assert len(scores) == 3 and scores[0] == max(scores)
+    # A bias that outweighs the gap moves the pick to the second choice.
+    gap = scores[0] - scores[1] + 1.0
+    params = SamplingParams(choices=options, choice_bias=(-gap, 0.0, 0.0))
+    assert "".join(llama.generate(prompt, params)) == options[1]

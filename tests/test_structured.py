@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import string
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -36,6 +36,7 @@ from npc_ai.structured import (
     ReplyStructure,
     StructuredReply,
     StructureOptions,
+    calibrate,
     choose,
     persona_hint,
 )
@@ -55,10 +56,12 @@ SMITH = BASE + (
 
 def test_all_is_pinned() -> None:
     assert sorted(structured_module.__all__) == [
+        "ChoiceScorer",
         "DEFAULT_EMOTIONS",
         "ReplyStructure",
         "StructureOptions",
         "StructuredReply",
+        "calibrate",
         "choose",
         "persona_hint",
     ]
@@ -266,6 +269,37 @@ def test_choose_on_the_fake_runs_both_choices(smith: Persona) -> None:
         "HEAD\nPlayer: fix it\nBo: Fine.\n[Bo feels",
         "HEAD\nPlayer: fix it\nBo: Fine.\n[Bo feels annoyed. Action:",
     ]
+
+
+class Scorer:
+    """Scores every choice by a table; records what it was asked."""
+
+    def __init__(self, table: dict[str, float]) -> None:
+        self.table = table
+        self.asked: list[tuple[str, ...]] = []
+
+    def choice_scores(self, prompt: Sequence[str], choices: Sequence[str]) -> tuple[float, ...]:
+        self.asked.append(tuple(prompt))
+        return tuple(self.table.get(c, 0.0) for c in choices)
+
+
+def test_calibrate_subtracts_the_content_free_scores(smith: Persona) -> None:
+    scorer = Scorer({" annoyed.": 3.0, " calm.": 1.0, " turn away]": 5.0})
+    structure = calibrate(scorer, ReplyStructure(smith), player_name="Hero")
+    assert structure.emotion_params.choice_bias == (-1.0, -3.0, -0.0)
+    assert structure.action_params.choice_bias == (-0.0, -0.0, -0.0, -5.0, -0.0)
+    neutral, action = scorer.asked
+    assert neutral[-2].endswith("Hero: ...\nBo:") and neutral[-1] == " ...\n[Bo feels"
+    assert action[-1] == " annoyed. Action:"  # the neutral exchange's own emotion
+    # The original is untouched; the choices are the same.
+    assert ReplyStructure(smith).emotion_params.choice_bias == ()
+    assert structure.action_params.choices == ReplyStructure(smith).action_params.choices
+
+
+def test_calibrate_on_the_fake_is_flat(smith: Persona) -> None:
+    structure = calibrate(ScriptedGenerator(), ReplyStructure(smith))
+    assert set(structure.emotion_params.choice_bias) == {0.0}
+    assert ReplyStructure(smith).calibrated((), ()).emotion_params.choice_bias == ()
 
 
 _word = st.text(alphabet="abcdefghij", min_size=1, max_size=6)

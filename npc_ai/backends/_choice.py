@@ -24,6 +24,7 @@ __all__ = ["ChoiceWalk"]
 class _Node:
     children: dict[int, _Node] = field(default_factory=dict)
     option: int | None = None  # the option that ends here
+    bias: float = float("-inf")  # the largest bias of the options through here
 
 
 class ChoiceWalk:
@@ -34,10 +35,16 @@ class ChoiceWalk:
     returns the tokens to feed before the next reading (empty once done).
     """
 
-    def __init__(self, options: Sequence[str], tokens: Sequence[Sequence[int]]) -> None:
-        if not options or len(options) != len(tokens):
-            raise InputError("a choice needs one token sequence per option, and some options")
+    def __init__(
+        self,
+        options: Sequence[str],
+        tokens: Sequence[Sequence[int]],
+        bias: Sequence[float] = (),
+    ) -> None:
+        if not options or len(options) != len(tokens) or (bias and len(bias) != len(options)):
+            raise InputError("a choice needs one token sequence (and bias) per option")
         self.options = tuple(options)
+        self._tokens = [tuple(int(t) for t in ids) for ids in tokens]
         self._root = _Node()
         for index, ids in enumerate(tokens):
             if not ids:
@@ -47,6 +54,7 @@ class ChoiceWalk:
                 if node.option is not None:
                     break
                 node = node.children.setdefault(int(token), _Node())
+                node.bias = max(node.bias, float(bias[index]) if bias else 0.0)
             if node.option is not None or node.children:
                 other = options[node.option] if node.option is not None else "another choice"
                 raise InputError(
@@ -59,11 +67,15 @@ class ChoiceWalk:
         self.path: list[int] = []
         #: Model readings the walk needed.
         self.readings = 0
-        self._allowed = self._ids(self._root)
+        #: The scores of the first reading, by token id, before any bias.
+        self.first_scores: dict[int, float] = {}
+        self._start_length = 0
+        self._set(self._root)
 
-    @staticmethod
-    def _ids(node: _Node) -> np.ndarray[tuple[int], np.dtype[np.intp]]:
-        return np.fromiter(node.children, dtype=np.intp, count=len(node.children))
+    def _set(self, node: _Node) -> None:
+        self._node = node
+        self._allowed = np.fromiter(node.children, dtype=np.intp, count=len(node.children))
+        self._bias = np.array([child.bias for child in node.children.values()])
 
     @property
     def done(self) -> bool:
@@ -88,18 +100,28 @@ class ChoiceWalk:
             raise InputError("the choice is already made")
         if len(scores) != len(self._allowed):
             raise InputError(f"expected {len(self._allowed)} scores, got {len(scores)}")
+        if not self.readings:
+            self.first_scores = dict(zip(self._allowed.tolist(), map(float, scores), strict=True))
         self.readings += 1
-        best = int(np.argmax(scores))  # NaN-free from llama.cpp; argmax keeps the first of ties
+        # NaN-free from llama.cpp; argmax keeps the first of ties.
+        best = int(np.argmax(np.asarray(scores, dtype=np.float64) + self._bias))
         token = int(self._allowed[best])
         node = self._node.children[token]
         taken = [token]
         while node.option is None and len(node.children) == 1:
             token, node = next(iter(node.children.items()))
             taken.append(token)
-        self._node = node
         self.path.extend(taken)
-        self._allowed = self._ids(node)
+        self._set(node)
         return taken
+
+    def option_scores(self) -> tuple[float, ...]:
+        """Each option's score at the first reading (that of its token there),
+        before any bias; empty if the walk needed no reading."""
+        if not self.first_scores:
+            return ()
+        at = self._start_length
+        return tuple(self.first_scores[ids[at]] for ids in self._tokens)
 
     def start(self) -> list[int]:
         """Tokens every option begins with: taken before the first reading."""
@@ -107,7 +129,7 @@ class ChoiceWalk:
         while node.option is None and len(node.children) == 1:
             token, node = next(iter(node.children.items()))
             taken.append(token)
-        self._node = node
         self.path.extend(taken)
-        self._allowed = self._ids(node)
+        self._start_length = len(taken)
+        self._set(node)
         return taken

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -29,6 +30,12 @@ class SamplingParams:
     distinct and non-empty, and none may be the start of another, so the
     walk always ends on exactly one of them: end each with a terminator such
     as ``"."`` if they could otherwise overlap.
+
+    ``choice_bias`` (one number per choice, or empty) is added to the logits
+    where the choices part ways; where several choices share the next token,
+    the largest of their biases counts. Subtracting each choice's score in a
+    content-free context calibrates a small model that prefers some choices
+    whatever the context (:func:`npc_ai.structured.calibrate`).
     """
 
     max_tokens: int = 64
@@ -43,12 +50,21 @@ class SamplingParams:
     # construction when the backend supports it.
     forbid_empty: bool = True
     choices: tuple[str, ...] = ()
+    choice_bias: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.choices:
             check_choices(self.choices)
             if self.max_tokens < 1:
                 raise InputError("a choice needs max_tokens of at least 1")
+        if self.choice_bias and (
+            len(self.choice_bias) != len(self.choices)
+            or not all(math.isfinite(b) for b in self.choice_bias)
+        ):
+            raise InputError(
+                f"choice_bias needs one finite number per choice ({len(self.choices)}), "
+                f"got {self.choice_bias!r}"
+            )
 
 
 def check_choices(choices: tuple[str, ...]) -> None:

@@ -103,6 +103,12 @@ class ScriptedGenerator:
             self.pieces_emitted += 1
             yield piece
 
+    def choice_scores(self, prompt: Sequence[str], choices: Sequence[str]) -> tuple[float, ...]:
+        """A flat score for every choice: the fake has no preferences to calibrate."""
+        if self._closed:
+            raise BackendError("the generator is closed")
+        return tuple(0.0 for _ in choices)
+
     def prefill(self, prompt: Sequence[str]) -> None:
         if self._closed:
             raise BackendError("the generator is closed")

@@ -88,6 +88,18 @@ class LlamaCppGenerator:
             self.engine.check(job)  # fails here, not at the first piece
         return self._stream(job)
 
+    def choice_scores(self, prompt: Sequence[str], choices: Sequence[str]) -> tuple[float, ...]:
+        """Each of ``choices``' logit where they first part ways after ``prompt``
+        (segments, as for :meth:`generate`); empty if one choice needs no reading."""
+        self._check_open()
+        job = Job(key=_KEY, segments=tuple(prompt), params=SamplingParams(choices=tuple(choices)))
+        with self._lock:
+            self.engine.check(job)
+        ends: list[tuple[float, ...] | None] = []
+        for _ in self._stream(job, ends):
+            pass
+        return ends[0] or () if ends else ()
+
     def prefill(self, prompt: Sequence[str]) -> None:
         """Read ``prompt`` (segments, as for :meth:`generate`) into the cache now."""
         self._check_open()
@@ -123,7 +135,9 @@ class LlamaCppGenerator:
         if self._closed:
             raise BackendError("the model is closed")
 
-    def _stream(self, job: Job) -> Iterator[str]:
+    def _stream(
+        self, job: Job, ends: list[tuple[float, ...] | None] | None = None
+    ) -> Iterator[str]:
         with self._lock:
             self._check_open()
             self._owner = threading.get_ident()
@@ -137,6 +151,8 @@ class LlamaCppGenerator:
                         if piece.text:
                             yield piece.text
                         if piece.end is not None:
+                            if ends is not None:
+                                ends.append(piece.scores)
                             return
             finally:
                 engine.cancel(job.id)

@@ -316,7 +316,7 @@ class LlamaBatchEngine:
                 tokens.append(both[len(before) :])
             else:
                 tokens.append(self.model.tokenize(option, add_bos=False))
-        walk = ChoiceWalk(job.params.choices, tokens)
+        walk = ChoiceWalk(job.params.choices, tokens, job.params.choice_bias)
         walk.start()
         return walk
 
@@ -499,7 +499,8 @@ class LlamaBatchEngine:
         taken = walk.pick(logits[walk.allowed])
         if walk.done:
             # The rest of the option is known: it is not decoded.
-            return self._finish(active, walk.result, "stop")
+            piece = self._finish(active, walk.result, "stop")
+            return replace(piece, scores=walk.option_scores())
         active.feed = taken
         return None
 
