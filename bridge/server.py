@@ -22,22 +22,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import os
 import secrets
 import sys
-import tempfile
 import threading
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bridge import media, methods
+from bridge.discovery import (
+    default_discovery_path,
+    read_discovery,
+    remove_discovery,
+    write_discovery,
+)
 from bridge.errors import HelloTimeoutError, ResultTooLargeError
+from bridge.outbox import Outbox
 from bridge.protocol import (
-    PROTOCOL_VERSION,
     HelloAccepted,
     Limits,
     Message,
@@ -81,96 +84,6 @@ class ServerOptions:
     discovery: Path | None = None
     #: Write a discovery file at all (TCP only).
     write_discovery: bool = True
-
-
-def default_discovery_path() -> Path:
-    """The per-user discovery file: under ``$XDG_RUNTIME_DIR``, else a per-user temp folder."""
-    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime_dir:
-        return Path(runtime_dir) / "npc-ai" / "bridge.json"
-    if sys.platform == "win32":  # pragma: no cover - Windows
-        base = os.environ.get("LOCALAPPDATA") or tempfile.gettempdir()
-        return Path(base) / "npc-ai" / "bridge.json"
-    return Path(tempfile.gettempdir()) / f"npc-ai-{os.getuid()}" / "bridge.json"
-
-
-def read_discovery(path: Path | None = None) -> dict[str, Any]:
-    """The discovery file's content (host, port, token, pid, protocol)."""
-    path = path or default_discovery_path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NpcAiError(
-            f"no bridge discovery file at {path}: is `npc-ai serve` running?", path=str(path)
-        ) from None
-    except ValueError as exc:
-        raise NpcAiError(f"the discovery file {path} is not JSON: {exc}", path=str(path)) from None
-    if not isinstance(data, dict) or not {"port", "token"} <= data.keys():
-        raise NpcAiError(f"the discovery file {path} lacks port or token", path=str(path))
-    return data
-
-
-class Outbox:
-    """One client's outgoing messages, bounded by merging rather than dropping.
-
-    ``npc.delta`` of a stream still waiting in the queue absorbs the next
-    delta of that stream; a waiting ``subtitle.partial`` is replaced by a
-    newer one of its segment. Everything else is kept in order. ``size``
-    estimates the queued bytes.
-    """
-
-    def __init__(self) -> None:
-        self._queue: deque[list[Any]] = deque()  # [message, framed bytes, merge key]
-        self._waiting: dict[tuple[Any, ...], list[Any]] = {}
-        self.size = 0
-        self.merged = 0
-
-    def __len__(self) -> int:
-        return len(self._queue)
-
-    def put(self, message: Message, data: bytes | None = None) -> None:
-        """Queue a message (``data``: its framed bytes, when already packed)."""
-        key = _merge_key(message)
-        if key is not None:
-            entry = self._waiting.get(key)
-            if entry is not None:
-                old: Notification = entry[0]
-                assert isinstance(message, Notification)
-                if key[0] == "delta":
-                    params = {**old.params, "text": old.params["text"] + message.params["text"]}
-                    merged = Notification(old.method, params)
-                else:
-                    merged = message
-                data = pack(merged)
-                self.size += len(data) - len(entry[1])
-                entry[0], entry[1] = merged, data
-                self.merged += 1
-                return
-        data = data if data is not None else pack(message)  # the writer sends these bytes
-        entry = [message, data, key]
-        self._queue.append(entry)
-        self.size += len(data)
-        if key is not None:
-            self._waiting[key] = entry
-
-    def pop(self) -> tuple[Message, bytes] | None:
-        """The oldest message and its framed bytes."""
-        if not self._queue:
-            return None
-        message, data, key = self._queue.popleft()
-        self.size -= len(data)
-        if key is not None:
-            self._waiting.pop(key, None)
-        return message, data
-
-
-def _merge_key(message: Message) -> tuple[Any, ...] | None:
-    if isinstance(message, Notification):
-        if message.method == "npc.delta":
-            return ("delta", message.params.get("stream"))
-        if message.method == "subtitle.partial":
-            return ("partial", message.params.get("session"), message.params.get("segment"))
-    return None
 
 
 class _Session:
@@ -405,7 +318,7 @@ class BridgeServer:
         self.port = int(self._server.sockets[0].getsockname()[1])
         if self.options.write_discovery:
             self.discovery_path = self.options.discovery or default_discovery_path()
-            _write_discovery(self.discovery_path, self.port, self.token)
+            write_discovery(self.discovery_path, self.port, self.token)
         log.info("npc-ai bridge listening on 127.0.0.1:%d", self.port)
         return self.port
 
@@ -458,7 +371,7 @@ class BridgeServer:
                 await self._pump_task
             self._pump_task = None
         if self.discovery_path is not None:
-            _remove_discovery(self.discovery_path)
+            remove_discovery(self.discovery_path)
             self.discovery_path = None
         if self._closed is not None:
             self._closed.set()
@@ -554,60 +467,3 @@ def claim_stdout() -> int:
     out_fd = os.dup(1)
     os.dup2(2, 1)
     return out_fd
-
-
-def _write_discovery(path: Path, port: int, token: str) -> None:
-    """Write the discovery file, readable by the user only (0600 in a 0700 folder)."""
-    if path.exists():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-            pid = int(old.get("pid", 0))
-        except (ValueError, OSError, TypeError, AttributeError):
-            pid = 0
-        if pid and pid != os.getpid() and _alive(pid):
-            raise NpcAiError(
-                f"another npc-ai server (pid {pid}, port {old.get('port')}) owns {path}; "
-                "stop it, or give this one --discovery PATH",
-                path=str(path),
-                pid=pid,
-            )
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if hasattr(os, "getuid"):
-        # A folder someone else made (in a shared temp dir) could let them swap the file.
-        info = path.parent.stat()
-        if info.st_uid != os.getuid() or info.st_mode & 0o022:
-            raise NpcAiError(
-                f"the discovery folder {path.parent} is not private to this user (owner uid "
-                f"{info.st_uid}, mode {info.st_mode & 0o777:o}); remove it or give --discovery",
-                path=str(path.parent),
-            )
-    data = {
-        "host": "127.0.0.1",
-        "port": port,
-        "token": token,
-        "pid": os.getpid(),
-        "protocol": PROTOCOL_VERSION,
-    }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        if hasattr(os, "fchmod"):  # POSIX: 0600 whatever the umask
-            os.fchmod(f.fileno(), 0o600)
-        json.dump(data, f)
-    os.replace(tmp, path)
-
-
-def _remove_discovery(path: Path) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
-            path.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

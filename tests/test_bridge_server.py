@@ -745,18 +745,22 @@ def test_outbox_merges_deltas_replaces_partials_keeps_the_rest() -> None:
 def test_public_names() -> None:
     import bridge.aio
     import bridge.client
+    import bridge.discovery
     import bridge.errors
     import bridge.media
     import bridge.methods
+    import bridge.outbox
     import bridge.protocol
     import bridge.server
 
     for module in (
         bridge.aio,
         bridge.client,
+        bridge.discovery,
         bridge.errors,
         bridge.media,
         bridge.methods,
+        bridge.outbox,
         bridge.protocol,
         bridge.server,
     ):
