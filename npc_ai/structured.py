@@ -22,9 +22,14 @@ Synchronously, on any :class:`~npc_ai.backends.base.Generator`::
     result = choose(model, reply.prompt.segments, line, structure)
     result.emotion, result.action, result.args   # 'annoyed', 'repair', {'item': 'sword'}
 
-A driver that runs its own jobs (the game-loop runtime) uses the steps:
-:meth:`ReplyStructure.emotion_job`, :meth:`ReplyStructure.action_job` and
-:meth:`ReplyStructure.parse`.
+A driver that runs its own jobs (the game-loop runtime) walks the same two
+steps with :class:`StructureSteps`, which does no I/O::
+
+    steps = structure.steps(prompt.segments, line)
+    while not steps.done:
+        segments, params = steps.job()          # submit as an engine Job
+        steps.take(text_of_the_finished_job)    # the chosen string
+    steps.result                                # the StructuredReply
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ __all__ = [
     "ChoiceScorer",
     "ReplyStructure",
     "StructureOptions",
+    "StructureSteps",
     "StructuredReply",
     "calibrate",
     "choose",
@@ -162,6 +168,10 @@ class ReplyStructure:
             hint = f" {self.persona.name} can {_listing(self.action_phrases())}."
         return (*segments, f"{emotion}{hint} Action:"), self.action_params
 
+    def steps(self, prompt: Sequence[str], say: str) -> StructureSteps:
+        """The two choices of the line ``say`` that ``prompt`` led to, one at a time."""
+        return StructureSteps(self, tuple(prompt), say)
+
     def calibrated(
         self, emotion_scores: Sequence[float], action_scores: Sequence[float]
     ) -> ReplyStructure:
@@ -210,15 +220,62 @@ class ReplyStructure:
         )
 
 
+class StructureSteps:
+    """The emotion choice, then the action choice, of one line: no I/O.
+
+    :meth:`job` gives the next choice to run; :meth:`take` records what it
+    chose. After two steps :attr:`result` is the record; a string that is not
+    an allowed choice raises :class:`BackendError` from :meth:`take`.
+    """
+
+    def __init__(self, structure: ReplyStructure, prompt: tuple[str, ...], say: str) -> None:
+        self.structure = structure
+        self.prompt = prompt
+        self.say = say
+        self._emotion: str | None = None
+        self._result: StructuredReply | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._result is not None
+
+    @property
+    def result(self) -> StructuredReply:
+        if self._result is None:
+            raise BackendError("the structured reply is not chosen yet")
+        return self._result
+
+    def job(self) -> tuple[tuple[str, ...], SamplingParams]:
+        """The prompt segments and sampling of the next choice."""
+        if self._result is not None:
+            raise BackendError("the structured reply is already chosen")
+        if self._emotion is None:
+            return self.structure.emotion_job(self.prompt, self.say)
+        return self.structure.action_job(self.prompt, self.say, self._emotion)
+
+    def take(self, chosen: str) -> None:
+        """What the choice from :meth:`job` returned."""
+        if self._result is not None:
+            raise BackendError("the structured reply is already chosen")
+        if self._emotion is None:
+            if chosen not in self.structure.emotion_params.choices:
+                raise _not_allowed(
+                    chosen, self.structure.emotion_params.choices, self.structure.persona.name
+                )
+            self._emotion = chosen
+        else:
+            self._result = self.structure.parse(self.say, self._emotion, chosen)
+
+
 def choose(
     generator: Generator, prompt: Sequence[str], say: str, structure: ReplyStructure
 ) -> StructuredReply:
     """Pick the emotion, then the action, of the line ``say`` that ``prompt`` led to."""
-    segments, params = structure.emotion_job(prompt, say)
-    emotion = "".join(generator.generate(segments, params))
-    segments, params = structure.action_job(prompt, say, emotion)
-    action = "".join(generator.generate(segments, params))
-    result = structure.parse(say, emotion, action)
+    steps = structure.steps(prompt, say)
+    while not steps.done:
+        segments, params = steps.job()
+        steps.take("".join(generator.generate(segments, params)))
+    result = steps.result
     log.debug("%s: %s, %s %s", structure.persona.name, result.emotion, result.action, result.args)
     return result
 

@@ -60,6 +60,7 @@ def test_all_is_pinned() -> None:
         "DEFAULT_EMOTIONS",
         "ReplyStructure",
         "StructureOptions",
+        "StructureSteps",
         "StructuredReply",
         "calibrate",
         "choose",
@@ -269,6 +270,28 @@ def test_choose_on_the_fake_runs_both_choices(smith: Persona) -> None:
         "HEAD\nPlayer: fix it\nBo: Fine.\n[Bo feels",
         "HEAD\nPlayer: fix it\nBo: Fine.\n[Bo feels annoyed. Action:",
     ]
+
+
+def test_steps_drive_the_choices_without_a_model(smith: Persona) -> None:
+    structure = ReplyStructure(smith)
+    steps = structure.steps(["HEAD\n", "Player: hi\nBo:"], "Hmph.")
+    assert not steps.done
+    with pytest.raises(BackendError, match="not chosen yet"):
+        _ = steps.result
+    segments, params = steps.job()
+    assert segments[-1] == " Hmph.\n[Bo feels" and params is structure.emotion_params
+    with pytest.raises(BackendError, match="not one of Bo's allowed choices"):
+        steps.take(" furious.")
+    steps.take(" calm.")
+    segments, params = steps.job()
+    assert segments[-1] == " calm. Action:" and params is structure.action_params
+    steps.take(" turn away]")
+    assert steps.done
+    assert steps.result == StructuredReply(say="Hmph.", emotion="calm", action="turn_away")
+    with pytest.raises(BackendError, match="already chosen"):
+        steps.job()
+    with pytest.raises(BackendError, match="already chosen"):
+        steps.take(" none]")
 
 
 class Scorer:
