@@ -15,7 +15,6 @@ error 2011, so clients can tell "not here" from "no such method".
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,12 +216,15 @@ def persona_file(name: str, dirs: tuple[Path, ...]) -> Path:
             "server with --personas DIR"
         )
     roots = [d.resolve() for d in dirs]
-    path = Path(os.path.expanduser(name))
-    candidates = [path] if path.is_absolute() else [root / path for root in roots]
-    for candidate in candidates:
-        real = candidate.resolve()
-        if any(real.is_relative_to(root) for root in roots) and real.is_file():
-            return real
+    try:
+        path = Path(name)  # no ~ expansion: a client names files inside the folders
+        candidates = [path] if path.is_absolute() else [root / path for root in roots]
+        for candidate in candidates:
+            real = candidate.resolve()
+            if any(real.is_relative_to(root) for root in roots) and real.is_file():
+                return real
+    except (OSError, ValueError, RuntimeError):  # NUL bytes, symlink loops, odd names
+        pass
     raise InputError(
         f"persona file {name!r} is not in the server's persona folders "
         f"({', '.join(str(r) for r in roots)})",

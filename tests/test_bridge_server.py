@@ -265,6 +265,9 @@ def test_load_persona_as_toml_string_map_and_file() -> None:
         str(ROOT / "pyproject.toml"),
         "/etc/passwd",
         "missing.toml",
+        "bad\x00name.toml",
+        "~/blacksmith.toml",
+        "",
     ],
 )
 def test_load_file_outside_the_persona_folders_is_refused(name: str) -> None:
