@@ -397,10 +397,13 @@ class BridgeServer:
         """Deliver the runtime's events (their callbacks queue the notifications)."""
         assert self._wake is not None
         while True:
-            self.runtime.update()
             captions = False
-            for session in list(self.sessions.values()):
-                captions = session.pump_subtitles() or captions
+            try:
+                self.runtime.update()
+                for session in list(self.sessions.values()):
+                    captions = session.pump_subtitles() or captions
+            except Exception:  # one bad event must not stop delivery to everyone
+                log.exception("delivering runtime or caption events failed")
             if any(s.streams for s in self.sessions.values()):
                 # Replies under way: a few milliseconds between polls keeps
                 # deltas prompt without spinning a core.
