@@ -52,7 +52,7 @@ from bridge.protocol import (
     pack,
 )
 from npc_ai import __version__
-from npc_ai.errors import NpcAiError
+from npc_ai.errors import InputError, NpcAiError
 from npc_ai.runtime import ReplyHandle, Runtime
 
 __all__ = [
@@ -286,6 +286,11 @@ class BridgeServer:
         translator: media.Translator | None = None,
         subtitles: media.SubtitleFactory | None = None,
     ) -> None:
+        if not runtime.options.threaded:
+            # Stepped mode would run model steps inside update(), on the event loop.
+            raise InputError(
+                "the bridge server needs a threaded runtime (RuntimeOptions(threaded=True))"
+            )
         self.runtime = runtime
         self.options = options or ServerOptions()
         self.translator = translator

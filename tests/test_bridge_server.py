@@ -843,3 +843,10 @@ def test_npc_ai_serve_over_tcp_with_a_discovery_file(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     assert not path.exists()  # removed on exit
+
+
+def test_the_server_needs_a_threaded_runtime() -> None:
+    runtime = Runtime(SerialEngine(ScriptedGenerator()), options=RuntimeOptions(threaded=False))
+    with runtime, pytest.raises(NpcAiError) as info:
+        BridgeServer(runtime)
+    assert info.value.code == 1300
