@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Protocol
 
-from npc_ai.errors import AudioOverrunError, BackendError, NpcAiError
+from npc_ai.errors import AudioOverrunError, BackendError, InputError, NpcAiError
 from npc_ai.speech.audio import AudioSource
 from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
 from npc_ai.speech.streaming import StreamingOptions, StreamingTranscriber
@@ -121,7 +121,7 @@ class LiveSubtitles:
         Model and source errors are raised here, before any thread starts.
         """
         if self._worker is not None:
-            raise RuntimeError("start() called twice")
+            raise InputError("start() called twice: a session runs once; make a new one")
         if self._translator is None and self._targets():
             logger.info(
                 "no translator given: captions are not translated into %s",

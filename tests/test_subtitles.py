@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from npc_ai.errors import AudioDecodeError, AudioOverrunError, NpcAiError
+from npc_ai.errors import AudioDecodeError, AudioOverrunError, InputError, NpcAiError
 from npc_ai.speech.audio import FileSource, PushSource
 from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent, Word
 from npc_ai.speech.fake import EnergyVad, ScriptedRecognizer, scripted_stream
@@ -260,7 +260,7 @@ def test_start_twice_is_an_error() -> None:
     session = LiveSubtitles(PushSource(), transcriber=transcriber(audio, words))
     session.start()
     try:
-        with pytest.raises(RuntimeError):
+        with pytest.raises(InputError):
             session.start()
     finally:
         session.source.close()
