@@ -384,3 +384,20 @@ def test_a_second_recogniser_makes_the_finals() -> None:
     assert [c.text for c in finals(events)] == ["where is the smith", "behind the mill"]
     assert len(large.calls) == 2
     assert len(small.calls) == st.stats.partial_passes >= 2
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"vad_threshold": 0.3, "vad_neg_threshold": 0.5},
+        {"min_silence": 0.0},
+        {"min_step": 1.0, "max_step": 0.5},
+        {"max_load": 0.0},
+        {"max_phrase": 0.5},
+        {"hard_phrase": 40.0},
+        {"pad": -0.1},
+    ],
+)
+def test_bad_streaming_options_are_an_input_error(bad: dict[str, float]) -> None:
+    with pytest.raises(InputError, match="StreamingOptions"):
+        StreamingOptions(**bad)  # type: ignore[arg-type]

@@ -101,6 +101,21 @@ class StreamingOptions:
     """Characters of earlier finals given to the recogniser as context (0: none)."""
     shield: ShieldOptions = field(default_factory=ShieldOptions)
 
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0.0 <= self.vad_neg_threshold <= self.vad_threshold <= 1.0:
+            problems.append("need 0 <= vad_neg_threshold <= vad_threshold <= 1")
+        if self.min_silence <= 0 or self.min_step <= 0 or self.max_step < self.min_step:
+            problems.append("need min_silence > 0 and 0 < min_step <= max_step")
+        if not 0.0 < self.max_load <= 1.0 or self.max_lag <= 0:
+            problems.append("need 0 < max_load <= 1 and max_lag > 0")
+        if not (self.max_phrase > 1.0 and 1.0 < self.hard_phrase <= 28.0):
+            problems.append("need max_phrase > 1 and 1 < hard_phrase <= 28 (a pass reads <= 30 s)")
+        if min(self.pad, self.tail, self.min_speech, self.pause, self.prompt_chars) < 0:
+            problems.append("pad, tail, min_speech, pause and prompt_chars must be >= 0")
+        if problems:
+            raise InputError("bad StreamingOptions: " + "; ".join(problems))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TranscriberStats:
