@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 _MIN_SCENE_TOKENS = 128
 # A reply may not repeat one of the NPC's last few lines word for word; a
 # retry (a repeat, or an empty reply) samples a little hotter.
-_AVOID_REPEATS = 3
+_AVOID_REPEATS = 8
 _RETRY_HEAT = 0.25
 
 
@@ -249,7 +249,9 @@ class Npc:
         )
         self._active: Reply | None = None
         self._budget = generator.context_size - o.max_tokens - 8
-        self._prefix = build_prompt(persona, [], player_name=self._player).prefix
+        self._prefix = build_prompt(
+            persona, [], player_name=self._player, memory_notes=memory is not None
+        ).prefix
         # Lines of a conversation are counted again at every turn: remember
         # their counts (tokenizing the persona prefix alone takes ~0.3 ms).
         self._count_tokens = functools.lru_cache(maxsize=512)(generator.count_tokens)
@@ -334,6 +336,7 @@ class Npc:
             player_name=self._player,
             budget_tokens=self._budget,
             count_tokens=self._count_tokens,
+            memory_notes=self.memory is not None,
         )
 
     def sampling(self, seed: int, attempt: int = 0) -> SamplingParams:

@@ -157,7 +157,7 @@ def _header(persona: Persona, player_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _examples(persona: Persona, player_name: str) -> str:
+def _examples(persona: Persona, player_name: str, *, notes: bool = False) -> str:
     out = ["Earlier that week:"]
     # A small model answers "who are you?" with whatever name is nearest in
     # the prompt (often another character's from the knowledge); one
@@ -168,6 +168,15 @@ def _examples(persona: Persona, player_name: str) -> str:
     for ex in persona.examples:
         out.append(f"{player_name}: {ex.player}")
         out.append(f"{persona.name}: {ex.npc}")
+    if notes:
+        # Show once how a memory note is used: the answer comes from it.
+        first = persona.name.split()[0]
+        out.append(f"{player_name}: What is my mule called, again?")
+        out.append(f"({first} remembers: {player_name}'s mule is called Clover.)")
+        out.append(f"{persona.name}: Clover. Your mule is Clover.")
+        out.append(f"{player_name}: And where did I say I was born?")
+        out.append(f"({first} remembers: {player_name} comes from Dunmere.)")
+        out.append(f"{persona.name}: Dunmere, you said.")
     out.append("")
     return "\n".join(out) + "\n"
 
@@ -179,6 +188,8 @@ def build_prompt(
     player_name: str = "Player",
     budget_tokens: int | None = None,
     count_tokens: Callable[[str], int] | None = None,
+    notes_in_reply: bool = False,
+    memory_notes: bool = False,
 ) -> PromptParts:
     """The transcript for the NPC's next line.
 
@@ -186,18 +197,26 @@ def build_prompt(
     and ``count_tokens`` are given, the oldest turns are dropped until the
     prompt fits: the persona header, the examples and the newest turns stay.
     """
-    prefix = _header(persona, player_name) + _examples(persona, player_name) + _SCENE_MARK
+    prefix = (
+        _header(persona, player_name)
+        + _examples(persona, player_name, notes=memory_notes)
+        + _SCENE_MARK
+    )
     if persona.greeting:
         prefix += f"{persona.name}: {persona.greeting}\n"
     label = f"{persona.name}:"
-    lines = [
-        (f"{player_name}: {t.text}\n" + (f"{t.note}\n" if t.note else ""), "")
-        if t.speaker == "player"
-        else (label, f" {t.text}\n")
-        for t in history
-    ]
+    lines: list[tuple[str, str]] = []
+    pending = ""  # with notes_in_reply: the note that opens the NPC's next line
+    for t in history:
+        if t.speaker == "player":
+            note = f"{t.note}\n" if t.note and not notes_in_reply else ""
+            lines.append((f"{player_name}: {t.text}\n{note}", ""))
+            pending = t.note if notes_in_reply else ""
+        else:
+            lines.append((label + (f" {pending}" if pending else ""), f" {t.text}\n"))
+            pending = ""
     if budget_tokens is not None and count_tokens is not None:
-        room = budget_tokens - count_tokens(prefix) - count_tokens(label)
+        room = budget_tokens - count_tokens(prefix) - count_tokens(label + f" {pending}")
         kept: list[tuple[str, str]] = []
         # Walk back from the newest turn and keep what fits; the newest
         # player line is always kept.
@@ -216,5 +235,5 @@ def build_prompt(
         if rest:
             chunks.append(current)
             current = rest
-    chunks.append(current + label)
+    chunks.append(current + label + (f" {pending}" if pending else ""))
     return PromptParts(prefix=prefix, chunks=tuple(chunks))

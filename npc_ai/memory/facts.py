@@ -88,6 +88,19 @@ def extract_facts(line: str, *, player: str = "Player") -> list[Fact]:
         thing, name = match.group(1).strip(), match.group(2)
         add(f"player.{_key(thing)}", f"{player}'s {thing} is called {name}.")
     for match in re.finditer(
+        rf"\bi(?: am|'m) (?:looking|searching) for\s+([^.!?,;]{{3,60}}){_END}", line, re.IGNORECASE
+    ):
+        add("player.seeking", f"{player} is looking for {match.group(1).strip()}.")
+    for match in re.finditer(
+        rf"\bi(?: am|'m) (?:afraid|scared) of\s+([^.!?,;]{{2,60}}){_END}", line, re.IGNORECASE
+    ):
+        add("player.fear", f"{player} is afraid of {match.group(1).strip()}.")
+    for match in re.finditer(
+        rf"\bi (love|like|hate)\s+([^.!?,;]{{2,60}}){_END}", line, re.IGNORECASE
+    ):
+        verb, what = match.group(1).casefold(), match.group(2).strip()
+        add(f"player.{verb}s.{_key(what)[:30]}", f"{player} {verb}s {what}.")
+    for match in re.finditer(
         r"\bi (?:promise|swear|vow)\b(?: to| that)?\s*([^.!?]{3,120})", line, re.IGNORECASE
     ):
         promise = match.group(1).strip()

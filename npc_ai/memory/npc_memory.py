@@ -55,6 +55,10 @@ class MemoryOptions:
     budget_tokens: int = 80
     #: Lines at the end of the transcript too close to be worth recalling.
     recent_lines: int = 4
+    #: Recall only when the player asks something (a question, "remember...").
+    #: Notes after plain statements were measured to derail a small model:
+    #: they fill the transcript with loosely related memories.
+    recall_on_questions: bool = True
     #: Find facts about the player in what they say (English patterns).
     learn_facts: bool = True
     #: Move the relationship value with how the player talks.
@@ -66,7 +70,9 @@ class MemoryOptions:
     #: Retrieval scoring (see :class:`~npc_ai.memory.recall.RecallOptions`):
     #: only memories that share a word with the player's line, four at most.
     recall: RecallOptions = field(
-        default_factory=lambda: RecallOptions(facts_without_match=False, max_items=4)
+        default_factory=lambda: RecallOptions(
+            facts_without_match=False, max_items=3, min_relevance=0.5
+        )
     )
 
     def __post_init__(self) -> None:
@@ -314,14 +320,14 @@ class NpcMemory:
         about_npc, about_player = about == "npc", about == "player"
         with self._lock:
             index = self._ensure_index()
+            # Questions the player asked tell the NPC nothing to recall.
+            exclude = {m.id for m in index if m.speaker == "player" and _is_question(m.text)}
             if about_npc:  # not the player's facts, nor what the player said of themselves
-                exclude = {
+                exclude |= {
                     m.id for m in index if m.key.startswith("player.") or m.speaker == "player"
                 }
             elif about_player:  # not the NPC's own name and trade
-                exclude = {m.id for m in self._persona_facts()[:2]}
-            else:
-                exclude = set()
+                exclude |= {m.id for m in self._persona_facts()[:2]}
             chosen = recall(
                 index,
                 query,
@@ -355,6 +361,8 @@ class NpcMemory:
         ``name`` is how the NPC is called in it (the persona's first name).
         """
         who = name or (self.persona.name.split()[0] if self.persona else self.npc)
+        if self.options.recall_on_questions and not _asks(query):
+            return ""
         parts = [
             self._describe(m)
             for m in self.recall(query, count_tokens=count_tokens, visible=visible)
@@ -390,11 +398,18 @@ class NpcMemory:
             index: Bm25Index[Memory] = Bm25Index()
             for memory in self._persona_facts():
                 index.add(memory)
-            facts = self.store.facts(self.npc)
-            current = {m.id for m in facts.values()}
-            for memory in self.store.memories(self.npc):
+            current = {m.id for m in self.store.facts(self.npc).values()}
+            memories = self.store.memories(self.npc)
+            # A fact found in a line says it shorter, in the third person; the
+            # line itself ("I have a dog named Biscuit") is what a small model
+            # would parrot, and after a newer fact it is out of date.
+            told = {m.turn for m in memories if m.kind == "fact" and m.key and not m.source}
+            for memory in memories:
                 if memory.kind == "fact" and memory.key and memory.id not in current:
                     continue  # superseded
+                if memory.kind == "heard" and memory.speaker == "player" and not memory.source:
+                    if memory.turn in told:
+                        continue
                 index.add(memory)
             self._index = index
         return self._index
@@ -430,6 +445,18 @@ class NpcMemory:
 
 
 _WORDS = re.compile(r"[a-z]+")
+
+
+def _asks(line: str) -> bool:
+    """Whether the player's line asks the NPC something."""
+    return (
+        _is_question(line)
+        or re.search(r"(?i)\b(?:remember|recall|forgot|forget|tell me|remind)\b", line) is not None
+    )
+
+
+def _is_question(text: str) -> bool:
+    return text.rstrip(" \"'”’)").endswith("?")
 
 
 def _about(query: str) -> str:
