@@ -407,9 +407,9 @@ class NpcMemory:
             for memory in memories:
                 if memory.kind == "fact" and memory.key and memory.id not in current:
                     continue  # superseded
-                if memory.kind == "heard" and memory.speaker == "player" and not memory.source:
-                    if memory.turn in told:
-                        continue
+                direct = memory.speaker == "player" and not memory.source
+                if memory.kind == "heard" and direct and memory.turn in told:
+                    continue
                 index.add(memory)
             self._index = index
         return self._index
