@@ -41,6 +41,7 @@ from npc_ai.prompt import (
 )
 
 if TYPE_CHECKING:
+    from npc_ai.interpret import Interpreter, SentenceTranslator
     from npc_ai.memory.npc_memory import NpcMemory
 
 __all__ = ["DialogueOptions", "Npc", "Reply", "TokenBudget", "new_seed"]
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 _MIN_SCENE_TOKENS = 128
 # A reply may not repeat one of the NPC's last few lines word for word; a
 # retry (a repeat, or an empty reply) samples a little hotter.
-_AVOID_REPEATS = 8
+_AVOID_REPEATS = 2
 _RETRY_HEAT = 0.25
 
 
@@ -112,6 +113,9 @@ class Reply(Iterator[str]):
         self.prompt = prompt
         self.seed = seed
         self.text = ""
+        #: The reply in the NPC's own language (equal to :attr:`text` unless an
+        #: interpreter translates it for the player).
+        self.original = ""
         self.finish_reason: str | None = None
         self._pieces = self._run()
 
@@ -160,36 +164,45 @@ class Reply(Iterator[str]):
         for attempt in range(opts.retries + 1):
             params = npc.sampling(self.seed, attempt)
             filt = npc.reply_filter()
+            stage = npc.interpreter.stream() if npc.interpreter is not None else None
             stream = generator.generate(self.prompt.segments, params)
             produced = 0
             try:
                 for raw in stream:
                     produced += 1
-                    out = filt.feed(raw)
+                    out = self._shown(filt.feed(raw), stage, filt.done)
                     if out:
-                        self.text += out
                         yield out
                     if filt.done:
                         break
                 else:
-                    out = filt.finish()
+                    out = self._shown(filt.finish(), stage, True)
                     if out:
-                        self.text += out
                         yield out
             finally:
                 close = getattr(stream, "close", None)
                 if close is not None:
                     close()
-            if self.text:
+            if self.original:
                 if filt.reason in ("stop", "sentences", "blocked"):
                     self._finish(filt.reason)
                 else:  # the model itself ended the line, or ran out of tokens
                     self._finish("length" if produced >= params.max_tokens else "stop")
                 return
             log.debug("empty reply from %s (attempt %d); retrying", npc.persona.name, attempt + 1)
-        self.text = opts.fallback_reply
+        self.original = opts.fallback_reply
+        interpreter = npc.interpreter
+        self.text = interpreter.to_player(self.original) if interpreter else self.original
         self._finish("fallback")
         yield self.text
+
+    def _shown(self, out: str, stage: SentenceTranslator | None, last: bool) -> str:
+        """Record released text; return what the player sees of it now."""
+        self.original += out
+        if stage is not None:
+            out = (stage.feed(out) if out else "") + (stage.finish() if last else "")
+        self.text += out
+        return out
 
 
 class TokenBudget(Protocol):
@@ -218,12 +231,15 @@ class Npc:
         *,
         options: DialogueOptions | None = None,
         memory: NpcMemory | None = None,
+        interpreter: Interpreter | None = None,
     ) -> None:
         self.persona = persona
         self.generator = generator
         self.options = options or DialogueOptions()
         #: Long-term memory (None: the NPC remembers only this session's lines).
         self.memory = memory
+        #: Translates between the player's language and the persona's (None: no translation).
+        self.interpreter = interpreter if interpreter is not None and interpreter.needed else None
         o = self.options
         self._player = sanitize_line(o.player_name, limit=40)
         if self._player.casefold() in (persona.name.casefold(), persona.name.split()[0].casefold()):
@@ -320,6 +336,8 @@ class Npc:
         the conversation outgrows the context.
         """
         line = self.check_line(text)
+        if self.interpreter is not None:
+            line = self.check_line(self.interpreter.to_npc(line))
         note = ""
         if self.memory is not None:
             recent = self.memory.options.recent_lines
@@ -425,7 +443,7 @@ class Npc:
     def _commit(self, reply: Reply) -> None:
         if reply is self._active:
             self._active = None
-        self.end_turn(reply.text)
+        self.end_turn(reply.original)
 
 
 def _join_notes(*notes: str) -> str:

@@ -49,6 +49,7 @@ from npc_ai.prompt import PromptParts, Turn
 
 if TYPE_CHECKING:
     from npc_ai.backends.llama_engine import EngineOptions
+    from npc_ai.interpret import Interpreter, SentenceTranslator
     from npc_ai.memory.npc_memory import MemoryOptions, NpcMemory
     from npc_ai.memory.store import MemoryStore
 
@@ -166,6 +167,8 @@ class _Turn:
     superseded: bool = False
     prompt: PromptParts | None = None
     listeners: tuple[Npc, ...] = ()
+    original: str = ""  # the reply in the NPC's language (text is what the player sees)
+    stage: SentenceTranslator | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -236,6 +239,7 @@ class Runtime:
         npc_id: str | None = None,
         priority: Priority = Priority.NEARBY,
         dialogue: DialogueOptions | None = None,
+        interpreter: Interpreter | None = None,
     ) -> str:
         """Add an NPC; return its id (``npc_id``, or the persona's name).
 
@@ -255,7 +259,7 @@ class Runtime:
                 player=(dialogue or DialogueOptions()).player_name,
                 options=self._memory_options,
             )
-        npc = Npc(persona, self.engine, options=dialogue, memory=memory)
+        npc = Npc(persona, self.engine, options=dialogue, memory=memory, interpreter=interpreter)
         with self._state:
             if npc_id in self._npcs:
                 raise InputError(f"an NPC with id {npc_id!r} is already in the runtime")
@@ -558,6 +562,8 @@ class Runtime:
                 turn.prompt = turn.npc.begin_turn(turn.line)
                 self._overheard(turn, "player", turn.line)
         turn.filter = turn.npc.reply_filter()
+        interpreter = turn.npc.interpreter
+        turn.stage = interpreter.stream() if interpreter is not None else None
         job = Job(
             key=turn.handle.npc,
             segments=turn.prompt.segments,
@@ -578,6 +584,9 @@ class Runtime:
         out = filt.feed(piece.text) if piece.text else ""
         if not filt.done and piece.end is not None:
             out += filt.finish()
+        turn.original += out
+        if turn.stage is not None:  # the player hears it translated, sentence by sentence
+            out = (turn.stage.feed(out) if out else "") + (turn.stage.finish() if filt.done else "")
         if out:
             turn.text += out
             self._emit(ReplyDelta(turn.handle.npc, turn.handle.id, out), turn.handle)
@@ -585,7 +594,7 @@ class Runtime:
             self.engine.cancel(turn.job)  # the line ended: stop the model now
         if not filt.done:
             return
-        if turn.text:
+        if turn.original:
             reason = filt.reason if filt.reason in ("stop", "sentences", "blocked") else piece.end
             self._finish(turn, "stop" if reason in (None, "prefilled") else reason)
         elif turn.attempt < turn.npc.options.retries:
@@ -593,7 +602,9 @@ class Runtime:
             turn.attempt += 1
             self._start(turn)
         else:
-            turn.text = turn.npc.options.fallback_reply
+            turn.original = turn.npc.options.fallback_reply
+            interpreter = turn.npc.interpreter
+            turn.text = interpreter.to_player(turn.original) if interpreter else turn.original
             self._emit(ReplyDelta(turn.handle.npc, turn.handle.id, turn.text), turn.handle)
             self._finish(turn, "fallback")
 
@@ -609,9 +620,9 @@ class Runtime:
         self._forget(turn)
         with self._state:
             if not turn.superseded:
-                turn.npc.end_turn(turn.text)
-                if turn.text:
-                    self._overheard(turn, turn.handle.npc, turn.text)
+                turn.npc.end_turn(turn.original)
+                if turn.original:
+                    self._overheard(turn, turn.handle.npc, turn.original)
                     self._start_summary(turn.handle.npc, turn.npc)
         self._emit(ReplyDone(turn.handle.npc, turn.handle.id, turn.text, reason), turn.handle)
         if not turn.handle.future.done():

@@ -32,6 +32,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--player-name", default="Player", help="how the player is named in the scene")
     p.add_argument("--max-tokens", type=int, default=60, help="longest reply in tokens")
     p.add_argument("--temperature", type=float, default=0.5, help="sampling temperature")
+    p.add_argument(
+        "--language",
+        metavar="CODE",
+        help="talk in this language (e.g. es): your lines are translated for the NPC and its "
+        "replies back, with apertium or an installed Argos pack",
+    )
+    p.add_argument(
+        "--translator",
+        choices=("auto", "argos", "apertium"),
+        default="auto",
+        help="translation backend for --language (default: auto)",
+    )
+    p.add_argument(
+        "--memory",
+        metavar="FILE",
+        help="remember across sessions in this SQLite file (facts, what was said)",
+    )
     p.set_defaults(func=run)
 
 
@@ -51,8 +68,22 @@ def run(args: argparse.Namespace) -> int:
     llama = LlamaOptions(context_size=args.context, threads=args.threads)
     with progress_bar() as progress:
         path = resolve_model(DEFAULT_MODEL, path=args.model, progress=progress)
+    interpreter = None
+    if args.language:
+        from npc_ai.interpret import Interpreter
+        from npc_ai.translate import open_translator
+
+        translator = open_translator(args.translator)
+        interpreter = Interpreter(translator, player=args.language, npc=persona.language)
+    memory = None
+    if args.memory:
+        from npc_ai.memory import MemoryStore, NpcMemory
+
+        memory = NpcMemory(
+            MemoryStore(args.memory), persona.name, persona=persona, player=args.player_name
+        )
     with LlamaCppGenerator(path, options=llama) as model:
-        npc = Npc(persona, model, options=dialogue)
+        npc = Npc(persona, model, options=dialogue, memory=memory, interpreter=interpreter)
         if args.once is not None:
             print(npc.reply(args.once, seed=args.seed))
             return 0
