@@ -43,6 +43,7 @@ from npc_ai.prompt import (
 if TYPE_CHECKING:
     from npc_ai.interpret import Interpreter, SentenceTranslator
     from npc_ai.memory.npc_memory import NpcMemory
+    from npc_ai.structured import ReplyStructure, StructuredReply
 
 __all__ = ["DialogueOptions", "Npc", "Reply", "TokenBudget", "new_seed"]
 
@@ -80,6 +81,9 @@ class DialogueOptions:
     retries: int = 2
     #: Said when every attempt came out empty: a reply is never empty.
     fallback_reply: str = "Hmm."
+    #: Each reply also picks an emotion and an action from the persona's own
+    #: (:mod:`npc_ai.structured`); two short choice steps after the line.
+    structured: bool = False
     #: What replies must never contain (blocklist, out-of-fiction words, secrets).
     guard: GuardOptions = field(default_factory=GuardOptions)
 
@@ -116,6 +120,8 @@ class Reply(Iterator[str]):
         #: The reply in the NPC's own language (equal to :attr:`text` unless an
         #: interpreter translates it for the player).
         self.original = ""
+        #: The line with its emotion and action, for structured NPCs (after the end).
+        self.structured: StructuredReply | None = None
         self.finish_reason: str | None = None
         self._pieces = self._run()
 
@@ -184,6 +190,7 @@ class Reply(Iterator[str]):
                 if close is not None:
                     close()
             if self.original:
+                self._structure(generator)
                 if filt.reason in ("stop", "sentences", "blocked"):
                     self._finish(filt.reason)
                 else:  # the model itself ended the line, or ran out of tokens
@@ -193,8 +200,16 @@ class Reply(Iterator[str]):
         self.original = opts.fallback_reply
         interpreter = npc.interpreter
         self.text = interpreter.to_player(self.original) if interpreter else self.original
+        self._structure(generator)
         self._finish("fallback")
         yield self.text
+
+    def _structure(self, generator: Generator) -> None:
+        structure = self._npc.structure
+        if structure is not None:
+            from npc_ai.structured import choose
+
+            self.structured = choose(generator, self.prompt.segments, self.original, structure)
 
     def _shown(self, out: str, stage: SentenceTranslator | None, last: bool) -> str:
         """Record released text; return what the player sees of it now."""
@@ -238,6 +253,12 @@ class Npc:
         self.options = options or DialogueOptions()
         #: Long-term memory (None: the NPC remembers only this session's lines).
         self.memory = memory
+        #: The allowed emotions and actions, when replies are structured.
+        self.structure: ReplyStructure | None = None
+        if self.options.structured:
+            from npc_ai.structured import ReplyStructure
+
+            self.structure = ReplyStructure.for_persona(persona)
         #: Translates between the player's language and the persona's (None: no translation).
         self.interpreter = interpreter if interpreter is not None and interpreter.needed else None
         o = self.options

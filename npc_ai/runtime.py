@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from npc_ai.interpret import Interpreter, SentenceTranslator
     from npc_ai.memory.npc_memory import MemoryOptions, NpcMemory
     from npc_ai.memory.store import MemoryStore
+    from npc_ai.structured import StructuredReply, StructureSteps
 
 __all__ = [
     "Event",
@@ -94,12 +95,17 @@ class ReplyDelta:
 
 @dataclass(frozen=True, slots=True)
 class ReplyDone:
-    """A reply ended; ``finish_reason`` as in :class:`npc_ai.dialogue.Reply`."""
+    """A reply ended; ``finish_reason`` as in :class:`npc_ai.dialogue.Reply`.
+
+    For an NPC with ``DialogueOptions(structured=True)``, ``structured`` holds
+    the line with its emotion and action (always among the persona's own).
+    """
 
     npc: str
     reply: int
     text: str
     finish_reason: str
+    structured: StructuredReply | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +174,7 @@ class _Turn:
     prompt: PromptParts | None = None
     listeners: tuple[Npc, ...] = ()
     original: str = ""  # the reply in the NPC's language (text is what the player sees)
+    structured: StructuredReply | None = None
     stage: SentenceTranslator | None = None
 
 
@@ -203,6 +210,8 @@ class Runtime:
         self._turns: dict[int, _Turn] = {}  # by job id; worker side only
         self._by_reply: dict[int, _Turn] = {}  # worker side only
         self._prefills: dict[int, concurrent.futures.Future[None]] = {}  # worker side only
+        # Emotion and action choices of structured replies, by job id.
+        self._choices: dict[int, tuple[_Turn, StructureSteps, str, list[str]]] = {}
         # Memory summaries being written, by job id: (NPC, last memory id, text so far).
         self._summaries: dict[int, tuple[Npc, int, list[str]]] = {}  # worker side only
         self._closing = False
@@ -527,6 +536,8 @@ class Runtime:
             turn = self._turns.get(piece.job)
             if turn is not None:
                 self._on_piece(turn, piece)
+            elif piece.job in self._choices:
+                self._on_choice(piece)
             elif piece.job in self._summaries:
                 self._on_summary(piece)
             elif piece.end is not None and piece.job in self._prefills:
@@ -596,7 +607,7 @@ class Runtime:
             return
         if turn.original:
             reason = filt.reason if filt.reason in ("stop", "sentences", "blocked") else piece.end
-            self._finish(turn, "stop" if reason in (None, "prefilled") else reason)
+            self._conclude(turn, "stop" if reason in (None, "prefilled") else reason)
         elif turn.attempt < turn.npc.options.retries:
             del self._turns[turn.job]
             turn.attempt += 1
@@ -606,10 +617,48 @@ class Runtime:
             interpreter = turn.npc.interpreter
             turn.text = interpreter.to_player(turn.original) if interpreter else turn.original
             self._emit(ReplyDelta(turn.handle.npc, turn.handle.id, turn.text), turn.handle)
-            self._finish(turn, "fallback")
+            self._conclude(turn, "fallback")
+
+    def _conclude(self, turn: _Turn, reason: str) -> None:
+        """The line is said: finish, after choosing its emotion and action if structured."""
+        structure = turn.npc.structure
+        if structure is None or turn.prompt is None:
+            self._finish(turn, reason)
+            return
+        self._turns.pop(turn.job, None)
+        self._next_choice(turn, structure.steps(turn.prompt.segments, turn.original), reason)
+
+    def _next_choice(self, turn: _Turn, steps: StructureSteps, reason: str) -> None:
+        segments, params = steps.job()
+        job = Job(key=turn.handle.npc, segments=segments, params=params, priority=turn.priority)
+        turn.job = job.id
+        self._choices[job.id] = (turn, steps, reason, [])
+        self.engine.submit(job)
+
+    def _on_choice(self, piece: Piece) -> None:
+        turn, steps, reason, parts = self._choices[piece.job]
+        if piece.error is not None:
+            del self._choices[piece.job]
+            self._fail(turn, piece.error)
+            return
+        parts.append(piece.text or "")
+        if piece.end is None:
+            return
+        del self._choices[piece.job]
+        try:
+            steps.take("".join(parts))
+        except NpcAiError as exc:
+            self._fail(turn, exc)
+            return
+        if steps.done:
+            turn.structured = steps.result
+            self._finish(turn, reason)
+        else:
+            self._next_choice(turn, steps, reason)
 
     def _forget(self, turn: _Turn) -> None:
         self._turns.pop(turn.job, None)
+        self._choices.pop(turn.job, None)
         self._by_reply.pop(turn.handle.id, None)
         with self._state:
             entry = self._npcs.get(turn.handle.npc)
@@ -624,7 +673,10 @@ class Runtime:
                 if turn.original:
                     self._overheard(turn, turn.handle.npc, turn.original)
                     self._start_summary(turn.handle.npc, turn.npc)
-        self._emit(ReplyDone(turn.handle.npc, turn.handle.id, turn.text, reason), turn.handle)
+        self._emit(
+            ReplyDone(turn.handle.npc, turn.handle.id, turn.text, reason, turn.structured),
+            turn.handle,
+        )
         if not turn.handle.future.done():
             turn.handle.future.set_result(turn.text)
 
