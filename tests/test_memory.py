@@ -40,8 +40,8 @@ def test_a_newer_fact_replaces_the_older(store: MemoryStore) -> None:
     memory.heard("My horse is called Pepper.")
     memory.heard("My horse is called Thistle.")
     note = memory.note("What is my horse called?", count_tokens=count)
-    assert "Player's horse is Thistle." in note
-    assert "Player's horse is Pepper." not in note
+    assert "Player's horse is called Thistle." in note
+    assert "Player's horse is called Pepper." not in note
 
 
 def test_recall_finds_an_old_line_and_skips_visible_ones(store: MemoryStore) -> None:
@@ -112,7 +112,7 @@ def test_memory_goes_into_the_prompt_right_before_the_reply(
     npc.reply("What is my dog's name?")
     prompt = "".join(model.prompts[-1])
     assert prompt.endswith(
-        "Player: What is my dog's name?\n(Brakka remembers: Player's dog is Biscuit.)\n"
+        "Player: What is my dog's name?\n(Brakka remembers: Player's dog is named Biscuit.)\n"
         "Brakka Ironhand:"
     )
     said = [m.text for m in store.memories("smith", kinds=["said"])]
@@ -258,3 +258,15 @@ def test_a_whole_world_load_clears_npcs_missing_from_the_save(
         runtime.import_memory(saved, clear_others=True)
         assert runtime.memory(watch).memories() == []
         assert runtime.history(watch) == ()
+
+
+def test_a_question_about_one_of_the_players_things_recalls_that_fact_alone(
+    store: MemoryStore,
+) -> None:
+    memory = NpcMemory(store, "smith")
+    for line in ("My name is Ayla.", "My father's name is Orrin.", "My dog is called Biscuit."):
+        memory.heard(line)
+    assert memory.note("What is my dog's name?", count_tokens=count) == (
+        "(smith remembers: Player's dog is called Biscuit.)"
+    )
+    assert "Orrin" in memory.note("And my father's name?", count_tokens=count)

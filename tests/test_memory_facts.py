@@ -15,7 +15,7 @@ from npc_ai.memory.facts import Fact, extract_facts, sentiment
         ("I come from Riverwick.", Fact("player.home", "Player comes from Riverwick.")),
         ("I grew up in the Highmoor", Fact("player.home", "Player comes from Highmoor.")),
         ("I work as a cartographer.", Fact("player.job", "Player is a cartographer.")),
-        ("My horse is called Pepper.", Fact("player.horse", "Player's horse is Pepper.")),
+        ("My horse is called Pepper.", Fact("player.horse", "Player's horse is called Pepper.")),
         (
             "My favourite colour is crimson.",
             Fact("player.favourite_colour", "Player's favourite colour is crimson."),

@@ -78,8 +78,13 @@ def extract_facts(line: str, *, player: str = "Player") -> list[Fact]:
     ):
         thing, value = match.group(1).strip(), match.group(2).strip()
         favourite = "favourite " if re.match(r"(?i)my favou?rite", match.group(0)) else ""
+        named = re.search(r"(?i)\b(called|named)\b", match.group(0))
+        verb = f"{named.group(1).casefold()} " if named else ""
         if thing.casefold() not in ("name",) and value:
-            add(f"player.{_key(favourite + thing)}", f"{player}'s {favourite}{thing} is {value}.")
+            add(
+                f"player.{_key(favourite + thing)}",
+                f"{player}'s {favourite}{thing} is {verb}{value}.",
+            )
     for match in re.finditer(
         rf"\bi (?:have|own|ride) (?:a|an)\s+{_THING}\s+(?:called|named)\s+{_NAME}",
         line,

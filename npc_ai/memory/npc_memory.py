@@ -318,6 +318,13 @@ class NpcMemory:
         # is asked decides which facts may answer.
         about = _about(query)
         about_npc, about_player = about == "npc", about == "player"
+        keyed = self._keyed_fact(query) if about_player else None
+        if keyed is not None:
+            # "What is my dog called?" and a fact under player.dog: that fact
+            # alone answers it. Other facts sharing a word ("name") only
+            # give a small model a wrong value to copy.
+            cost = count_tokens(self._describe(keyed))
+            return [keyed] if cost <= budget else []
         with self._lock:
             index = self._ensure_index()
             # Questions the player asked tell the NPC nothing to recall.
@@ -375,6 +382,17 @@ class NpcMemory:
         return f"({who} remembers: {' '.join(parts)})"
 
     # -- internals -------------------------------------------------------------------
+
+    def _keyed_fact(self, query: str) -> Memory | None:
+        """The player's fact the query names with "my ..." ("my dog's name": player.dog)."""
+        facts = self.store.facts(self.npc)
+        for match in _MY.finditer(query.casefold()):
+            words = match.group(1).split()
+            for size in range(len(words), 0, -1):  # "favourite colour", then "colour"
+                for key in (f"player.{'_'.join(words[:size])}", f"player.{words[size - 1]}"):
+                    if key in facts:
+                        return facts[key]
+        return None
 
     def _describe(self, memory: Memory) -> str:
         text = memory.text.strip()
@@ -445,6 +463,8 @@ class NpcMemory:
 
 
 _WORDS = re.compile(r"[a-z]+")
+# "my dog's name", "my favourite colour", "my horse": the words after "my".
+_MY = re.compile(r"\bmy ((?:favou?rite )?[a-z]+(?: [a-z]+)?)")
 
 
 def _asks(line: str) -> bool:
