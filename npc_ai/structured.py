@@ -16,7 +16,9 @@ two for the action. No grammar, no sampling over the whole vocabulary.
 
 Synchronously, on any :class:`~npc_ai.backends.base.Generator`::
 
-    structure = ReplyStructure.for_persona(persona)
+    # Once per NPC: calibrated, a small model stops picking the same few
+    # words whatever was said (see docs/BENCHMARKS.md, "Structured replies").
+    structure = calibrate(model, ReplyStructure.for_persona(persona), prefix=npc.prefix)
     reply = npc.say("Can you fix my sword?")
     line = reply.read()
     result = choose(model, reply.prompt.segments, line, structure)

@@ -400,8 +400,9 @@ def test_real_structured_replies_are_always_valid_and_quick(llama: object) -> No
     spent = []
     for stem in ("blacksmith", "guard", "innkeeper"):
         persona = load_persona(PERSONAS / f"{stem}.toml")
-        structure = ReplyStructure.for_persona(persona)
         npc = Npc(persona, llama)
+        structure = calibrate(llama, ReplyStructure.for_persona(persona), prefix=npc.prefix)
+        assert len(structure.emotion_params.choice_bias) == len(persona.emotions)
         for seed, line in enumerate(LINES):
             reply = npc.say(line, seed=seed)
             say = reply.read()
