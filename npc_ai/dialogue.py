@@ -205,11 +205,22 @@ class Reply(Iterator[str]):
         yield self.text
 
     def _structure(self, generator: Generator) -> None:
-        structure = self._npc.structure
-        if structure is not None:
-            from npc_ai.structured import choose
+        npc = self._npc
+        if npc.structure is None:
+            return
+        from npc_ai.structured import calibrate, choose
 
-            self.structured = choose(generator, self.prompt.segments, self.original, structure)
+        if not npc._calibrated and hasattr(generator, "choice_scores"):
+            # Once per NPC: a small model's fixed preferences (always "tired")
+            # are measured on a content-free exchange and subtracted.
+            npc.structure = calibrate(
+                generator,  # type: ignore[arg-type]
+                npc.structure,
+                player_name=npc._player,
+                prefix=npc.prefix,
+            )
+            npc._calibrated = True
+        self.structured = choose(generator, self.prompt.segments, self.original, npc.structure)
 
     def _shown(self, out: str, stage: SentenceTranslator | None, last: bool) -> str:
         """Record released text; return what the player sees of it now."""
@@ -255,6 +266,7 @@ class Npc:
         self.memory = memory
         #: The allowed emotions and actions, when replies are structured.
         self.structure: ReplyStructure | None = None
+        self._calibrated = False
         if self.options.structured:
             from npc_ai.structured import ReplyStructure
 

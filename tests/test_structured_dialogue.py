@@ -20,7 +20,7 @@ def pick(prompt: str, choices: tuple[str, ...]) -> str:
 
 
 def test_a_structured_reply_carries_a_valid_emotion_and_action(blacksmith: Persona) -> None:
-    model = ScriptedGenerator(["Hmph. Leave it on the anvil."], choose=pick)
+    model = ScriptedGenerator(["Hmph. Leave it on the anvil.", "Shields cost more."], choose=pick)
     npc = Npc(blacksmith, model, options=DialogueOptions(structured=True))
     reply = npc.say("Can you fix my sword?")
     assert reply.read() == "Hmph. Leave it on the anvil."
@@ -31,6 +31,9 @@ def test_a_structured_reply_carries_a_valid_emotion_and_action(blacksmith: Perso
     assert result.action in {a.name for a in blacksmith.actions} | {"none"}
     # The choices follow the line in the line's own (cached) prompt.
     assert model.prompts[-1].startswith("".join(reply.prompt.segments))
+    assert npc._calibrated  # measured once, on a content-free exchange
+    npc.say("And my shield?").read()
+    assert npc._calibrated
 
 
 def test_plain_replies_carry_no_structure(blacksmith: Persona) -> None:
