@@ -242,3 +242,19 @@ def test_shield_alone_rejects_what_whisper_invents_on_non_speech(recognizer, kin
     assert [c.text for c in captions] == []
     passes = st.stats.partial_passes + st.stats.final_passes
     assert passes >= 5 and st.stats.rejected_passes >= 1
+
+
+def test_prefix_returns_only_the_words_after_the_known_text(recognizer) -> None:  # type: ignore[no-untyped-def]
+    first = speak("The gate closes at sunset.")
+    second = speak("Follow the river east.")
+    gap = np.zeros(SAMPLE_RATE // 2, np.float32)
+    buffer = np.concatenate([first, gap, second])
+    result = recognizer.transcribe(buffer, prefix="The gate closes at sunset.")
+    assert words_of(result.text) == ["follow", "the", "river", "east"]
+    assert [w.text.strip(" .").lower() for w in result.words] == words_of(result.text)
+    # Timed within the whole buffer: after the first phrase.
+    assert result.words[0].start >= (len(first) / SAMPLE_RATE) - 0.3
+    beam = recognizer.with_beam(5)
+    assert beam.model is recognizer.model and beam.options.beam_size == 5
+    again = beam.transcribe(buffer, prefix="The gate closes at sunset.")
+    assert words_of(again.text) == ["follow", "the", "river", "east"]

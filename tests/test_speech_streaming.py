@@ -386,6 +386,38 @@ def test_a_second_recogniser_makes_the_finals() -> None:
     assert len(small.calls) == st.stats.partial_passes >= 2
 
 
+def test_final_pass_hears_the_previous_phrase_with_its_text_as_prefix() -> None:
+    first = script("where is the smith", 0.3)
+    second = script("behind the mill", first[-1].end + 1.2)
+    third = script("ask the miller", second[-1].end + 1.2)
+    words = [*first, *second, *third]
+    st, asr, audio = make(
+        words, third[-1].end + 1.0, options=StreamingOptions(context=4.0, partials=False)
+    )
+    done = finals(feed(st, audio))
+    assert [c.text for c in done] == ["where is the smith", "behind the mill", "ask the miller"]
+    # Each final pass after the first is forced through the previous phrase (the budget of 4 s
+    # holds one phrase, not two) and prompted with what came before that.
+    assert asr.prefixes == ["", "where is the smith", "behind the mill"]
+    assert asr.prompts == ["", "", "where is the smith"]
+    # Word times stay those of the phrase itself, not of the longer buffer.
+    assert done[1].start == pytest.approx(second[0].start, abs=0.01)
+    assert done[2].words[-1].end == pytest.approx(third[-1].end, abs=0.01)
+
+
+def test_no_context_after_a_long_silence_or_when_off() -> None:
+    first = script("where is the smith", 0.3)
+    second = script("behind the mill", first[-1].end + 11.0)
+    words = [*first, *second]
+    st, asr, audio = make(words, second[-1].end + 1.0, options=StreamingOptions(context=8.0))
+    assert [c.text for c in finals(feed(st, audio))] == ["where is the smith", "behind the mill"]
+    assert set(asr.prefixes) == {""}
+    near = script("behind the mill", first[-1].end + 1.2)
+    st, asr, audio = make([*first, *near], near[-1].end + 1.0)
+    feed(st, audio)
+    assert set(asr.prefixes) == {""}
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -396,6 +428,8 @@ def test_a_second_recogniser_makes_the_finals() -> None:
         {"max_phrase": 0.5},
         {"hard_phrase": 40.0},
         {"pad": -0.1},
+        {"context": -1.0},
+        {"context": 25.0},
     ],
 )
 def test_bad_streaming_options_are_an_input_error(bad: dict[str, float]) -> None:

@@ -23,7 +23,7 @@ import logging
 import math
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -110,8 +110,28 @@ class WhisperRecognizer:
 
     # -- SpeechRecognizer -----------------------------------------------------------------
 
-    def transcribe(self, audio: npt.NDArray[np.float32], *, prompt: str = "") -> AsrResult:
-        """Transcribe one buffer of 16 kHz mono audio (<= 30 s) into words with times."""
+    def with_beam(self, beam_size: int) -> WhisperRecognizer:
+        """A recogniser sharing this one's loaded model (and lock) that decodes with
+        ``beam_size`` beams: greedy partials and beam-searched finals from one model."""
+        if beam_size < 1:
+            raise InputError("beam_size must be >= 1", beam_size=beam_size)
+        other = object.__new__(WhisperRecognizer)
+        other.options = replace(self.options, beam_size=beam_size)
+        other.model = self.model
+        other.multilingual = self.multilingual
+        other._lock = self._lock
+        other._tokenizers = self._tokenizers
+        other._suppress = self._suppress
+        return other
+
+    def transcribe(
+        self, audio: npt.NDArray[np.float32], *, prompt: str = "", prefix: str = ""
+    ) -> AsrResult:
+        """Transcribe one buffer of 16 kHz mono audio (<= 30 s) into words with times.
+
+        ``prefix`` is the text of the buffer's beginning, already known: the decoder is forced
+        through it and only what follows is returned (its words timed within the buffer).
+        """
         if len(audio) == 0:
             return AsrResult(text="")
         if len(audio) > 30 * SAMPLE_RATE:
@@ -120,7 +140,7 @@ class WhisperRecognizer:
             )
         try:
             with self._lock:
-                return self._transcribe(audio, prompt)
+                return self._transcribe(audio, prompt, prefix)
         except InputError:
             raise
         except Exception as exc:
@@ -128,7 +148,7 @@ class WhisperRecognizer:
                 f"faster-whisper failed on a {len(audio)}-sample buffer: {exc}"
             ) from exc
 
-    def _transcribe(self, audio: npt.NDArray[np.float32], prompt: str) -> AsrResult:
+    def _transcribe(self, audio: npt.NDArray[np.float32], prompt: str, prefix: str) -> AsrResult:
         import ctranslate2
         from faster_whisper.transcribe import merge_punctuations
 
@@ -151,7 +171,8 @@ class WhisperRecognizer:
         language = self._language(encoded)
         tokenizer = self._tokenizer(language)
         previous = tokenizer.encode(" " + prompt.strip()) if prompt.strip() else []
-        sequence = self.model.get_prompt(tokenizer, previous, without_timestamps=True)
+        forced = tokenizer.encode(" " + prefix.strip()) if prefix.strip() else []
+        sequence = self.model.get_prompt(tokenizer, previous, without_timestamps=True) + forced
         result = self.model.model.generate(
             encoded,
             [sequence],
@@ -162,14 +183,20 @@ class WhisperRecognizer:
             suppress_blank=True,
             suppress_tokens=self._suppressed(tokenizer),
         )[0]
-        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        # The result starts with the forced prefix tokens; only what follows is new.
+        generated = list(result.sequences_ids[0])
+        known = len(forced) if generated[: len(forced)] == forced else 0
+        tokens = [t for t in generated[known:] if t < tokenizer.eot]
         text = tokenizer.decode(tokens).strip()
         # CTranslate2 scores are length-normalised sums; faster-whisper's avg_logprob divides
         # the sum by length + 1.
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1) if tokens else 0.0
         words: tuple[Word, ...] = ()
         if tokens:
-            alignment = self.model.find_alignment(tokenizer, [tokens], encoded, content_frames)[0]
+            alignment = self.model.find_alignment(
+                tokenizer, [forced[:known] + tokens], encoded, content_frames
+            )[0]
+            alignment = _after_tokens(alignment, known)
             merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
             words = tuple(
                 Word(
@@ -232,6 +259,16 @@ class WhisperRecognizer:
                 audio, language=language, task=self.options.task, beam_size=5
             )
             return " ".join(s.text.strip() for s in segments).strip()
+
+
+def _after_tokens(alignment: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """The aligned words after the first ``count`` tokens (the forced prefix's words)."""
+    seen = 0
+    for i, word in enumerate(alignment):
+        if seen >= count:
+            return alignment[i:]
+        seen += len(word["tokens"])
+    return []
 
 
 def _model_path(model: str) -> os.PathLike[str]:

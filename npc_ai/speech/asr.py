@@ -39,8 +39,12 @@ class AsrResult:
 class SpeechRecognizer(Protocol):
     """Transcribes a short buffer of 16 kHz mono float32 audio (one phrase, <= 30 s)."""
 
-    def transcribe(self, audio: Audio, *, prompt: str = "") -> AsrResult:
-        """Transcribe ``audio``; ``prompt`` is earlier text that gives the model context."""
+    def transcribe(self, audio: Audio, *, prompt: str = "", prefix: str = "") -> AsrResult:
+        """Transcribe ``audio``; ``prompt`` is earlier text that gives the model context.
+
+        ``prefix`` is the known text of the buffer's beginning (earlier phrases put before this
+        one): only the words after it are returned, timed within the whole buffer.
+        """
         ...
 
 

@@ -60,7 +60,9 @@ class ScriptedRecognizer:
     other pass repeats. Each call advances
     ``clock`` by ``cost + cost_per_second * buffer seconds`` when a clock is given.
     ``result`` overrides the scores (to exercise the shield); ``extra`` words are appended
-    to every pass (a hallucination).
+    to every pass (a hallucination). With a ``prefix`` the buffer is earlier audio followed by
+    a cut from the stream: only the words of that last cut are heard (the real model returns
+    only what follows the prefix), timed within the whole buffer.
     """
 
     stream: npt.NDArray[np.float32]
@@ -74,6 +76,7 @@ class ScriptedRecognizer:
     extra: tuple[Word, ...] = ()
     calls: list[tuple[float, float]] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
 
     def _locate(self, audio: npt.NDArray[np.float32]) -> int:
         head = audio[: min(8, len(audio))]
@@ -82,12 +85,31 @@ class ScriptedRecognizer:
                 return int(i)
         raise AssertionError("buffer not cut from the scripted stream")
 
-    def transcribe(self, audio: npt.NDArray[np.float32], *, prompt: str = "") -> AsrResult:
+    def _tail(self, audio: npt.NDArray[np.float32]) -> int:
+        """Length of the longest end of ``audio`` that is one contiguous cut of the stream."""
+        tail = audio[-min(8, len(audio)) :]
+        for i in np.flatnonzero(self.stream == tail[0]):
+            stop = int(i) + len(tail)
+            if not np.array_equal(self.stream[i:stop], tail):
+                continue
+            n = len(tail)
+            while n < min(len(audio), stop) and audio[-n - 1] == self.stream[stop - n - 1]:
+                n += 1
+            return n
+        raise AssertionError("buffer does not end with a cut from the scripted stream")
+
+    def transcribe(
+        self, audio: npt.NDArray[np.float32], *, prompt: str = "", prefix: str = ""
+    ) -> AsrResult:
         """The scripted words inside ``audio``, times relative to its start."""
+        lead = len(audio) - self._tail(audio) if prefix else 0
+        audio = audio[lead:]
         start = self._locate(audio) / SAMPLE_RATE
         end = start + len(audio) / SAMPLE_RATE
         self.calls.append((start, end))
         self.prompts.append(prompt)
+        self.prefixes.append(prefix)
+        origin = start - lead / SAMPLE_RATE  # where the whole buffer would start
         if self.clock is not None:
             self.clock.advance(self.cost + self.cost_per_second * (end - start))
         heard: list[Word] = []
@@ -99,7 +121,12 @@ class ScriptedRecognizer:
             settled = end >= w.end + self.settle
             text = " " + w.text if settled else f" {w.text}-{len(self.calls)}"
             heard.append(
-                Word(text=text, start=w.start - start, end=min(w.end, end) - start, probability=0.9)
+                Word(
+                    text=text,
+                    start=w.start - origin,
+                    end=min(w.end, end) - origin,
+                    probability=0.9,
+                )
             )
         heard.extend(self.extra)
         return AsrResult(

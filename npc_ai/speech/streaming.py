@@ -60,6 +60,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_CONTEXT_GAP = 10.0  # seconds of silence after which earlier phrases are no longer context
+
 # SAMPLE_RATE, AsrResult, SpeechRecognizer and VoiceDetector live in npc_ai.speech.asr and are
 # re-exported here, next to the transcriber that uses them.
 
@@ -99,6 +101,10 @@ class StreamingOptions:
     """A longer phrase is cut after its last word that ends a second before the buffer."""
     prompt_chars: int = 120
     """Characters of earlier finals given to the recogniser as context (0: none)."""
+    context: float = 0.0
+    """Seconds of earlier phrases' audio (whole phrases, at most this much) put before a phrase
+    in its final pass, their final text forced as the decoder's prefix, so the model hears the
+    speaker's recent speech as offline transcription does (0: off; costs encoder time)."""
     shield: ShieldOptions = field(default_factory=ShieldOptions)
 
     def __post_init__(self) -> None:
@@ -113,6 +119,8 @@ class StreamingOptions:
             problems.append("need max_phrase > 1 and 1 < hard_phrase <= 28 (a pass reads <= 30 s)")
         if min(self.pad, self.tail, self.min_speech, self.pause, self.prompt_chars) < 0:
             problems.append("pad, tail, min_speech, pause and prompt_chars must be >= 0")
+        if not 0.0 <= self.context <= 20.0:
+            problems.append("need 0 <= context <= 20")
         if problems:
             raise InputError("bad StreamingOptions: " + "; ".join(problems))
 
@@ -192,6 +200,7 @@ class StreamingTranscriber:
         self._closed: deque[_Phrase] = deque()
         self._next_segment = 0
         self._history = ""
+        self._context: deque[tuple[int, Audio, str]] = deque()  # (end sample, audio, final text)
         self._finished = False
         self._undelivered: list[Caption] = []
         # Governor.
@@ -410,21 +419,52 @@ class StreamingTranscriber:
 
     # -- passes ---------------------------------------------------------------------------
 
+    def _heard_before(self, phrase: _Phrase) -> tuple[list[Audio], str]:
+        """Earlier phrases' audio and final text for a final pass (whole phrases, newest last)."""
+        budget = self._opts.context * SAMPLE_RATE
+        limit = 30 * SAMPLE_RATE - phrase.samples - SAMPLE_RATE
+        audio: list[Audio] = []
+        texts: list[str] = []
+        used = 0
+        after = phrase.start
+        for end, clip, text in reversed(self._context):
+            if after - end > _CONTEXT_GAP * SAMPLE_RATE or used + len(clip) > min(budget, limit):
+                break
+            audio.insert(0, clip)
+            texts.insert(0, text)
+            used += len(clip)
+            after = end - len(clip)
+        return audio, " ".join(texts)
+
     def _recognize(self, phrase: _Phrase, *, final: bool) -> tuple[list[Word], str]:
         """Transcribe the whole phrase; words in stream seconds after the shield."""
         audio = phrase.audio()
-        prompt = self._history[-self._opts.prompt_chars :] if self._opts.prompt_chars else ""
+        history = self._history
+        before: list[Audio] = []
+        prefix = ""
+        if final and self._opts.context > 0:
+            before, prefix = self._heard_before(phrase)
+            if prefix and history.endswith(prefix):
+                history = history[: -len(prefix)].rstrip()
+        prompt = history[-self._opts.prompt_chars :] if self._opts.prompt_chars else ""
         began = self._clock()
-        result = (self._final_asr if final else self._asr).transcribe(audio, prompt=prompt)
+        if before:
+            result = self._final_asr.transcribe(
+                np.concatenate([*before, audio]), prompt=prompt, prefix=prefix
+            )
+        else:
+            result = (self._final_asr if final else self._asr).transcribe(audio, prompt=prompt)
         cost = self._clock() - began
         self._asr_seconds += cost
         if not final:
             self._learn(cost)
         phrase.seen = phrase.samples
         phrase.unseen_since = None
-        offset = phrase.start / SAMPLE_RATE
+        lead = sum(len(a) for a in before) / SAMPLE_RATE
+        offset = phrase.start / SAMPLE_RATE - lead
+        first = phrase.start / SAMPLE_RATE
         words = [
-            replace(w, start=w.start + offset, end=w.end + offset)
+            replace(w, start=max(first, w.start + offset), end=max(first, w.end + offset))
             for w in shield.collapse_loops(
                 shield.drop_sound_labels(result.words), self._opts.shield
             )
@@ -480,6 +520,14 @@ class StreamingTranscriber:
         # passes committed (they heard less of it); committed words stand in only when the
         # final pass heard nothing usable.
         caption = self._caption(phrase, words or phrase.committed, final=True)
+        if self._opts.context > 0:
+            if caption is not None and words:
+                end = phrase.start + phrase.samples
+                self._context.append((end, phrase.audio(), caption.text))
+                while len(self._context) > 8:
+                    self._context.popleft()
+            else:
+                self._context.clear()  # the heard text and its audio would disagree
         return [caption] if caption is not None else []
 
     def _cut(self, phrase: _Phrase, *, hard: bool) -> list[Caption]:
@@ -493,6 +541,7 @@ class StreamingTranscriber:
         else:
             head = list(phrase.committed)
         events: list[Caption] = []
+        self._context.clear()  # a cut head is not a whole phrase with its own audio
         caption = self._caption(phrase, head, final=True)
         if caption is not None:
             events.append(caption)
