@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--context", type=int, default=2048, help="context size in tokens")
     p.add_argument("--player-name", default="Player", help="how the player is named in the scene")
     p.add_argument("--max-tokens", type=int, default=60, help="longest reply in tokens")
-    p.add_argument("--temperature", type=float, default=0.5, help="sampling temperature")
+    p.add_argument("--temperature", type=float, default=0.3, help="sampling temperature")
     p.add_argument(
         "--language",
         metavar="CODE",
