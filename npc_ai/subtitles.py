@@ -73,6 +73,8 @@ class SubtitleOptions:
     task: str = "transcribe"
     cpu_threads: int = 1
     beam_size: int = 1
+    final_beam_size: int | None = None
+    """Beams for the final passes only (``None``: ``beam_size``); partials stay greedy."""
     streaming: StreamingOptions = field(default_factory=StreamingOptions)
     max_events: int = 1000
     """Events kept for a caller that does not poll; the oldest are dropped beyond this."""
@@ -151,8 +153,13 @@ class LiveSubtitles:
         )
         recognizer = WhisperRecognizer(whisper)
         final = None
+        final_beam = opts.final_beam_size or opts.beam_size
         if opts.final_model and opts.final_model != opts.model:
-            final = WhisperRecognizer(replace(whisper, model=opts.final_model))
+            final = WhisperRecognizer(
+                replace(whisper, model=opts.final_model, beam_size=final_beam)
+            )
+        elif final_beam != opts.beam_size:
+            final = recognizer.with_beam(final_beam)
         return StreamingTranscriber(
             recognizer, SileroVad(), options=opts.streaming, final_recognizer=final
         )

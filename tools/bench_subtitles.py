@@ -1,15 +1,18 @@
 """Live-subtitle benchmark: latency, real-time factor, WER and CPU share of streaming
 transcription, on espeak-ng speech with known phrase times.
 
-    .venv/bin/python tools/bench_subtitles.py                  # tiny.en: short, 30 s, base finals
+    .venv/bin/python tools/bench_subtitles.py                  # tiny.en: the default configs
+    .venv/bin/python tools/bench_subtitles.py --configs short,context-beam5
     .venv/bin/python tools/bench_subtitles.py --load 2         # with two busy-loop processes
     .venv/bin/python tools/bench_subtitles.py --translate es   # plus translation of finals
 
 For each configuration, in one run:
 
-* *fast*: the file streamed as fast as the CPU allows (0.1 s chunks, a pass whenever due):
-  real-time factor = wall time / audio time; word error rate of the finals against the script,
-  next to faster-whisper's offline transcription of the whole file (beam 5, 30 s windows).
+* *fast*: each script streamed as fast as the CPU allows (0.1 s chunks, a pass whenever due):
+  real-time factor = wall time / audio time; word error rate of the finals against the script
+  (pooled over ``--scripts`` recordings of the phrases, voices and pauses rotated), next to
+  faster-whisper's offline transcription of the whole file (30 s windows, no VAD) *with the
+  finals' model and beam*: the like-for-like reference (beam 5 offline is shown too).
 * *realtime*: the file played at real-time pace through a LiveSubtitles session. Latency of a
   phrase = wall time its last final caption was emitted - wall time the phrase's last sample
   was played. First partial = first caption of a phrase - wall time its first sample played.
@@ -39,7 +42,7 @@ import numpy as np  # noqa: E402
 from npc_ai.backends.faster_whisper import SileroVad, WhisperOptions, WhisperRecognizer  # noqa: E402
 from npc_ai.speech.audio import FileSource  # noqa: E402
 from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError  # noqa: E402
-from npc_ai.speech.streaming import StreamingTranscriber  # noqa: E402
+from npc_ai.speech.streaming import StreamingOptions, StreamingTranscriber  # noqa: E402
 from npc_ai.subtitles import LiveSubtitles, SubtitleOptions  # noqa: E402
 from tests.speech_fixtures import (  # noqa: E402
     PHRASES,
@@ -47,6 +50,7 @@ from tests.speech_fixtures import (  # noqa: E402
     SpeechScript,
     make_script,
     word_error_rate,
+    words_of,
 )
 
 
@@ -71,13 +75,31 @@ def phrase_of(caption: Caption | CaptionTranslation, phrases: tuple[Phrase, ...]
     return best
 
 
+CONFIGS: dict[str, dict[str, Any]] = {
+    # name: final model (None: the partials' model), final beam, StreamingOptions.context, 30 s
+    "short": {"final": None, "beam": 1, "context": 0.0},
+    "full": {"final": None, "beam": 1, "context": 0.0, "full": True},
+    "beam5": {"final": None, "beam": 5, "context": 0.0},
+    "context": {"final": None, "beam": 1, "context": 13.0},
+    "context-beam5": {"final": None, "beam": 5, "context": 13.0},
+    "base-finals": {"final": "base", "beam": 1, "context": 0.0},
+}
+
+
+def errors(reference: str, hypothesis: str) -> tuple[float, int]:
+    """Word errors and reference words (so rates can be pooled over scripts)."""
+    n = len(words_of(reference))
+    return word_error_rate(reference, hypothesis) * n, n
+
+
 def run_fast(
     recognizer: WhisperRecognizer,
     audio: np.ndarray,
     script: SpeechScript,
     final: WhisperRecognizer | None = None,
+    options: StreamingOptions | None = None,
 ) -> dict[str, Any]:
-    st = StreamingTranscriber(recognizer, SileroVad(), final_recognizer=final)
+    st = StreamingTranscriber(recognizer, SileroVad(), options=options, final_recognizer=final)
     began, cpu0 = time.perf_counter(), cpu_seconds()
     captions: list[Caption] = []
     for i in range(0, len(audio), 1600):
@@ -90,6 +112,7 @@ def run_fast(
         "rtf": wall / script.duration,
         "cpu_rtf": cpu / script.duration,
         "wer": word_error_rate(script.text, text),
+        "errors": errors(script.text, text),
         "text": text,
         "partials": sum(not c.final for c in captions),
         "stats": st.stats,
@@ -102,9 +125,10 @@ def run_realtime(
     translator: Any,
     targets: tuple[str, ...],
     final: WhisperRecognizer | None = None,
+    options: StreamingOptions | None = None,
 ) -> dict[str, Any]:
     source = FileSource(script.path, realtime=True)
-    st = StreamingTranscriber(recognizer, SileroVad(), final_recognizer=final)
+    st = StreamingTranscriber(recognizer, SileroVad(), options=options, final_recognizer=final)
     session = LiveSubtitles(
         source,
         options=SubtitleOptions(targets=targets),
@@ -163,19 +187,27 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="CTranslate2 threads (default 1)")
     ap.add_argument(
         "--configs",
-        default="short,full,base-finals",
-        help="short (default window), full (30 s window), base-finals (whisper-base finals)",
+        default="short,beam5,context,context-beam5,base-finals",
+        help=", ".join(CONFIGS),
     )
+    ap.add_argument("--scripts", type=int, default=2, help="recordings for the WER (default 2)")
     ap.add_argument("--load", type=int, default=0, help="busy-loop processes to run alongside")
     ap.add_argument("--translate", default="", help="targets, e.g. es or es,fr (needs packs)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-subtitles-"))
-    script = make_script(work, PHRASES[: args.phrases], gaps=(0.8, 1.2, 1.5))
     from faster_whisper.audio import decode_audio
 
-    audio = np.asarray(decode_audio(str(script.path)), np.float32)
+    scripts: list[tuple[SpeechScript, np.ndarray]] = []
+    for k in range(max(1, args.scripts)):
+        voices = ("en-us", "en-gb")[k % 2 :] + ("en-us", "en-gb")[: k % 2]
+        gaps = (0.8, 1.2, 1.5)[k % 3 :] + (0.8, 1.2, 1.5)[: k % 3]
+        made = make_script(
+            work, PHRASES[: args.phrases], gaps=gaps, voices=voices, seed=k, name=f"s{k}.wav"
+        )
+        scripts.append((made, np.asarray(decode_audio(str(made.path)), np.float32)))
+    script, audio = scripts[0]
     targets = tuple(t for t in args.translate.split(",") if t)
     translator = None
     if targets:
@@ -186,24 +218,55 @@ def main() -> None:
 
     load = spawn_load(args.load)
     results: dict[str, Any] = {}
+    offline: dict[tuple[str, int], float] = {}
+    offline_rtf = 0.0
+    recognizers: dict[str, WhisperRecognizer] = {}
+
+    def recognizer_for(model: str) -> WhisperRecognizer:
+        if model not in recognizers:
+            language = "en" if model == "base" else None
+            rec = WhisperRecognizer(replace(base, model=model, language=language))
+            rec.transcribe(audio[:16000])  # warm-up
+            recognizers[model] = rec
+        return recognizers[model]
+
+    def reference(model: str, beam: int) -> float:
+        nonlocal offline_rtf
+        if (model, beam) not in offline:
+            rec, bad, total, began = recognizer_for(model), 0.0, 0, time.perf_counter()
+            for sc, au in scripts:
+                e, n = errors(sc.text, rec.transcribe_offline(au, beam_size=beam))
+                bad, total = bad + e, total + n
+            if (model, beam) == (args.model, 5):
+                offline_rtf = (time.perf_counter() - began) / sum(s.duration for s, _ in scripts)
+            offline[(model, beam)] = bad / total
+        return offline[(model, beam)]
+
     try:
         base = WhisperOptions(model=args.model, cpu_threads=args.threads)
-        offline_rec = WhisperRecognizer(base)
-        began = time.perf_counter()
-        offline = offline_rec.transcribe_offline(audio)
-        offline_rtf = (time.perf_counter() - began) / script.duration
-        offline_wer = word_error_rate(script.text, offline)
+        reference(args.model, 5)
+        reference(args.model, 1)
         for name in args.configs.split(","):
-            opts = replace(base, full_context=(name == "full"))
-            rec = WhisperRecognizer(opts)
-            rec.transcribe(audio[:16000])  # warm-up
-            final = None
-            if name == "base-finals":
-                final = WhisperRecognizer(replace(opts, model="base", language="en"))
-                final.transcribe(audio[:16000])
-            fast = run_fast(rec, audio, script, final)
-            rt = run_realtime(rec, script, translator, targets, final)
-            results[name] = {"fast": fast, "realtime": rt}
+            cfg = CONFIGS[name]
+            if cfg.get("full"):
+                rec = WhisperRecognizer(replace(base, full_context=True))
+                rec.transcribe(audio[:16000])
+            else:
+                rec = recognizer_for(args.model)
+            final_model = cfg["final"] or args.model
+            final = rec if cfg.get("full") else recognizer_for(final_model).with_beam(cfg["beam"])
+            options = StreamingOptions(context=cfg["context"])
+            fast = [run_fast(rec, au, sc, final, options) for sc, au in scripts]
+            rt = run_realtime(rec, script, translator, targets, final, options)
+            pooled = sum(f["errors"][0] for f in fast) / sum(f["errors"][1] for f in fast)
+            results[name] = {
+                "fast": fast[0],
+                "wer": pooled,
+                "wer_each": [f["wer"] for f in fast],
+                "offline": reference(final_model, cfg["beam"]),
+                "reference": f"{final_model} beam {cfg['beam']}",
+                "realtime": rt,
+            }
     finally:
         for p in load:
             p.kill()
@@ -216,23 +279,28 @@ def main() -> None:
         f"{script.duration:.1f} s of audio, load {args.load} busy process(es), "
         f"{os.cpu_count()} CPUs; load average at the end {os.getloadavg()[0]:.1f}\n"
     )
-    print(
-        f"offline (faster-whisper transcribe, beam 5): WER {offline_wer:.3f}, "
-        f"RTF {offline_rtf:.3f}\n"
-    )
+    words = sum(len(words_of(sc.text)) for sc, _ in scripts)
+    print(f"{len(scripts)} recording(s), {words} words; offline (faster-whisper transcribe):")
+    for (model, beam), wer in offline.items():
+        print(f"  {model} beam {beam}: WER {wer:.3f}")
+    print(f"  offline RTF ({args.model}, beam 5): {offline_rtf:.3f}\n")
     header = (
-        "| config | RTF (fast) | WER stream | WER / offline | final latency p50 / p95 | "
-        "first caption p50 / p95 | CPU share | partial passes | shed | missed |"
+        "| config | RTF (fast) | WER stream (each) | offline, same model+beam | ratio | "
+        "final latency p50 / p95 / max | first caption p50 / p95 | CPU share | partial passes "
+        "| shed | missed |"
     )
     print(header)
-    print("|---" * 10 + "|")
+    print("|---" * 11 + "|")
     for name, r in results.items():
         f, rt = r["fast"], r["realtime"]
         s = rt["stats"]
+        each = " ".join(f"{w:.3f}" for w in r["wer_each"])
         print(
-            f"| {name} | {f['rtf']:.3f} | {f['wer']:.3f} (rt {rt['wer']:.3f}) | "
-            f"{f['wer'] / offline_wer if offline_wer else float('nan'):.2f}x | "
-            f"{pct(rt['latency'], 50):.2f} / {pct(rt['latency'], 95):.2f} s | "
+            f"| {name} | {f['rtf']:.3f} | {r['wer']:.3f} ({each}; rt {rt['wer']:.3f}) | "
+            f"{r['offline']:.3f} ({r['reference']}) | "
+            f"{r['wer'] / r['offline'] if r['offline'] else float('nan'):.2f}x | "
+            f"{pct(rt['latency'], 50):.2f} / {pct(rt['latency'], 95):.2f} / "
+            f"{max(rt['latency'], default=float('nan')):.2f} s | "
             f"{pct(rt['first'], 50):.2f} / {pct(rt['first'], 95):.2f} s | "
             f"{rt['cpu_share']:.2f} | {s.partial_passes} | {s.shed_passes} | {rt['missed']} |"
         )
@@ -246,10 +314,12 @@ def main() -> None:
             print(f"|   errors: {rt['errors']}")
     if args.json:
         out = {
-            "offline_wer": offline_wer,
+            "offline_wer": {f"{m} beam {b}": w for (m, b), w in offline.items()},
             "offline_rtf": offline_rtf,
             "configs": {
                 n: {
+                    "wer": r["wer"],
+                    "offline": r["offline"],
                     "fast": {k: v for k, v in r["fast"].items() if k != "stats"},
                     "realtime": {k: v for k, v in r["realtime"].items() if k != "stats"},
                 }

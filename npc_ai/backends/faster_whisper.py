@@ -248,15 +248,16 @@ class WhisperRecognizer:
 
     # -- reference ------------------------------------------------------------------------
 
-    def transcribe_offline(self, audio: npt.NDArray[np.float32]) -> str:
-        """faster-whisper's own whole-file transcription (beam 5, 30 s windows, no VAD).
+    def transcribe_offline(self, audio: npt.NDArray[np.float32], *, beam_size: int = 5) -> str:
+        """faster-whisper's own whole-file transcription (30 s windows, no VAD; beam 5 as
+        faster-whisper's default, or the streaming finals' beam for a like-for-like reference).
 
         The reference the streaming path is measured against.
         """
         language = self.options.language or (None if self.multilingual else "en")
         with self._lock:
             segments, _info = self.model.transcribe(
-                audio, language=language, task=self.options.task, beam_size=5
+                audio, language=language, task=self.options.task, beam_size=beam_size
             )
             return " ".join(s.text.strip() for s in segments).strip()
 
