@@ -212,6 +212,8 @@ class Runtime:
         self._prefills: dict[int, concurrent.futures.Future[None]] = {}  # worker side only
         # Emotion and action choices of structured replies, by job id.
         self._choices: dict[int, tuple[_Turn, StructureSteps, str, list[str]]] = {}
+        # Once per structured NPC: (turn waiting, finish reason, emotion scores or None).
+        self._calibrations: dict[int, tuple[_Turn, str, tuple[float, ...] | None]] = {}
         # Memory summaries being written, by job id: (NPC, last memory id, text so far).
         self._summaries: dict[int, tuple[Npc, int, list[str]]] = {}  # worker side only
         self._closing = False
@@ -538,6 +540,8 @@ class Runtime:
                 self._on_piece(turn, piece)
             elif piece.job in self._choices:
                 self._on_choice(piece)
+            elif piece.job in self._calibrations:
+                self._on_calibration(piece)
             elif piece.job in self._summaries:
                 self._on_summary(piece)
             elif piece.end is not None and piece.job in self._prefills:
@@ -626,7 +630,57 @@ class Runtime:
             self._finish(turn, reason)
             return
         self._turns.pop(turn.job, None)
+        if not turn.npc._calibrated:
+            self._calibrate(turn, reason, None)
+            return
         self._next_choice(turn, structure.steps(turn.prompt.segments, turn.original), reason)
+
+    def _calibrate(self, turn: _Turn, reason: str, emotions: tuple[float, ...] | None) -> None:
+        """Once per NPC, before its first structured choice: read each option's score
+        after a content-free exchange (emotion, then action), to subtract later."""
+        from npc_ai.structured import NEUTRAL_LINE
+
+        npc = turn.npc
+        assert npc.structure is not None
+        prompt = npc.structure.neutral_prompt(npc._player, npc.prefix)
+        if emotions is None:
+            segments, params = npc.structure.emotion_job(prompt, NEUTRAL_LINE)
+        else:
+            choices = npc.structure.emotion_params.choices
+            best = max(range(len(emotions)), key=emotions.__getitem__) if emotions else 0
+            segments, params = npc.structure.action_job(prompt, NEUTRAL_LINE, choices[best])
+        job = Job(
+            key=f"{turn.handle.npc}\x00calibration",  # its own slot: the reply's cache stays
+            segments=segments,
+            params=SamplingParams(choices=params.choices),
+            priority=turn.priority,
+        )
+        turn.job = job.id
+        self._calibrations[job.id] = (turn, reason, emotions)
+        self.engine.submit(job)
+
+    def _on_calibration(self, piece: Piece) -> None:
+        turn, reason, emotions = self._calibrations[piece.job]
+        if piece.end is None and piece.error is None:
+            return
+        del self._calibrations[piece.job]
+        npc = turn.npc
+        assert npc.structure is not None
+        if piece.error is not None:
+            log.warning(
+                "calibrating %s failed (%s); its choices stay uncalibrated",
+                turn.handle.npc,
+                piece.error,
+            )
+            npc._calibrated = True
+        elif emotions is None:
+            self._calibrate(turn, reason, piece.scores or ())
+            return
+        else:
+            npc.structure = npc.structure.calibrated(emotions, piece.scores or ())
+            npc._calibrated = True
+        assert turn.prompt is not None
+        self._next_choice(turn, npc.structure.steps(turn.prompt.segments, turn.original), reason)
 
     def _next_choice(self, turn: _Turn, steps: StructureSteps, reason: str) -> None:
         segments, params = steps.job()
@@ -659,6 +713,7 @@ class Runtime:
     def _forget(self, turn: _Turn) -> None:
         self._turns.pop(turn.job, None)
         self._choices.pop(turn.job, None)
+        self._calibrations.pop(turn.job, None)
         self._by_reply.pop(turn.handle.id, None)
         with self._state:
             entry = self._npcs.get(turn.handle.npc)

@@ -124,3 +124,24 @@ def test_a_focused_line_preempts_the_step_under_way(
     for h in [handle, *background]:
         assert h.text.strip() and "\n" not in h.text
         assert h.finish_reason in ("stop", "sentences", "length")
+
+
+def test_structured_replies_and_memory_on_the_real_model(
+    engine_path: str, blacksmith: Persona
+) -> None:
+    from npc_ai.memory import MemoryStore
+
+    engine = LlamaBatchEngine(engine_path, options=EngineOptions(slots=4, max_active=4))
+    with Runtime(engine, memory=MemoryStore(":memory:")) as runtime:
+        smith = runtime.add_npc(blacksmith, dialogue=DialogueOptions(structured=True))
+        for line in ("My horse is called Pepper.", "What is my horse called?"):
+            handle = runtime.say(smith, line, seed=5)
+            events = pump(runtime, lambda h=handle: h.done, timeout=120)
+            done = events[-1]
+            assert isinstance(done, ReplyDone) and done.text
+            assert done.structured is not None
+            assert done.structured.emotion in blacksmith.emotions
+            assert done.structured.action in {a.name for a in blacksmith.actions} | {"none"}
+        assert runtime.memory(smith).facts()["player.horse"].text.endswith("Pepper.")
+        prompt = runtime.history(smith)[-2]
+        assert prompt.note == "(Brakka remembers: Player's horse is called Pepper.)"

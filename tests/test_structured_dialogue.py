@@ -44,7 +44,8 @@ def test_plain_replies_carry_no_structure(blacksmith: Persona) -> None:
 
 def test_the_runtime_delivers_the_structure_with_the_done_event(blacksmith: Persona) -> None:
     script = ["Hmph. Leave it on the anvil.", "Shields cost more."]
-    engine = SerialEngine(ScriptedGenerator(script, choose=pick))
+    generator = ScriptedGenerator(script, choose=pick)
+    engine = SerialEngine(generator)
     with Runtime(engine, options=RuntimeOptions(threaded=False)) as runtime:
         smith = runtime.add_npc(blacksmith, dialogue=DialogueOptions(structured=True))
         handle = runtime.say(smith, "Can you fix my sword?")
@@ -57,6 +58,9 @@ def test_the_runtime_delivers_the_structure_with_the_done_event(blacksmith: Pers
         assert done.structured is not None
         assert done.structured.say == done.text == "Hmph. Leave it on the anvil."
         assert done.structured.emotion == "annoyed"
+        # Calibrated once, on a content-free exchange, before the first choice.
+        neutral = [p for p in generator.prompts if "Player: ...\n" in p]
+        assert len(neutral) == 2  # the emotion's and the action's reading
         # Cancelling while the choices run ends the reply once, as cancelled.
         handle = runtime.say(smith, "And my shield?")
         for _ in range(50):
