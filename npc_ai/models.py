@@ -586,8 +586,13 @@ def resolve_model(
     ``whisper-ct2``. May assemble the model from its packages once (see the module docs).
 
     Raises ModelNotFoundError when no copy exists, ModelChecksumError when one is damaged and
-    ModelError for an own file of the wrong shape or an unknown name.
+    ModelError for an own file of the wrong shape or an unknown name. Derived models
+    (:mod:`npc_ai.derived`, e.g. ``gemma3-270m-trim``) resolve to their verified built file.
     """
+    if path is None and _is_derived(name):
+        from npc_ai.derived import resolve_derived
+
+        return resolve_derived(name, progress=progress)
     return _Resolver.current().resolve(name, path, progress, full=False)
 
 
@@ -597,7 +602,17 @@ def verify_model(name: str, *, progress: Progress | None = None) -> Path:
     An own file from ``NPC_AI_MODEL_<NAME>`` gets the shape checks only: there is no digest
     to compare it with.
     """
+    if _is_derived(name):
+        from npc_ai.derived import resolve_derived
+
+        return resolve_derived(name, progress=progress, full=True)
     return _Resolver.current().resolve(name, None, progress, full=True)
+
+
+def _is_derived(name: str) -> bool:
+    from npc_ai.derived import DERIVED
+
+    return name in DERIVED
 
 
 def model_status(name: str) -> ModelStatus:

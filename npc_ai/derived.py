@@ -1,0 +1,165 @@
+"""Models npc-ai builds itself from an installed model: never downloaded, always verified.
+
+``gemma3-270m-trim`` is the default dialogue model with its vocabulary cut to the tokens of
+English, Spanish, French and German (see docs/MODELS.md): the kept token ids ship with the
+package (``npc_ai/data/trim/*.ids``), :func:`build_model` writes the GGUF into the model cache
+and checks its sha256 against the digest recorded here, and :func:`resolve_derived` (called by
+:func:`npc_ai.models.resolve_model`) verifies the cached file before returning it.
+
+    npc-ai models build gemma3-270m-trim        # or: tools/trim_vocab.py build
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from npc_ai.errors import ModelChecksumError, ModelError, ModelNotFoundError
+from npc_ai.models import Progress, _hash_file, _Stamps, cache_dir, resolve_model
+
+__all__ = ["DERIVED", "DerivedModel", "build_model", "read_ids", "resolve_derived"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DerivedModel:
+    """A GGUF made from an installed model by keeping the token ids listed in ``ids``."""
+
+    name: str
+    source: str  #: the manifest model it is built from
+    ids: str  #: kept token ids, a resource under npc_ai/data/trim/
+    file: str  #: file name in the model cache
+    size: int
+    sha256: str
+    description: str
+
+    @property
+    def build_command(self) -> str:
+        """The command that builds this model."""
+        return f"npc-ai models build {self.name}"
+
+
+DERIVED: dict[str, DerivedModel] = {
+    "gemma3-270m-trim": DerivedModel(
+        name="gemma3-270m-trim",
+        source="gemma3-270m",
+        ids="gemma3-270m-trim.ids",
+        file="gemma-3-270m-q4_k_m-trim.gguf",
+        size=112975712,
+        sha256="928092419d9603e76789e37c8347bfd053670d515337c803de3daf633ce6334d",
+        description=(
+            "Gemma 3 270M with 63,438 of its 262,144 tokens (English, Spanish, French, "
+            "German, every byte): a 4x smaller output head."
+        ),
+    ),
+}
+
+
+def _spec(name: str) -> DerivedModel:
+    try:
+        return DERIVED[name]
+    except KeyError:
+        raise ModelError(
+            f"{name!r} is not a derived model; derived models: {', '.join(sorted(DERIVED))}",
+            model=name,
+            known=sorted(DERIVED),
+        ) from None
+
+
+def read_ids(spec: DerivedModel) -> list[int]:
+    """The kept token ids of ``spec`` (lines ``a`` or ``a-b``; ``#`` starts a comment)."""
+    text = (
+        resources.files("npc_ai")
+        .joinpath("data")
+        .joinpath("trim")
+        .joinpath(spec.ids)
+        .read_text("utf-8")
+    )
+    ids: list[int] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        first, _, last = line.partition("-")
+        try:
+            a, b = int(first), int(last or first)
+        except ValueError:
+            raise ModelError(
+                f"{spec.ids} line {number}: {line!r} is not an id or a range a-b", model=spec.name
+            ) from None
+        ids.extend(range(a, b + 1))
+    return ids
+
+
+def _target(spec: DerivedModel) -> Path:
+    return cache_dir() / "models" / spec.name / spec.file
+
+
+def _stamps(spec: DerivedModel) -> _Stamps:
+    return _Stamps(cache_dir() / "stamps" / f"{spec.name}.json")
+
+
+def _checksum_error(spec: DerivedModel, path: Path, actual: str) -> ModelChecksumError:
+    fix = f"delete {path} and run `{spec.build_command}`"
+    return ModelChecksumError(
+        f"{spec.name}: {path} has sha256 {actual} but {spec.sha256} is expected. Fix: {fix}",
+        model=spec.name,
+        file=str(path),
+        expected=spec.sha256,
+        actual=actual,
+        fix=fix,
+    )
+
+
+def build_model(name: str, *, progress: Progress | None = None) -> Path:
+    """Build derived model ``name`` from its installed source into the cache; verify its sha256.
+
+    A file that does not match the recorded digest is removed and a
+    :class:`~npc_ai.errors.ModelChecksumError` raised: a different ``gguf`` package or source
+    file would otherwise pass for the recorded model.
+    """
+    from npc_ai.backends.trim import write_trimmed
+
+    spec = _spec(name)
+    source = resolve_model(spec.source, progress=progress)
+    dest = _target(spec)
+    result = write_trimmed(source, dest, read_ids(spec), name_suffix=f"{spec.name}")
+    if result.sha256 != spec.sha256:
+        dest.unlink(missing_ok=True)
+        raise _checksum_error(spec, dest, result.sha256)
+    stamps = _stamps(spec)
+    stamps.record(dest, result.sha256, dest.stat())
+    stamps.save()
+    logger.info("%s: built %s (%d bytes)", name, dest, result.size)
+    return dest
+
+
+def resolve_derived(name: str, *, progress: Progress | None = None, full: bool = False) -> Path:
+    """The verified cached file of derived model ``name``.
+
+    Raises :class:`~npc_ai.errors.ModelNotFoundError` (with the build command) when it was not
+    built and :class:`~npc_ai.errors.ModelChecksumError` when the file changed.
+    """
+    spec = _spec(name)
+    path = _target(spec)
+    if not path.is_file():
+        raise ModelNotFoundError(
+            f"model {name!r} is built from {spec.source!r} and is not built yet; "
+            f"run `{spec.build_command}`",
+            model=name,
+            install=spec.build_command,
+            env_var=f"NPC_AI_MODEL_{name.upper().replace('-', '_').replace('.', '_')}",
+        )
+    stamps = _stamps(spec)
+    if full or not stamps.matches(path, spec.sha256):
+        before = path.stat()
+        actual = _hash_file(path, f"{name}: verifying {spec.file}", before.st_size, progress)
+        if actual != spec.sha256:
+            raise _checksum_error(spec, path, actual)
+        stamps.record(path, actual, before)
+        stamps.save()
+    return Path(os.fspath(path))
