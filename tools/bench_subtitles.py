@@ -83,6 +83,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "context": {"final": None, "beam": 1, "context": 13.0},
     "context-beam5": {"final": None, "beam": 5, "context": 13.0},
     "base-finals": {"final": "base", "beam": 1, "context": 0.0},
+    "context-beam5-s03": {"final": None, "beam": 5, "context": 13.0, "min_silence": 0.3},
 }
 
 
@@ -255,7 +256,9 @@ def main() -> None:
                 rec = recognizer_for(args.model)
             final_model = cfg["final"] or args.model
             final = rec if cfg.get("full") else recognizer_for(final_model).with_beam(cfg["beam"])
-            options = StreamingOptions(context=cfg["context"])
+            options = StreamingOptions(
+                context=cfg["context"], min_silence=cfg.get("min_silence", 0.4)
+            )
             fast = [run_fast(rec, au, sc, final, options) for sc, au in scripts]
             rt = run_realtime(rec, script, translator, targets, final, options)
             pooled = sum(f["errors"][0] for f in fast) / sum(f["errors"][1] for f in fast)
