@@ -155,8 +155,11 @@ class LiveSubtitles:
         final = None
         final_beam = opts.final_beam_size or opts.beam_size
         if opts.final_model and opts.final_model != opts.model:
+            # An English-only partials model means English speech: a multilingual
+            # finals model must not detect another language on its own.
+            language = opts.language or ("en" if opts.model.endswith(".en") else None)
             final = WhisperRecognizer(
-                replace(whisper, model=opts.final_model, beam_size=final_beam)
+                replace(whisper, model=opts.final_model, beam_size=final_beam, language=language)
             )
         elif final_beam != opts.beam_size:
             final = recognizer.with_beam(final_beam)

@@ -84,6 +84,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="speech model: tiny.en (English, fastest) or base (multilingual)",
     )
     p.add_argument(
+        "--final-model",
+        choices=(*sorted(MODELS), "same"),
+        default="base",
+        help="model for the final captions only (default: base, the most accurate within the "
+        "latency targets; 'same': --model's own, fastest)",
+    )
+    p.add_argument(
+        "--final-beam", type=int, default=1, metavar="N", help="beams for the finals (default 1)"
+    )
+    p.add_argument(
         "--language", metavar="CODE", help="spoken language for --model base (default: detect)"
     )
     p.add_argument(
@@ -471,6 +481,8 @@ def _open_session(
     whisper_translates = args.translator == "whisper"
     options = SubtitleOptions(
         model=args.model,
+        final_model=None if args.final_model == "same" else args.final_model,
+        final_beam_size=max(1, args.final_beam),
         targets=() if whisper_translates else targets,
         realtime=args.realtime,
         language=args.language,
