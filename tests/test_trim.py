@@ -209,12 +209,13 @@ def test_logits_are_the_full_models_over_the_kept_tokens(built: Path) -> None:
     prompt = "Player: Good morning! What are you forging today?\nBlacksmith:"
     logits = []
     for path in (src, built):
-        model = Llama(model_path=str(path), n_ctx=128, n_threads=2, verbose=False)
+        model = Llama(model_path=str(path), n_ctx=128, n_threads=2, logits_all=True, verbose=False)
         ids = model.tokenize(prompt.encode(), add_bos=True, special=False)
         model.eval(ids)
         logits.append(np.array(model.scores[model.n_tokens - 1], dtype=np.float32))
         del model
     full, small = logits
+    assert np.ptp(full) > 1.0  # real logits, not an unwritten buffer
     # Same body, same rows of the head: the trimmed model's logits are the full model's,
     # restricted to the kept tokens.
     np.testing.assert_allclose(small, full[kept], rtol=0, atol=0.05)

@@ -42,21 +42,58 @@ TEXT_GLOBS = ["sample_game/personas/*.toml", "docs/*.md", "README.md"]
 IDS_DIR = ROOT / "npc_ai" / "data" / "trim"
 _ASCII_PUNCT = re.compile(r"[\d!-/:-@\[-`{-~▁ \t\n]+")
 
-# Held-out dialogue prompts for the agreement check: none of these lines is in the corpora.
-HELD_OUT = [
-    "Player: Good evening! Do you have a room for the night?\nInnkeeper:",
-    "Player: I need a new blade, mine broke in the fight.\nBlacksmith:",
-    "Player: Who goes there? Halt!\nGuard:",
-    "Player: ¿Dónde está el mercado, por favor?\nMercader:",
-    "Player: ¿Cuánto cuesta esta espada?\nHerrero:",
-    "Jugador: Tengo hambre. ¿Qué hay para cenar hoy?\nPosadera:",
-    "Joueur : Bonjour ! Avez-vous vu un cheval gris passer par ici ?\nGarde :",
-    "Joueur : Combien coûte une chambre pour deux nuits ?\nAubergiste :",
-    "Spieler: Guten Morgen! Wo finde ich den Schmied?\nWache:",
-    "Spieler: Ich suche meinen Bruder, er ist seit gestern verschwunden.\nWirtin:",
-    "Player: Tell me about the old mill by the river.\nFarmer:",
-    "Player: The wolves came down from the hills again last night.\nHunter:",
-]
+# Held-out dialogue lines for the agreement check (none of them is in the corpora), in the kept
+# languages; each is asked of a speaker label the way the dialogue prompt asks for a reply.
+HELD_OUT = {
+    "en": [
+        "Player: Good evening! Do you have a room for the night?\nInnkeeper:",
+        "Player: I need a new blade, mine broke in the fight.\nBlacksmith:",
+        "Player: Who goes there? Halt!\nGuard:",
+        "Player: Tell me about the old mill by the river.\nFarmer:",
+        "Player: The wolves came down from the hills again last night.\nHunter:",
+        "Player: My horse is called Pepper. Can you shoe her?\nBlacksmith:",
+        "Player: What news from the capital, traveller?\nMerchant:",
+        "Player: I lost my ring somewhere near the well.\nOld woman:",
+        "Player: Why is the bridge closed today?\nGuard:",
+        "Player: How much for a loaf of bread and some cheese?\nBaker:",
+    ],
+    "es": [
+        "Player: ¿Dónde está el mercado, por favor?\nMercader:",
+        "Player: ¿Cuánto cuesta esta espada?\nHerrero:",
+        "Jugador: Tengo hambre. ¿Qué hay para cenar hoy?\nPosadera:",
+        "Jugador: Los lobos bajaron de las colinas anoche.\nCazador:",
+        "Jugador: ¿Has visto a mi hermana? Lleva un vestido azul.\nGuardia:",
+        "Jugador: Necesito una habitación para dos noches.\nPosadero:",
+        "Jugador: ¿Quién vive en la torre del norte?\nAnciano:",
+        "Jugador: Mi caballo se llama Canela y está cojo.\nHerrera:",
+        "Jugador: ¿Por qué está cerrada la puerta de la ciudad?\nCapitán:",
+        "Jugador: Cuéntame una historia del viejo molino.\nMolinero:",
+    ],
+    "fr": [
+        "Joueur : Bonjour ! Avez-vous vu un cheval gris passer par ici ?\nGarde :",
+        "Joueur : Combien coûte une chambre pour deux nuits ?\nAubergiste :",
+        "Joueur : J'ai perdu mon épée dans la rivière.\nForgeron :",
+        "Joueur : Que se passe-t-il au château ce soir ?\nServante :",
+        "Joueur : Les loups sont revenus dans la forêt.\nChasseur :",
+        "Joueur : Qui êtes-vous, et que faites-vous ici ?\nVoyageur :",
+        "Joueur : Je cherche un homme nommé Gaspard.\nTavernière :",
+        "Joueur : Le pont est-il sûr pour traverser ?\nPasseur :",
+        "Joueur : Avez-vous du pain frais ce matin ?\nBoulanger :",
+        "Joueur : Pourquoi les portes sont-elles fermées ?\nCapitaine :",
+    ],
+    "de": [
+        "Spieler: Guten Morgen! Wo finde ich den Schmied?\nWache:",
+        "Spieler: Ich suche meinen Bruder, er ist seit gestern verschwunden.\nWirtin:",
+        "Spieler: Wie viel kostet ein Zimmer für eine Nacht?\nWirt:",
+        "Spieler: Mein Schwert ist zerbrochen. Kannst du es reparieren?\nSchmiedin:",
+        "Spieler: Was gibt es Neues aus der Hauptstadt?\nHändler:",
+        "Spieler: Die Wölfe sind letzte Nacht wieder gekommen.\nJäger:",
+        "Spieler: Warum ist das Tor heute geschlossen?\nHauptmann:",
+        "Spieler: Hast du frisches Brot für mich?\nBäcker:",
+        "Spieler: Wer wohnt in dem alten Turm am Fluss?\nAlte Frau:",
+        "Spieler: Ich habe meinen Ring am Brunnen verloren.\nMagd:",
+    ],
+}
 
 
 def _llama(path: Path):  # type: ignore[no-untyped-def]
@@ -135,7 +172,7 @@ def select(langs: list[str], name: str, max_id: int, first_max_id: int) -> Path:
 def tokens_check(trimmed: Path) -> dict[str, object]:
     """Token counts of the same texts with both vocabularies."""
     full, small = _llama(resolve_model("gemma3-270m")), _llama(trimmed)
-    texts = [p.split("\n")[0] for p in HELD_OUT]
+    texts = [p.split("\n")[0] for lines in HELD_OUT.values() for p in lines]
     for file in sorted(ROOT.glob("sample_game/personas/*.toml")):
         texts.append(file.read_text(encoding="utf-8"))
     texts += ["漢字とかなの混じった文", "Ελληνικά και кириллица", "emoji 🐉🔥 and café ñandú"]
@@ -160,8 +197,15 @@ def _softmax(logits):  # type: ignore[no-untyped-def]
 
 
 def agree(trimmed: Path, steps: int) -> dict[str, object]:
-    """Greedy continuations of the held-out prompts with the full model; at each step compare the
-    next-token distribution of both models over the same context (full ids mapped to trimmed)."""
+    """Next-token agreement of the trimmed model with the full one on the held-out lines.
+
+    Each model reads the line through its own tokenizer, as it would in a game. The full model
+    then continues greedily for ``steps`` tokens; at every step both models' next-token
+    distributions are compared: top-1 agreement (the same token text), KL(full || trimmed) over the
+    kept tokens (the full distribution renormalised to them), and the full model's probability
+    mass on kept tokens. The trimmed model is fed the full model's choice (its own spelling of it
+    when that token was dropped), so both always see the same text.
+    """
     import numpy as np
     from llama_cpp import Llama
 
@@ -174,41 +218,57 @@ def agree(trimmed: Path, steps: int) -> dict[str, object]:
         if j is not None and small_vocab.types[j] == full_vocab.types[i]:
             to_small[i] = j
     keep_ids = np.nonzero(to_small >= 0)[0]
-    opts = {"n_ctx": 512, "n_threads": 2, "logits_all": False, "verbose": False}
+    opts = {"n_ctx": 512, "n_threads": 2, "logits_all": True, "verbose": False}
     full = Llama(model_path=str(src), **opts)
     small = Llama(model_path=str(trimmed), **opts)
-    top1, kls, mass = [], [], []
-    for prompt in HELD_OUT:
-        ids = full.tokenize(prompt.encode(), add_bos=True, special=False)
-        full.reset()
-        small.reset()
-        full.eval(ids)
-        small.eval([int(to_small[i]) for i in ids] if all(to_small[i] >= 0 for i in ids) else [])
-        for _ in range(steps):
-            p = _softmax(full.scores[full.n_tokens - 1])
-            q = _softmax(small.scores[small.n_tokens - 1])
-            p_kept = p[keep_ids]
-            mass.append(float(p_kept.sum()))
-            p_r = p_kept / p_kept.sum()
-            q_r = q[to_small[keep_ids]]
-            kls.append(float(np.sum(p_r * (np.log(p_r + 1e-30) - np.log(q_r + 1e-30)))))
-            best_full = int(np.argmax(p))
-            best_small = int(np.argmax(q))
-            top1.append(int(to_small[best_full]) == best_small)
-            nxt = best_full if to_small[best_full] >= 0 else int(keep_ids[np.argmax(p_kept)])
-            if full_vocab.types[nxt] == 3:
-                break
-            full.eval([nxt])
-            small.eval([int(to_small[nxt])])
-    result = {
-        "positions": len(top1),
-        "top1_agreement": sum(top1) / len(top1),
-        "kl_median": statistics.median(kls),
-        "kl_mean": sum(kls) / len(kls),
-        "kl_p95": sorted(kls)[int(0.95 * (len(kls) - 1))],
-        "full_mass_on_kept_median": statistics.median(mass),
-        "full_mass_on_kept_min": min(mass),
-    }
+    per_lang: dict[str, dict[str, list[float]]] = {}
+    for lang, prompts in HELD_OUT.items():
+        stats = per_lang.setdefault(lang, {"top1": [], "text": [], "kl": [], "mass": []})
+        for prompt in prompts:
+            full.reset()
+            small.reset()
+            full.eval(full.tokenize(prompt.encode(), add_bos=True, special=False))
+            small.eval(small.tokenize(prompt.encode(), add_bos=True, special=False))
+            for _ in range(steps):
+                p = _softmax(full.scores[full.n_tokens - 1])
+                q = _softmax(small.scores[small.n_tokens - 1])
+                p_kept = p[keep_ids]
+                stats["mass"].append(float(p_kept.sum()))
+                p_r = p_kept / p_kept.sum()
+                q_r = q[to_small[keep_ids]]
+                stats["kl"].append(float(np.sum(p_r * (np.log(p_r + 1e-30) - np.log(q_r + 1e-30)))))
+                nxt, mine = int(np.argmax(p)), int(np.argmax(q))
+                stats["top1"].append(float(int(to_small[nxt]) == mine))
+                # The same text: the trimmed model's choice starts the full model's (a dropped
+                # piece spelled with shorter ones) or is it.
+                theirs, ours = full.detokenize([nxt]), small.detokenize([mine])
+                stats["text"].append(float(bool(ours) and theirs.startswith(ours)))
+                if full_vocab.types[nxt] == 3 or nxt == full.token_eos():
+                    break
+                full.eval([nxt])
+                if to_small[nxt] >= 0:
+                    small.eval([int(to_small[nxt])])
+                else:
+                    piece = full.detokenize([nxt])
+                    small.eval(small.tokenize(piece, add_bos=False, special=False))
+
+    def summary(stats: dict[str, list[float]]) -> dict[str, float]:
+        kls = sorted(stats["kl"])
+        return {
+            "positions": len(stats["top1"]),
+            "top1_agreement": round(sum(stats["top1"]) / len(stats["top1"]), 4),
+            "top1_same_text": round(sum(stats["text"]) / len(stats["text"]), 4),
+            "kl_median": round(statistics.median(kls), 5),
+            "kl_mean": round(sum(kls) / len(kls), 5),
+            "kl_p95": round(kls[int(0.95 * (len(kls) - 1))], 5),
+            "full_mass_on_kept_median": round(statistics.median(stats["mass"]), 5),
+            "full_mass_on_kept_min": round(min(stats["mass"]), 5),
+        }
+
+    keys = ("top1", "text", "kl", "mass")
+    pooled = {k: [x for s in per_lang.values() for x in s[k]] for k in keys}
+    result: dict[str, object] = {"all": summary(pooled)}
+    result.update({lang: summary(stats) for lang, stats in per_lang.items()})
     print(json.dumps(result, indent=2))
     return result
 
