@@ -86,6 +86,10 @@ class DialogueOptions:
     #: Each reply also picks an emotion and an action from the persona's own
     #: (:mod:`npc_ai.structured`); two short choice steps after the line.
     structured: bool = False
+    #: When memory holds the answer to the player's question (a fact a "my X" question names,
+    #: the NPC's own name or trade), nudge the reply towards its words until it says one
+    #: (``SamplingParams.prefer``): a 270M model sees the answer and often fails to copy it.
+    prefer_answers: bool = True
     #: What replies must never contain (blocklist, out-of-fiction words, secrets).
     guard: GuardOptions = field(default_factory=GuardOptions)
 
@@ -277,7 +281,9 @@ class Npc:
         self.interpreter = interpreter if interpreter is not None and interpreter.needed else None
         o = self.options
         self._player = sanitize_line(o.player_name, limit=40)
-        if self._player.casefold() in (persona.name.casefold(), persona.name.split()[0].casefold()):
+        if self._player.casefold() in {
+            n.casefold() for n in (persona.name, persona.name.split()[0], persona.short_name)
+        }:
             raise InputError(
                 f"player_name {self._player!r} is the NPC's own name; pick another "
                 "(DialogueOptions(player_name=...))"
@@ -294,7 +300,8 @@ class Npc:
             stop=self._stops,
         )
         self._history: list[Turn] = []
-        first = persona.name.split()[0]
+        self._prefer: tuple[str, ...] = ()
+        first = persona.short_name
         self._stay_in_character = (
             f"({first} does not understand such talk and stays {first}, the {persona.role}.)"
         )
@@ -373,11 +380,14 @@ class Npc:
         line = self.check_line(text)
         if self.interpreter is not None:
             line = self.check_line(self.interpreter.to_npc(line))
-        note = ""
+        note, self._prefer = "", ()
         if self.memory is not None:
             recent = self.memory.options.recent_lines
             visible = [t.text for t in self._history[-recent:]] if recent else []
-            note = self.memory.note(line, count_tokens=self._count_tokens, visible=[*visible, line])
+            recalled = self.memory.recall_note(
+                line, count_tokens=self._count_tokens, visible=[*visible, line]
+            )
+            note, self._prefer = recalled.text, recalled.answers
             self.memory.heard(line)
         if looks_like_injection(text):
             note = _join_notes(note, self._stay_in_character)
@@ -398,6 +408,8 @@ class Npc:
             self._sampling,
             seed=(seed + 7919 * attempt) & 0x7FFFFFFF,
             temperature=self._sampling.temperature + _RETRY_HEAT * attempt,
+            # What memory says answers the question (see NpcMemory.recall_note).
+            prefer=self._prefer if self.options.prefer_answers else (),
         )
 
     def reply_filter(self) -> ReplyFilter:

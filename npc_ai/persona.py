@@ -176,6 +176,19 @@ class Persona:
     actions: tuple[Action, ...] = ()
     source: str = "<string>"
 
+    @property
+    def short_name(self) -> str:
+        """The name the NPC goes by: the first word of :attr:`name` that is not a title.
+
+        "Brakka Ironhand" -> "Brakka", "Captain Aldric Venn" -> "Aldric"; a name that is
+        all titles ("The Old Captain") keeps its last word.
+        """
+        words = self.name.split()
+        for word in words:
+            if word.casefold().rstrip(".") not in _TITLES:
+                return word
+        return words[-1]
+
     def to_dict(self) -> dict[str, object]:
         """A plain TOML-shaped map with every key (``source`` left out).
 
@@ -204,6 +217,16 @@ class Persona:
             ],
         }
 
+
+# Words before a name that are not the name (English and the other kept languages' commonest).
+_TITLE_TEXT = (
+    "the old young captain sergeant lieutenant commander general sir lady lord dame master "
+    "mistress mister mr mrs ms miss madam father mother brother sister uncle aunt granny "
+    "grandpa grandma doctor dr professor elder chief king queen prince princess duke "
+    "duchess baron baroness count countess saint st don doña señor señora monsieur madame "
+    "herr frau capitán capitaine hauptmann"
+)
+_TITLES = frozenset(_TITLE_TEXT.split())
 
 _KEYS = tuple(f.name for f in fields(Persona) if f.name != "source")
 _EXAMPLE_KEYS = tuple(f.name for f in fields(Example))

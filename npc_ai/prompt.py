@@ -126,8 +126,8 @@ def sanitize_line(text: str, *, limit: int = MAX_PLAYER_CHARS, markers: Sequence
 def role_markers(persona: Persona, player_name: str) -> tuple[str, ...]:
     """The speaker labels of this scene, as they appear at a line start."""
     names = {persona.name, player_name}
-    first = persona.name.split()[0]
-    names.add(first)
+    names.add(persona.name.split()[0])
+    names.add(persona.short_name)
     return tuple(sorted(f"{n}:" for n in names))
 
 
@@ -170,7 +170,7 @@ def _examples(persona: Persona, player_name: str, *, notes: bool = False) -> str
         out.append(f"{persona.name}: {ex.npc}")
     if notes:
         # Show once how a memory note is used: the answer comes from it.
-        first = persona.name.split()[0]
+        first = persona.short_name
         out.append(f"{player_name}: What is my mule called, again?")
         out.append(f"({first} remembers: {player_name}'s mule is called Clover.)")
         out.append(f"{persona.name}: Clover. Your mule is Clover.")

@@ -5,6 +5,7 @@ import time
 import pytest
 
 from npc_ai.backends import ScriptedGenerator
+from npc_ai.backends.base import SamplingParams
 from npc_ai.dialogue import DialogueOptions, Npc
 from npc_ai.errors import BackendError, InputError, PersonaError
 from npc_ai.persona import Persona, parse_persona
@@ -169,3 +170,30 @@ def test_an_npc_does_not_repeat_its_last_line_word_for_word(blacksmith: Persona)
     assert npc.reply("Hello again.") == "Hmph. Iron."
     temperatures = [p.temperature for p in model.params]
     assert temperatures[2] > temperatures[1]  # the retry samples hotter
+
+
+def test_a_remembered_answer_is_preferred_for_that_reply_only(blacksmith: Persona) -> None:
+    from npc_ai.memory import MemoryStore, NpcMemory
+
+    gen = ScriptedGenerator(["Aye.", "Rascal, you said.", "Good day."])
+    memory = NpcMemory(MemoryStore(":memory:"), "smith", persona=blacksmith)
+    npc = Npc(blacksmith, gen, memory=memory)
+    npc.reply("I have a dog named Rascal.")
+    npc.reply("What is my dog called?")
+    npc.reply("Nice weather.")
+    assert [p.prefer for p in gen.params] == [(), ("Rascal",), ()]
+    off = Npc(
+        blacksmith,
+        gen,
+        memory=NpcMemory(MemoryStore(":memory:"), "smith", persona=blacksmith),
+        options=DialogueOptions(prefer_answers=False),
+    )
+    off.reply("What is your name?")
+    assert gen.params[-1].prefer == ()
+
+
+def test_prefer_must_be_words() -> None:
+    with pytest.raises(InputError):
+        SamplingParams(prefer=("",))
+    with pytest.raises(InputError):
+        SamplingParams(prefer=("x",), prefer_bias=float("nan"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,14 @@ def test_prepare_then_reply_matches_a_cold_reply(
     prepared = model.cached_tokens
     assert prepared > 100
     assert npc.reply("Is the north road safe?", seed=4) == cold
+
+
+def test_a_preferred_word_comes_out_once(model: LlamaCppGenerator) -> None:
+    prompt = "Player: Quick, tell me the name of a colour!\nGuard:"
+    base = SamplingParams(max_tokens=24, temperature=0.0, stop=("\n",))
+    plain = "".join(model.generate(prompt, base))
+    assert "teal" not in plain.casefold()  # greedy: the model does not say it unprompted
+    nudged = "".join(model.generate(prompt, replace(base, prefer=("teal",), prefer_bias=12.0)))
+    assert "teal" in nudged.casefold()
+    # The nudge stops once the word is out: it is not repeated to the end of the reply.
+    assert nudged.casefold().count("teal") == 1, nudged

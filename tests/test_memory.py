@@ -10,7 +10,7 @@ from npc_ai.backends import ScriptedGenerator
 from npc_ai.dialogue import Npc
 from npc_ai.engine import SerialEngine
 from npc_ai.errors import InputError, MemoryFormatError
-from npc_ai.memory import MemoryOptions, MemoryStore, NpcMemory
+from npc_ai.memory import MemoryOptions, MemoryStore, Note, NpcMemory
 from npc_ai.persona import Persona
 from npc_ai.runtime import ReplyDone, Runtime, RuntimeOptions
 
@@ -87,6 +87,39 @@ def test_the_npc_is_reminded_of_its_own_name_not_the_players(
     mine = memory.note("Do you remember my name?", count_tokens=count)
     assert "Ayla" in mine and "Brakka Ironhand" not in mine
     assert "Brakka" in memory.note("Who are you?", count_tokens=count)
+
+
+def test_a_note_names_the_answer_only_when_a_memory_surely_holds_it(
+    store: MemoryStore, blacksmith: Persona
+) -> None:
+    memory = NpcMemory(store, "smith", persona=blacksmith)
+    memory.heard("I have a dog named Rascal.")
+    memory.heard("I am looking for a man called Dorran.")
+    memory.heard("My favourite food is plum pie.")
+    ask = lambda q: memory.recall_note(q, count_tokens=count)  # noqa: E731
+    dog = ask("What is my dog's name?")
+    assert dog.answers == ("Rascal",) and "Rascal" in dog.text
+    assert ask("Who am I looking for?").answers == ("Dorran",)
+    assert ask("Who is looking for work?").answers == ()  # not a question about the player
+    assert ask("What is my favourite food?").answers == ("plum", "pie")
+    assert ask("What is your name?").answers == ("Brakka", "Brakka Ironhand")
+    assert ask("What do you do here?").answers == ("blacksmith",)
+    job = ask("What is your job in this village?")  # lore shares "village": the trade answers
+    assert job.answers == ("blacksmith",) and "my trade" in job.text
+    assert ask("What do you think of the Harvest Fair?").answers == ()
+    assert ask("What is my cat called?").answers == ()  # nothing known
+    assert ask("My dog is hungry.") == Note()  # not a question: no note at all
+    off = NpcMemory(store, "smith2", persona=blacksmith, options=MemoryOptions(answers=False))
+    off.heard("I have a dog named Rascal.")
+    assert off.recall_note("What is my dog's name?", count_tokens=count).answers == ()
+
+
+def test_a_titled_npc_goes_by_its_name(store: MemoryStore, guard: Persona) -> None:
+    assert guard.short_name == "Aldric"
+    memory = NpcMemory(store, "guard", persona=guard)
+    note = memory.recall_note("What should I call you?", count_tokens=count)
+    assert note.text.startswith("(Aldric remembers: Aldric's own name is Captain Aldric Venn")
+    assert note.answers == ("Aldric", "Captain Aldric Venn")
 
 
 def test_an_npc_knows_only_what_it_heard(store: MemoryStore, blacksmith: Persona) -> None:
@@ -270,3 +303,15 @@ def test_a_question_about_one_of_the_players_things_recalls_that_fact_alone(
         "(smith remembers: Player's dog is called Biscuit.)"
     )
     assert "Orrin" in memory.note("And my father's name?", count_tokens=count)
+
+
+def test_own_lines_are_not_recalled_unless_asked_for(store: MemoryStore) -> None:
+    memory = NpcMemory(store, "smith")
+    memory.said("I don't have a dog, stranger.")
+    memory.said("The dog days of summer are long.")
+    assert "dog" not in memory.note("What about my dog?", count_tokens=count)
+    chatty = NpcMemory(store, "smith2", options=MemoryOptions(recall_said=True))
+    chatty.said("I don't have a dog, stranger.")
+    assert 'smith2 said "I don\'t have a dog, stranger."' in chatty.note(
+        "What about my dog?", count_tokens=count
+    )

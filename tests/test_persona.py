@@ -510,3 +510,18 @@ def test_a_secret_cannot_also_be_knowledge(tmp_path: Path) -> None:
     text += 'secrets = ["ore is SCARCE."]\n'
     err = failure(tmp_path, text, "secrets[0]", "either secrets or knowledge")
     assert "knowledge[1]" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("name", "short"),
+    [
+        ("Brakka Ironhand", "Brakka"),
+        ("Captain Aldric Venn", "Aldric"),
+        ("Old Mother Hubbard", "Hubbard"),
+        ("Sir Dr. Grey", "Grey"),
+        ("The Old Captain", "Captain"),
+        ("Marta", "Marta"),
+    ],
+)
+def test_short_name_skips_titles(name: str, short: str) -> None:
+    assert parse_persona({"name": name, "role": "villager"}).short_name == short

@@ -36,6 +36,14 @@ class SamplingParams:
     the largest of their biases counts. Subtracting each choice's score in a
     content-free context calibrates a small model that prefers some choices
     whatever the context (:func:`npc_ai.structured.calibrate`).
+
+    ``prefer`` lists words the continuation should use, such as the remembered
+    fact that answers the player's question: until the text contains one of
+    them (ignoring case), ``prefer_bias`` is added to the logit of each word's
+    first token (with and without a leading space, as written and capitalised).
+    A small model that sees the answer in its prompt often fails to copy it;
+    a nudge on the first token is enough, and it stops once the word is out so
+    the word is not repeated. Backends without logit access ignore it.
     """
 
     max_tokens: int = 64
@@ -51,8 +59,16 @@ class SamplingParams:
     forbid_empty: bool = True
     choices: tuple[str, ...] = ()
     choice_bias: tuple[float, ...] = ()
+    prefer: tuple[str, ...] = ()
+    prefer_bias: float = 6.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.prefer, tuple) or not all(
+            isinstance(w, str) and w.strip() for w in self.prefer
+        ):
+            raise InputError(f"prefer must be a tuple of non-empty strings, got {self.prefer!r}")
+        if not math.isfinite(self.prefer_bias):
+            raise InputError(f"prefer_bias must be a finite number, got {self.prefer_bias!r}")
         if self.choices:
             check_choices(self.choices)
             if self.max_tokens < 1:

@@ -25,6 +25,7 @@ import codecs
 import logging
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -95,6 +96,10 @@ class _Active:
     has_content: bool = False
     walk: ChoiceWalk | None = None  # a choice job's place among its options
     feed: list[int] = field(default_factory=list)  # choice tokens taken, not yet decoded
+    # SamplingParams.prefer: the nudged first tokens, until the text holds a word (then None).
+    prefer_ids: np.ndarray[Any, np.dtype[np.int32]] | None = None
+    prefer_words: tuple[str, ...] = ()
+    said: str = ""
 
 
 class LlamaBatchEngine:
@@ -378,9 +383,24 @@ class LlamaBatchEngine:
             has_content=not job.params.forbid_empty,
             walk=walk,
         )
+        if job.params.prefer and walk is None:
+            active.prefer_ids = self._first_tokens(job.params.prefer)
+            active.prefer_words = tuple(w.strip().casefold() for w in job.params.prefer)
         slot.job = active
         self._active[job.id] = active
         return active
+
+    def _first_tokens(self, words: Sequence[str]) -> np.ndarray[Any, np.dtype[np.int32]]:
+        """The tokens that can start each word: with or without a space, as is or capitalised."""
+        ids: set[int] = set()
+        for word in words:
+            word = word.strip()
+            for form in {word, word[:1].upper() + word[1:]}:
+                for text in (form, " " + form):
+                    tokens = self.model.tokenize(text, add_bos=False)
+                    if tokens and tokens[0] not in self.model.blank_set:
+                        ids.add(tokens[0])
+        return np.array(sorted(ids), dtype=np.int32)
 
     def _release(self, active: _Active) -> None:
         if active.sampler is not None:
@@ -480,12 +500,21 @@ class LlamaBatchEngine:
                 ll.llama_get_logits_ith(self._ctx, row), shape=(model.n_vocab,)
             )
             logits[model.blank] = -np.inf
+        if active.prefer_ids is not None:
+            logits = np.ctypeslib.as_array(
+                ll.llama_get_logits_ith(self._ctx, row), shape=(model.n_vocab,)
+            )
+            logits[active.prefer_ids] += active.job.params.prefer_bias
         token = int(ll.llama_sampler_sample(active.sampler, self._ctx, row))
         if model.is_end(token):
             return self._finish(active, active.decoder.decode(b"", final=True), "stop")
         if not active.has_content and token not in model.blank_set:
             active.has_content = True
         text = active.decoder.decode(model.piece(token))
+        if active.prefer_ids is not None:
+            active.said += text.casefold()
+            if any(word in active.said for word in active.prefer_words):
+                active.prefer_ids = None  # out: no more nudging, so it is not said again
         active.generated += 1
         if active.generated >= active.job.params.max_tokens:
             return self._finish(active, text + active.decoder.decode(b"", final=True), "length")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from npc_ai.errors import MemoryFormatError, MemoryStoreError
 from npc_ai.memory.blob import FORMAT_VERSION, SavedNpc, dump_state, load_state
 from npc_ai.memory.facts import Fact, extract_facts, sentiment
-from npc_ai.memory.npc_memory import MemoryOptions, NpcMemory
+from npc_ai.memory.npc_memory import MemoryOptions, Note, NpcMemory
 from npc_ai.memory.recall import Bm25Index, RecallOptions, recall
 from npc_ai.memory.records import KINDS, Memory, NewMemory, NpcState
 from npc_ai.memory.store import MemoryStore, StoreOptions
@@ -24,6 +24,7 @@ __all__ = [
     "MemoryStore",
     "MemoryStoreError",
     "NewMemory",
+    "Note",
     "NpcMemory",
     "NpcState",
     "RecallOptions",

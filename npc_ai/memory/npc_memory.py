@@ -42,7 +42,7 @@ from npc_ai.persona import Persona
 if TYPE_CHECKING:
     from npc_ai.memory.store import MemoryStore
 
-__all__ = ["MemoryOptions", "NpcMemory"]
+__all__ = ["MemoryOptions", "Note", "NpcMemory"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ class MemoryOptions:
     #: Notes after plain statements were measured to derail a small model:
     #: they fill the transcript with loosely related memories.
     recall_on_questions: bool = True
+    #: Recall the NPC's own earlier lines too. Off: a 270M model repeats a recalled line of
+    #: its own word for word, so one bad reply ("I don't have a dog.") spread to the next
+    #: questions (tools/eval_dialogue.py); what it said recently is in the transcript anyway.
+    recall_said: bool = False
     #: Find facts about the player in what they say (English patterns).
     learn_facts: bool = True
     #: Move the relationship value with how the player talks.
@@ -67,6 +71,9 @@ class MemoryOptions:
     relationship_step: float = 0.1
     #: Lines not yet summarised before a new summary is due.
     summary_every: int = 24
+    #: Name the words that answer the question (:attr:`Note.answers`) when a memory surely
+    #: answers it, so the reply can be nudged towards them (``SamplingParams.prefer``).
+    answers: bool = True
     #: Retrieval scoring (see :class:`~npc_ai.memory.recall.RecallOptions`):
     #: only memories that share a word with the player's line, four at most.
     recall: RecallOptions = field(
@@ -80,6 +87,20 @@ class MemoryOptions:
             raise InputError("budget_tokens and recent_lines must be >= 0 and summary_every >= 1")
         if not 0 <= self.relationship_step <= 1:
             raise InputError("relationship_step must be between 0 and 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """What an NPC recalls before a reply: the stage direction, and the answer it holds.
+
+    ``answers`` are set only when a memory surely answers the player's question: the value
+    of the fact a "my X" question names ("What is my dog called?" and the fact "Player's dog is
+    called Rascal." give ``("Rascal",)``), or the NPC's own name or trade when asked about
+    itself. Empty otherwise.
+    """
+
+    text: str = ""
+    answers: tuple[str, ...] = ()
 
 
 def _feeling(value: float) -> str | None:
@@ -318,13 +339,19 @@ class NpcMemory:
         # is asked decides which facts may answer.
         about = _about(query)
         about_npc, about_player = about == "npc", about == "player"
-        keyed = self._keyed_fact(query) if about_player else None
+        keyed = self._keyed_fact(query) if not about_npc else None
         if keyed is not None:
             # "What is my dog called?" and a fact under player.dog: that fact
             # alone answers it. Other facts sharing a word ("name") only
             # give a small model a wrong value to copy.
             cost = count_tokens(self._describe(keyed))
             return [keyed] if cost <= budget else []
+        own = self._own_answer(query) if not about_player else []
+        if own:
+            # "What is your name?", "What is your trade?": the persona's own
+            # fact answers it, not lore that shares a word ("job", "village").
+            cost = sum(count_tokens(self._describe(m)) for m in own)
+            return own if cost <= budget else own[:1]
         with self._lock:
             index = self._ensure_index()
             # Questions the player asked tell the NPC nothing to recall.
@@ -365,28 +392,43 @@ class NpcMemory:
     ) -> str:
         """A stage direction with what the NPC recalls for ``query`` ("" if nothing).
 
-        ``name`` is how the NPC is called in it (the persona's first name).
+        ``name`` is how the NPC is called in it (the persona's short name).
         """
-        who = name or (self.persona.name.split()[0] if self.persona else self.npc)
+        return self.recall_note(query, count_tokens=count_tokens, visible=visible, name=name).text
+
+    def recall_note(
+        self,
+        query: str,
+        *,
+        count_tokens: Callable[[str], int],
+        visible: Sequence[str] = (),
+        name: str | None = None,
+    ) -> Note:
+        """:meth:`note`, with the words that answer ``query`` when a memory surely does."""
+        who = name or self._first()
         if self.options.recall_on_questions and not _asks(query):
-            return ""
-        parts = [
-            self._describe(m)
-            for m in self.recall(query, count_tokens=count_tokens, visible=visible)
-        ]
+            return Note()
+        chosen = self.recall(query, count_tokens=count_tokens, visible=visible)
+        parts = [self._describe(m) for m in chosen]
         feeling = _feeling(self.relationship)
         if feeling:
             parts.append(f"{who} {feeling} {self.player}.")
         if not parts:
-            return ""
-        return f"({who} remembers: {' '.join(parts)})"
+            return Note()
+        answers = self._answers(query, chosen) if self.options.answers else ()
+        return Note(f"({who} remembers: {' '.join(parts)})", answers)
 
     # -- internals -------------------------------------------------------------------
 
     def _keyed_fact(self, query: str) -> Memory | None:
-        """The player's fact the query names with "my ..." ("my dog's name": player.dog)."""
+        """The player's fact the query names: "my dog's name" -> player.dog, "where do I come
+        from" -> player.home."""
         facts = self.store.facts(self.npc)
-        for match in _MY.finditer(query.casefold()):
+        folded = query.casefold()
+        for pattern, key in _I_QUESTIONS:
+            if key in facts and pattern.search(folded):
+                return facts[key]
+        for match in _MY.finditer(folded):
             words = match.group(1).split()
             for size in range(len(words), 0, -1):  # "favourite colour", then "colour"
                 for key in (f"player.{'_'.join(words[:size])}", f"player.{words[size - 1]}"):
@@ -408,8 +450,35 @@ class NpcMemory:
             return f"{memory.source[5:]} told of {speaker} saying {quoted}"
         return f"{speaker} said {quoted}"
 
+    def _own_answer(self, query: str) -> list[Memory]:
+        """The persona's name and/or trade fact when ``query`` asks for them, else []."""
+        own = self._persona_facts()[:2]
+        if len(own) < 2:
+            return []
+        folded = query.casefold()
+        name, trade = _NAME_ASK.search(folded), _TRADE_ASK.search(folded)
+        return [m for m, asked in zip(own, (name, trade), strict=True) if asked]
+
+    def _answers(self, query: str, chosen: Sequence[Memory]) -> tuple[str, ...]:
+        about = _about(query)
+        if about != "npc":
+            keyed = self._keyed_fact(query)
+            if keyed is not None and chosen == [keyed]:
+                asked = set(_WORDS.findall(f"{query} {self.player}".casefold()))
+                return _new_words(keyed.text, asked)
+        if about == "player" or self.persona is None:
+            return ()
+        own = self._own_answer(query)
+        if not own or list(chosen[: len(own)]) != own:
+            return ()
+        if own[0] is self._persona_facts()[0]:  # the name ("Who are you?" asks both)
+            short, full = self.persona.short_name, self.persona.name
+            return (short,) if short == full else (short, full)
+        trade = _trade_word(self.persona.role)
+        return (trade,) if trade else ()
+
     def _first(self) -> str:
-        return self.persona.name.split()[0] if self.persona else self.npc
+        return self.persona.short_name if self.persona else self.npc
 
     def _ensure_index(self) -> Bm25Index[Memory]:
         if self._index is None:
@@ -425,6 +494,8 @@ class NpcMemory:
             for memory in memories:
                 if memory.kind == "fact" and memory.key and memory.id not in current:
                     continue  # superseded
+                if memory.kind == "said" and not self.options.recall_said:
+                    continue
                 direct = memory.speaker == "player" and not memory.source
                 if memory.kind == "heard" and direct and memory.turn in told:
                     continue
@@ -439,14 +510,15 @@ class NpcMemory:
             self._index = None  # may supersede an older fact: rebuild on next recall
             return
         for memory in added:
-            self._index.add(memory)
+            if memory.kind != "said" or self.options.recall_said:
+                self._index.add(memory)
 
     def _persona_facts(self) -> list[Memory]:
         if self.persona is None:
             return []
         if not self._own:
             p = self.persona
-            first = p.name.split()[0]
+            first = p.short_name
             # Measured with tools/eval_dialogue.py: the name reads best in the
             # third person, the trade in the first ("I am the village blacksmith").
             texts = [
@@ -465,6 +537,76 @@ class NpcMemory:
 _WORDS = re.compile(r"[a-z]+")
 # "my dog's name", "my favourite colour", "my horse": the words after "my".
 _MY = re.compile(r"\bmy ((?:favou?rite )?[a-z]+(?: [a-z]+)?)")
+
+
+# Questions about the player without "my", and the fact key that answers each.
+_I_QUESTIONS = [
+    (re.compile(p), key)
+    for p, key in (
+        (
+            r"\bwhere (?:do|did) i (?:come|hail) from\b|\bwhere am i from\b|\bwhere do i live\b"
+            r"|\bwhere was i born\b",
+            "player.home",
+        ),
+        (
+            r"\bwhat (?:do|did) i do\b|\bwhat am i by trade\b|\bwhat (?:do|did) i work as\b",
+            "player.job",
+        ),
+        (
+            r"\bwhat (?:am|was) i (?:afraid|scared|frightened) of\b|\bwhat do i fear\b",
+            "player.fear",
+        ),
+        (
+            r"\bwho (?:am|was) i (?:looking|searching) for\b"
+            r"|\bwho(?:m)? (?:do|am) i (?:seek|seeking)\b",
+            "player.seeking",
+        ),
+        (r"\bwho am i\b|\bwhat am i called\b", "player.name"),
+    )
+]
+
+# Questions for the NPC's own name, and for its trade.
+_NAME_ASK = re.compile(
+    r"\bwho (?:are|might) you\b|\byour (?:name|names)\b|\b(?:call|address) you\b"
+    r"|\byou (?:called|named)\b|\bwhat(?:'s| is) your name\b"
+)
+_TRADE_ASK = re.compile(
+    r"\bwho are you\b|\bwhat (?:do|did) you do\b|\bwhat (?:kind|sort) of work do you\b"
+    r"|\byour (?:job|trade|occupation|profession|line of work)\b"
+    r"|\bwhat do you do (?:here|for a living)\b|\bwhat are you by trade\b"
+)
+# Words of a fact sentence that are never its answer.
+_FRAME_TEXT = (
+    "a an the is are was were be am called named name names of from in at on as to for and "
+    "or with has have had works work worked lives live lived comes come came likes like "
+    "loves love hates hate afraid favourite favorite looking look man woman person one "
+    "their his her its player told said that this"
+)
+_FRAME_WORDS = frozenset(_FRAME_TEXT.split())
+
+
+def _new_words(text: str, asked: set[str]) -> tuple[str, ...]:
+    """The words of a fact that the question does not already hold: its answer.
+
+    Names and numbers when there are any ("a man called Dorran" -> Dorran), else every
+    remaining content word ("plum pie"), at most three.
+    """
+    words = []
+    for raw in re.findall(r"[\w'-]+", text):
+        word = re.sub(r"'s$", "", raw)
+        folded = word.casefold()
+        if folded in asked or folded in _FRAME_WORDS or word in words:
+            continue
+        words.append(word)
+    named = [w for w in words if w[:1].isupper() or w.isdigit()]
+    return tuple((named or words)[:3])
+
+
+def _trade_word(role: str) -> str:
+    """The word naming a trade in a persona's role: "captain of the Watch" -> "captain"."""
+    head = re.split(r"\s+(?:of|at|in|from|for)\s+", role.strip(), maxsplit=1)[0]
+    words = re.findall(r"[\w'-]+", head)
+    return words[-1] if words else ""
 
 
 def _asks(line: str) -> bool:
