@@ -20,6 +20,7 @@ Checks are independent of the guardrails' own word lists. Run:
 
     .venv/bin/python tools/eval_dialogue.py            # full, ~15-25 min on 2 cores
     .venv/bin/python tools/eval_dialogue.py --quick    # one value set, one seed
+    .venv/bin/python tools/eval_dialogue.py --only recall --paraphrase   # held-out wordings
 
 Writes out/eval_dialogue.json (every reply with its verdict) and prints a table.
 """
@@ -152,6 +153,24 @@ FACTS = [
     ("fear", "I am afraid of {v}.", "What am I afraid of?", ["spiders", "wolves"]),
 ]
 ALSO = {"seven": ["7"], "nine": ["9"], "spiders": ["spider"], "wolves": ["wolf"]}
+# The same questions worded otherwise (--paraphrase): none of these was used while the memory
+# layer was tuned, so they show how far its question patterns carry.
+PARAPHRASES = {
+    "name": "What did I say my name was?",
+    "horse": "Remind me, what's my horse's name?",
+    "home": "Which town am I from?",
+    "sister": "Do you recall my sister's name?",
+    "colour": "Which colour do I like best?",
+    "dog": "And my dog, what was he called?",
+    "ship": "Do you know the name of my ship?",
+    "job": "What is my trade?",
+    "father": "Who is my father?",
+    "food": "What food do I love most?",
+    "search": "Whom did I say I was searching for?",
+    "sword": "What did I call my sword?",
+    "number": "Which number brings me luck?",
+    "fear": "What frightens me?",
+}
 
 META = re.compile(
     r"\b(?:as an ai|ai model|language model|assistant|chatbot|chat bot|"
@@ -316,7 +335,9 @@ def run_single(
             single("secrets", q, seed, judge_secret)
 
 
-def run_recall(ev: Eval, key: str, persona: Persona, variant: int, seed: int) -> None:
+def run_recall(
+    ev: Eval, key: str, persona: Persona, variant: int, seed: int, *, paraphrase: bool = False
+) -> None:
     npc = ev.npc(persona)
     filler = iter(FILLER * 4)
     for turn, (kind, fact, distance) in enumerate(recall_schedule(), 1):
@@ -324,7 +345,9 @@ def run_recall(ev: Eval, key: str, persona: Persona, variant: int, seed: int) ->
             line = next(filler)
         else:
             assert fact is not None
-            _, tell, question, values = FACTS[fact]
+            name, tell, question, values = FACTS[fact]
+            if paraphrase:
+                question = PARAPHRASES[name]
             line = tell.format(v=values[variant]) if kind == "tell" else question
         reply, finish = ev.ask(npc, line, seed + turn)
         check_common(ev, key, persona, line, reply, finish)
@@ -378,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--model", default=None, help="GGUF file (default: the default model)")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--paraphrase", action="store_true", help="ask the recall questions in other words"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "eval_dialogue.json")
     args = parser.parse_args(argv)
 
@@ -400,7 +426,14 @@ def main(argv: list[str] | None = None) -> int:
                 progress(ev, started, key, "single")
             if args.only != "single":
                 for variant in variants:
-                    run_recall(ev, key, persona, variant, args.seed + 100 * variant)
+                    run_recall(
+                        ev,
+                        key,
+                        persona,
+                        variant,
+                        args.seed + 100 * variant,
+                        paraphrase=args.paraphrase,
+                    )
                     progress(ev, started, key, f"recall {variant}")
     table = summarize(ev.cases)
     elapsed = time.perf_counter() - started
@@ -410,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "summary": table,
                 "memory": not args.no_memory,
+                "paraphrase": args.paraphrase,
+                "model": args.model or "default",
                 "temperature": options.temperature,
                 "replies": ev.replies,
                 "seconds": round(elapsed, 1),
