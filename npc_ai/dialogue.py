@@ -403,13 +403,23 @@ class Npc:
         )
 
     def sampling(self, seed: int, attempt: int = 0) -> SamplingParams:
-        """Sampling for one attempt at a reply; each retry draws differently, a little hotter."""
+        """Sampling for one attempt at a reply; each retry draws differently, a little hotter.
+
+        A retry may not open like the NPC's last lines or the fallback line: the attempt before
+        was most often held back as a repeat of one of them, and hotter sampling alone kept
+        drawing the same line (a 270M model in a loop).
+        """
+        ban: tuple[str, ...] = ()
+        if attempt > 0:
+            said = [t.text for t in self._history if t.speaker == "npc"][-_AVOID_REPEATS:]
+            ban = tuple(dict.fromkeys(t for t in (*said, self.options.fallback_reply) if t.strip()))
         return replace(
             self._sampling,
             seed=(seed + 7919 * attempt) & 0x7FFFFFFF,
             temperature=self._sampling.temperature + _RETRY_HEAT * attempt,
             # What memory says answers the question (see NpcMemory.recall_note).
             prefer=self._prefer if self.options.prefer_answers else (),
+            ban_first=ban,
         )
 
     def reply_filter(self) -> ReplyFilter:

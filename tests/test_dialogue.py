@@ -170,6 +170,8 @@ def test_an_npc_does_not_repeat_its_last_line_word_for_word(blacksmith: Persona)
     assert npc.reply("Hello again.") == "Hmph. Iron."
     temperatures = [p.temperature for p in model.params]
     assert temperatures[2] > temperatures[1]  # the retry samples hotter
+    # ... and may not open like the last lines or the fallback line; first attempts may.
+    assert [p.ban_first for p in model.params] == [(), (), ("Hmph. Steel.", "Hmm.")]
 
 
 def test_a_remembered_answer_is_preferred_for_that_reply_only(blacksmith: Persona) -> None:

@@ -155,3 +155,14 @@ def test_a_preferred_word_comes_out_once(model: LlamaCppGenerator) -> None:
     assert "teal" in nudged.casefold()
     # The nudge stops once the word is out: it is not repeated to the end of the reply.
     assert nudged.casefold().count("teal") == 1, nudged
+
+
+def test_a_banned_opening_is_not_drawn(model: LlamaCppGenerator) -> None:
+    prompt = "Player: Is the forge hot today?\nBlacksmith:"
+    base = SamplingParams(max_tokens=8, temperature=0.0, stop=("\n",))
+    plain = "".join(model.generate(prompt, base)).strip()
+    first = plain.split()[0]
+    other = "".join(model.generate(prompt, replace(base, ban_first=(plain,)))).strip()
+    assert other and other.split()[0] != first, (plain, other)
+    # Only the opening is banned: the word may come later.
+    assert "".join(model.generate(prompt, replace(base, ban_first=("xyzzy",)))).strip() == plain

@@ -399,6 +399,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["single", "recall"], help="run one half only")
     parser.add_argument("--personas", default=",".join(PERSONA_FILES), help="comma-separated")
     parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument(
+        "--no-prefer",
+        action="store_true",
+        help="do not nudge replies towards a remembered answer (DialogueOptions.prefer_answers)",
+    )
     parser.add_argument("--model", default=None, help="GGUF file (default: the default model)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument(
@@ -412,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     options = DialogueOptions()
     if args.temperature is not None:
         options = replace(options, temperature=args.temperature)
+    if args.no_prefer:
+        options = replace(options, prefer_answers=False)
     personas = {k: load_persona(PERSONA_FILES[k]) for k in args.personas.split(",")}
     everyone = {k: load_persona(v) for k, v in PERSONA_FILES.items()}
     seeds = [args.seed] if args.quick else [args.seed, args.seed + 1000]
@@ -444,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
                 "summary": table,
                 "memory": not args.no_memory,
                 "paraphrase": args.paraphrase,
+                "prefer_answers": options.prefer_answers,
                 "model": args.model or "default",
                 "temperature": options.temperature,
                 "replies": ev.replies,

@@ -44,6 +44,11 @@ class SamplingParams:
     A small model that sees the answer in its prompt often fails to copy it;
     a nudge on the first token is enough, and it stops once the word is out so
     the word is not repeated. Backends without logit access ignore it.
+
+    ``ban_first`` lists texts whose first token may not open the continuation
+    (with or without a leading space, as written and capitalised): a retry
+    after a reply came out as a repeat of an earlier line starts differently.
+    Backends without logit access ignore it.
     """
 
     max_tokens: int = 64
@@ -61,12 +66,19 @@ class SamplingParams:
     choice_bias: tuple[float, ...] = ()
     prefer: tuple[str, ...] = ()
     prefer_bias: float = 6.0
+    ban_first: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.prefer, tuple) or not all(
             isinstance(w, str) and w.strip() for w in self.prefer
         ):
             raise InputError(f"prefer must be a tuple of non-empty strings, got {self.prefer!r}")
+        if not isinstance(self.ban_first, tuple) or not all(
+            isinstance(w, str) and w.strip() for w in self.ban_first
+        ):
+            raise InputError(
+                f"ban_first must be a tuple of non-empty strings, got {self.ban_first!r}"
+            )
         if not math.isfinite(self.prefer_bias):
             raise InputError(f"prefer_bias must be a finite number, got {self.prefer_bias!r}")
         if self.choices:

@@ -25,7 +25,6 @@ import codecs
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -40,6 +39,7 @@ from npc_ai.backends._llama import (
     make_sampler,
     quiet_native_log,
 )
+from npc_ai.backends._prefer import PreferWalk, word_forms
 from npc_ai.engine import Job, Piece, Priority
 from npc_ai.errors import BackendError, InputError, ModelLoadError
 
@@ -96,10 +96,8 @@ class _Active:
     has_content: bool = False
     walk: ChoiceWalk | None = None  # a choice job's place among its options
     feed: list[int] = field(default_factory=list)  # choice tokens taken, not yet decoded
-    # SamplingParams.prefer: the nudged first tokens, until the text holds a word (then None).
-    prefer_ids: np.ndarray[Any, np.dtype[np.int32]] | None = None
-    prefer_words: tuple[str, ...] = ()
-    said: str = ""
+    prefer: PreferWalk | None = None  # SamplingParams.prefer, until a word is out (then None)
+    ban_ids: np.ndarray[Any, np.dtype[np.int32]] | None = None  # SamplingParams.ban_first
 
 
 class LlamaBatchEngine:
@@ -384,23 +382,17 @@ class LlamaBatchEngine:
             walk=walk,
         )
         if job.params.prefer and walk is None:
-            active.prefer_ids = self._first_tokens(job.params.prefer)
-            active.prefer_words = tuple(w.strip().casefold() for w in job.params.prefer)
+            forms = word_forms(job.params.prefer, self._plain_tokens, self.model.blank_set)
+            active.prefer = PreferWalk(forms, job.params.prefer, job.params.prefer_bias)
+        if job.params.ban_first and walk is None:
+            forms = word_forms(job.params.ban_first, self._plain_tokens, self.model.blank_set)
+            active.ban_ids = np.array(sorted({f[0] for f in forms}), dtype=np.int32)
         slot.job = active
         self._active[job.id] = active
         return active
 
-    def _first_tokens(self, words: Sequence[str]) -> np.ndarray[Any, np.dtype[np.int32]]:
-        """The tokens that can start each word: with or without a space, as is or capitalised."""
-        ids: set[int] = set()
-        for word in words:
-            word = word.strip()
-            for form in {word, word[:1].upper() + word[1:]}:
-                for text in (form, " " + form):
-                    tokens = self.model.tokenize(text, add_bos=False)
-                    if tokens and tokens[0] not in self.model.blank_set:
-                        ids.add(tokens[0])
-        return np.array(sorted(ids), dtype=np.int32)
+    def _plain_tokens(self, text: str) -> list[int]:
+        return self.model.tokenize(text, add_bos=False)
 
     def _release(self, active: _Active) -> None:
         if active.sampler is not None:
@@ -500,21 +492,25 @@ class LlamaBatchEngine:
                 ll.llama_get_logits_ith(self._ctx, row), shape=(model.n_vocab,)
             )
             logits[model.blank] = -np.inf
-        if active.prefer_ids is not None:
+        if active.prefer is not None or active.ban_ids is not None:
             logits = np.ctypeslib.as_array(
                 ll.llama_get_logits_ith(self._ctx, row), shape=(model.n_vocab,)
             )
-            logits[active.prefer_ids] += active.job.params.prefer_bias
+            if active.prefer is not None:
+                logits[active.prefer.ids()] += active.prefer.bias
+            if active.ban_ids is not None:
+                logits[active.ban_ids] = -np.inf
+                active.ban_ids = None  # the opening only
         token = int(ll.llama_sampler_sample(active.sampler, self._ctx, row))
         if model.is_end(token):
             return self._finish(active, active.decoder.decode(b"", final=True), "stop")
         if not active.has_content and token not in model.blank_set:
             active.has_content = True
         text = active.decoder.decode(model.piece(token))
-        if active.prefer_ids is not None:
-            active.said += text.casefold()
-            if any(word in active.said for word in active.prefer_words):
-                active.prefer_ids = None  # out: no more nudging, so it is not said again
+        if active.prefer is not None:
+            active.prefer.advance(token, text)
+            if active.prefer.done:
+                active.prefer = None
         active.generated += 1
         if active.generated >= active.job.params.max_tokens:
             return self._finish(active, text + active.decoder.decode(b"", final=True), "length")
