@@ -1,12 +1,13 @@
 """Models npc-ai builds itself from an installed model: never downloaded, always verified.
 
-``gemma3-270m-trim`` is the default dialogue model with its vocabulary cut to the tokens of
-English, Spanish, French and German (see docs/MODELS.md): the kept token ids ship with the
-package (``npc_ai/data/trim/*.ids``), :func:`build_model` writes the GGUF into the model cache
-and checks its sha256 against the digest recorded here, and :func:`resolve_derived` (called by
-:func:`npc_ai.models.resolve_model`) verifies the cached file before returning it.
+``gemma3-270m-trim`` (the default dialogue model) is Gemma 3 270M with its vocabulary cut to
+the tokens of English, Spanish, French and German (see docs/MODELS.md): the kept token ids ship
+with the package (``npc_ai/data/trim/*.ids``), :func:`build_model` writes the GGUF into the
+model cache and checks its sha256 against the digest recorded here, and :func:`resolve_derived`
+(called by :func:`npc_ai.models.resolve_model`) builds it on first use (about 20 s) and
+verifies the cached file before returning it.
 
-    npc-ai models build gemma3-270m-trim        # or: tools/trim_vocab.py build
+    npc-ai models build gemma3-270m-trim        # build (again) now
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from pathlib import Path
 from npc_ai.errors import ModelChecksumError, ModelError, ModelNotFoundError
 from npc_ai.models import Progress, _hash_file, _Stamps, cache_dir, resolve_model
 
-__all__ = ["DERIVED", "DerivedModel", "build_model", "read_ids", "resolve_derived"]
+__all__ = [
+    "DERIVED",
+    "DerivedModel",
+    "build_model",
+    "derived_status",
+    "read_ids",
+    "resolve_derived",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +135,13 @@ def build_model(name: str, *, progress: Progress | None = None) -> Path:
     spec = _spec(name)
     source = resolve_model(spec.source, progress=progress)
     dest = _target(spec)
+    label = f"{name}: building from {spec.source}"
+    if progress is not None:
+        progress(label, 0, spec.size)
+    logger.info("%s (once, about 20 s)", label)
     result = write_trimmed(source, dest, read_ids(spec), name_suffix=f"{spec.name}")
+    if progress is not None:
+        progress(label, spec.size, spec.size)
     if result.sha256 != spec.sha256:
         dest.unlink(missing_ok=True)
         raise _checksum_error(spec, dest, result.sha256)
@@ -138,22 +152,38 @@ def build_model(name: str, *, progress: Progress | None = None) -> Path:
     return dest
 
 
-def resolve_derived(name: str, *, progress: Progress | None = None, full: bool = False) -> Path:
-    """The verified cached file of derived model ``name``.
+def derived_status(name: str) -> tuple[Path, str]:
+    """Where derived model ``name`` lives and whether it is built: "ok" (stamp matches),
+    "changed" (will be re-hashed) or "not built". Cheap: stats and stamps only."""
+    spec = _spec(name)
+    path = _target(spec)
+    if not path.is_file():
+        return path, "not built"
+    return path, "ok" if _stamps(spec).matches(path, spec.sha256) else "changed"
 
-    Raises :class:`~npc_ai.errors.ModelNotFoundError` (with the build command) when it was not
-    built and :class:`~npc_ai.errors.ModelChecksumError` when the file changed.
+
+def resolve_derived(name: str, *, progress: Progress | None = None, full: bool = False) -> Path:
+    """The verified cached file of derived model ``name``, built first if it is not there.
+
+    Raises :class:`~npc_ai.errors.ModelNotFoundError` when it cannot be built (its source model
+    or the ``gguf`` package is missing) and :class:`~npc_ai.errors.ModelChecksumError` when the
+    file changed.
     """
     spec = _spec(name)
     path = _target(spec)
     if not path.is_file():
-        raise ModelNotFoundError(
-            f"model {name!r} is built from {spec.source!r} and is not built yet; "
-            f"run `{spec.build_command}`",
-            model=name,
-            install=spec.build_command,
-            env_var=f"NPC_AI_MODEL_{name.upper().replace('-', '_').replace('.', '_')}",
-        )
+        try:
+            import gguf  # noqa: F401  (the writer build_model needs)
+        except ImportError:
+            raise ModelNotFoundError(
+                f"model {name!r} is built from {spec.source!r} on first use, which needs the "
+                "`gguf` package: pip install gguf==0.19.0, then run "
+                f"`{spec.build_command}`",
+                model=name,
+                install="pip install gguf==0.19.0",
+                env_var=f"NPC_AI_MODEL_{name.upper().replace('-', '_').replace('.', '_')}",
+            ) from None
+        return build_model(name, progress=progress)
     stamps = _stamps(spec)
     if full or not stamps.matches(path, spec.sha256):
         before = path.stat()

@@ -589,10 +589,13 @@ def resolve_model(
     ModelError for an own file of the wrong shape or an unknown name. Derived models
     (:mod:`npc_ai.derived`, e.g. ``gemma3-270m-trim``) resolve to their verified built file.
     """
-    if path is None and _is_derived(name):
-        from npc_ai.derived import resolve_derived
+    if _is_derived(name):
+        from npc_ai.derived import DERIVED, resolve_derived
 
-        return resolve_derived(name, progress=progress)
+        if path is None:
+            return resolve_derived(name, progress=progress)
+        # An own file in place of a derived model: checked like one of its source's kind.
+        name = DERIVED[name].source
     return _Resolver.current().resolve(name, path, progress, full=False)
 
 

@@ -4,21 +4,21 @@ and (marked ``model``) the real gemma3-270m-trim against the full model."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
+import gguf
 import numpy as np
 import pytest
 
-gguf = pytest.importorskip("gguf")
-
-from npc_ai import derived  # noqa: E402
-from npc_ai.backends.trim import (  # noqa: E402
+from npc_ai import derived
+from npc_ai.backends.trim import (
     merge_closure,
     read_vocab,
     spm_pieces,
     write_trimmed,
 )
-from npc_ai.errors import InputError, ModelChecksumError, ModelNotFoundError  # noqa: E402
+from npc_ai.errors import InputError, ModelChecksumError, ModelNotFoundError
 
 NORMAL, CONTROL, USER, BYTE = 1, 3, 4, 6
 # id: text, score, type. Ids 4..259 are the 256 byte tokens.
@@ -134,13 +134,25 @@ def test_read_ids_parses_ranges() -> None:
     assert 40_000 < len(ids) < 80_000
 
 
-def test_derived_not_built_names_the_build_command(
+def test_derived_not_built_is_built_on_first_use(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from npc_ai.models import resolve_model
 
     monkeypatch.setenv("NPC_AI_CACHE_DIR", str(tmp_path))
-    with pytest.raises(ModelNotFoundError, match="npc-ai models build gemma3-270m-trim"):
+    built: list[str] = []
+
+    def build(name: str, *, progress: object = None) -> Path:
+        built.append(name)
+        return tmp_path / "built.gguf"
+
+    monkeypatch.setattr(derived, "build_model", build)
+    assert resolve_model("gemma3-270m-trim") == tmp_path / "built.gguf"
+    assert built == ["gemma3-270m-trim"]
+    assert derived.derived_status("gemma3-270m-trim")[1] == "not built"  # the fake wrote nothing
+    # Without the gguf writer: a clear error with the command that fixes it.
+    monkeypatch.setitem(sys.modules, "gguf", None)
+    with pytest.raises(ModelNotFoundError, match=r"pip install gguf==0\.19\.0"):
         resolve_model("gemma3-270m-trim")
 
 

@@ -66,11 +66,23 @@ def add_parser(subparsers: Any) -> None:
         "path",
         help="print the local path of a model (building it first if needed)",
         description="Print the file (gguf) or directory (whisper-ct2) a model resolves to, "
-        "for scripts: `llama-cli -m $(npc-ai models path gemma3-270m)`.",
+        "for scripts: `llama-cli -m $(npc-ai models path gemma3-270m-trim)`. A derived model "
+        "is built first if it is not built yet.",
     )
     path.add_argument("name", metavar="NAME", help="a model name, as `npc-ai models list` shows")
     path.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     path.set_defaults(func=_path)
+
+    build = sub.add_parser(
+        "build",
+        help="build a model npc-ai derives from an installed one (gemma3-270m-trim)",
+        description="Write a derived model (docs/MODELS.md) from its installed source into the "
+        "cache and check its sha256, even if it was built before. Resolving a derived model "
+        "builds it anyway the first time; this rebuilds it.",
+    )
+    build.add_argument("name", metavar="NAME", help="a derived model, e.g. gemma3-270m-trim")
+    build.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    build.set_defaults(func=_build)
 
     add_translation = sub.add_parser(
         "add-translation",
@@ -128,6 +140,26 @@ def _list(args: argparse.Namespace) -> int:
                 spec.licence,
                 "yes" if spec.default else "no",
                 f"{where} ({status.detail})" if status.detail != "verified" else f"{where} (ok)",
+            ]
+        )
+    from npc_ai.backends.llama_cpp import DEFAULT_MODEL
+    from npc_ai.derived import DERIVED, derived_status
+
+    manifest = load_manifest()
+    for derived in DERIVED.values():
+        source = manifest.get(derived.source)
+        if source is None:
+            continue
+        path, state = derived_status(derived.name)
+        detail = "built on first use" if state == "not built" else state
+        rows.append(
+            [
+                derived.name,
+                f"gguf, built from {derived.source}",
+                _size(derived.size),
+                source.licence,
+                "yes" if derived.name == DEFAULT_MODEL else "no",
+                f"cache: {path} ({detail})",
             ]
         )
     print(_table(rows))
@@ -196,7 +228,13 @@ def _verify(args: argparse.Namespace) -> int:
     except ModelError as exc:
         print(f"npc-ai models: {exc.message}", file=sys.stderr)
         return 1
-    names: list[str] = args.names or [spec.name for spec in manifest.values() if spec.default]
+    from npc_ai.derived import DERIVED
+
+    names: list[str] = args.names or [
+        *(spec.name for spec in manifest.values() if spec.default),
+        # and the models built from them (the default dialogue model is one)
+        *(d.name for d in DERIVED.values() if d.source in manifest and manifest[d.source].default),
+    ]
     failures = 0
     width = max(map(len, names), default=0)
     for name in names:
@@ -230,6 +268,20 @@ def _path(args: argparse.Namespace) -> int:
         print(f"npc-ai models path: {exc.message}", file=sys.stderr)
         return 1
     print(path)
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from npc_ai.derived import build_model
+
+    started = time.monotonic()
+    try:
+        with progress_bar(not args.no_progress) as progress:
+            path = build_model(args.name, progress=progress)
+    except ModelError as exc:
+        print(f"npc-ai models build: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"ok      {args.name}  {path}  {time.monotonic() - started:.1f} s")
     return 0
 
 
