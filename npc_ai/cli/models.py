@@ -246,10 +246,10 @@ def _verify(args: argparse.Namespace) -> int:
             failures += 1
             print(f"FAILED  {name:<{width}}  {exc.message}")
             continue
-        status = model_status(name)
+        source = "cache" if name in DERIVED else model_status(name).source
         seconds = time.monotonic() - started
-        note = " (own file: shape checked, not checksummed)" if status.source == "env" else ""
-        print(f"ok      {name:<{width}}  {status.source:<10}  {path}  {seconds:.1f} s{note}")
+        note = " (own file: shape checked, not checksummed)" if source == "env" else ""
+        print(f"ok      {name:<{width}}  {source:<10}  {path}  {seconds:.1f} s{note}")
     if failures:
         print(
             f"{failures} of {len(names)} model(s) failed; apply the fix shown above, then run "
