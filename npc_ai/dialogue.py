@@ -411,8 +411,8 @@ class Npc:
         """
         ban: tuple[str, ...] = ()
         if attempt > 0:
-            said = [t.text for t in self._history if t.speaker == "npc"][-_AVOID_REPEATS:]
-            ban = tuple(dict.fromkeys(t for t in (*said, self.options.fallback_reply) if t.strip()))
+            lines = (*self._last_said(), self.options.fallback_reply)
+            ban = tuple(dict.fromkeys(t for t in lines if t.strip()))
         return replace(
             self._sampling,
             seed=(seed + 7919 * attempt) & 0x7FFFFFFF,
@@ -425,7 +425,7 @@ class Npc:
     def reply_filter(self) -> ReplyFilter:
         """A fresh clean-up filter for one attempt at a reply."""
         heard = [self._history[-1].text] if self._history else []
-        said = [t.text for t in self._history if t.speaker == "npc"][-_AVOID_REPEATS:]
+        said = self._last_said()
         return ReplyFilter(
             self._stops,
             echo=f"{self.persona.name}:",
@@ -433,6 +433,10 @@ class Npc:
             guard=Guard.for_persona(self.persona, self.options.guard, heard=heard),
             avoid=said,
         )
+
+    def _last_said(self) -> list[str]:
+        """The NPC's last lines, which a reply may not repeat word for word."""
+        return [t.text for t in self._history if t.speaker == "npc"][-_AVOID_REPEATS:]
 
     def end_turn(self, text: str) -> None:
         """The NPC said ``text`` (nothing, if empty): record it."""

@@ -40,10 +40,11 @@ class SamplingParams:
     ``prefer`` lists words the continuation should use, such as the remembered
     fact that answers the player's question: until the text contains one of
     them (ignoring case), ``prefer_bias`` is added to the logit of each word's
-    first token (with and without a leading space, as written and capitalised).
-    A small model that sees the answer in its prompt often fails to copy it;
-    a nudge on the first token is enough, and it stops once the word is out so
-    the word is not repeated. Backends without logit access ignore it.
+    first token (with and without a leading space, as written and capitalised),
+    and once a first piece is taken, to the next piece of that spelling. A small
+    model that sees the answer in its prompt often fails to copy it; the nudge
+    stops once the word is out so the word is not repeated. Backends without
+    logit access ignore it.
 
     ``ban_first`` lists texts whose first token may not open the continuation
     (with or without a leading space, as written and capitalised): a retry
@@ -69,16 +70,11 @@ class SamplingParams:
     ban_first: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.prefer, tuple) or not all(
-            isinstance(w, str) and w.strip() for w in self.prefer
-        ):
-            raise InputError(f"prefer must be a tuple of non-empty strings, got {self.prefer!r}")
-        if not isinstance(self.ban_first, tuple) or not all(
-            isinstance(w, str) and w.strip() for w in self.ban_first
-        ):
-            raise InputError(
-                f"ban_first must be a tuple of non-empty strings, got {self.ban_first!r}"
-            )
+        for name, words in (("prefer", self.prefer), ("ban_first", self.ban_first)):
+            if not isinstance(words, tuple) or not all(
+                isinstance(w, str) and w.strip() for w in words
+            ):
+                raise InputError(f"{name} must be a tuple of non-empty strings, got {words!r}")
         if not math.isfinite(self.prefer_bias):
             raise InputError(f"prefer_bias must be a finite number, got {self.prefer_bias!r}")
         if self.choices:

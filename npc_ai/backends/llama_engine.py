@@ -487,15 +487,13 @@ class LlamaBatchEngine:
         ll, model = self.ll, self.model
         if active.walk is not None:
             return self._choose(active, active.walk, row)
-        if not active.has_content:
+        if not active.has_content or active.prefer is not None or active.ban_ids is not None:
+            # Edited in place, before the sampler chain reads them.
             logits = np.ctypeslib.as_array(
                 ll.llama_get_logits_ith(self._ctx, row), shape=(model.n_vocab,)
             )
-            logits[model.blank] = -np.inf
-        if active.prefer is not None or active.ban_ids is not None:
-            logits = np.ctypeslib.as_array(
-                ll.llama_get_logits_ith(self._ctx, row), shape=(model.n_vocab,)
-            )
+            if not active.has_content:
+                logits[model.blank] = -np.inf
             if active.prefer is not None:
                 logits[active.prefer.ids()] += active.prefer.bias
             if active.ban_ids is not None:

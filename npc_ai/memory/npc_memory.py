@@ -332,9 +332,22 @@ class NpcMemory:
         ``visible`` are lines the prompt shows anyway (the end of the
         transcript): memories with the same text are not recalled again.
         """
+        return self._recall(
+            query, count_tokens=count_tokens, visible=visible, budget_tokens=budget_tokens
+        )[0]
+
+    def _recall(
+        self,
+        query: str,
+        *,
+        count_tokens: Callable[[str], int],
+        visible: Sequence[str] = (),
+        budget_tokens: int | None = None,
+    ) -> tuple[list[Memory], tuple[str, ...]]:
+        """:meth:`recall`, and the words that answer ``query`` when the memories surely do."""
         budget = self.options.budget_tokens if budget_tokens is None else budget_tokens
         if budget <= 0:
-            return []
+            return [], ()
         # "your name" and "my name" are the same words to BM25: whose name
         # is asked decides which facts may answer.
         about = _about(query)
@@ -344,14 +357,16 @@ class NpcMemory:
             # "What is my dog called?" and a fact under player.dog: that fact
             # alone answers it. Other facts sharing a word ("name") only
             # give a small model a wrong value to copy.
-            cost = count_tokens(self._describe(keyed))
-            return [keyed] if cost <= budget else []
+            if count_tokens(self._describe(keyed)) > budget:
+                return [], ()
+            asked = set(_WORDS.findall(f"{query} {self.player}".casefold()))
+            return [keyed], _new_words(keyed.text, asked)
         own = self._own_answer(query) if not about_player else []
         if own:
             # "What is your name?", "What is your trade?": the persona's own
             # fact answers it, not lore that shares a word ("job", "village").
             cost = sum(count_tokens(self._describe(m)) for m in own)
-            return own if cost <= budget else own[:1]
+            return (own, self._own_words(own)) if cost <= budget else (own[:1], ())
         with self._lock:
             index = self._ensure_index()
             # Questions the player asked tell the NPC nothing to recall.
@@ -380,7 +395,7 @@ class NpcMemory:
                 # "Who are you?", "What do you do?": nothing to match, but the
                 # NPC is asked about itself. Its name and trade answer that.
                 chosen = self._persona_facts()[:2]
-            return chosen
+            return chosen, ()
 
     def note(
         self,
@@ -408,15 +423,16 @@ class NpcMemory:
         who = name or self._first()
         if self.options.recall_on_questions and not _asks(query):
             return Note()
-        chosen = self.recall(query, count_tokens=count_tokens, visible=visible)
+        chosen, answers = self._recall(query, count_tokens=count_tokens, visible=visible)
         parts = [self._describe(m) for m in chosen]
         feeling = _feeling(self.relationship)
         if feeling:
             parts.append(f"{who} {feeling} {self.player}.")
         if not parts:
             return Note()
-        answers = self._answers(query, chosen) if self.options.answers else ()
-        return Note(f"({who} remembers: {' '.join(parts)})", answers)
+        return Note(
+            f"({who} remembers: {' '.join(parts)})", answers if self.options.answers else ()
+        )
 
     # -- internals -------------------------------------------------------------------
 
@@ -459,22 +475,15 @@ class NpcMemory:
         name, trade = _NAME_ASK.search(folded), _TRADE_ASK.search(folded)
         return [m for m, asked in zip(own, (name, trade), strict=True) if asked]
 
-    def _answers(self, query: str, chosen: Sequence[Memory]) -> tuple[str, ...]:
-        about = _about(query)
-        if about != "npc":
-            keyed = self._keyed_fact(query)
-            if keyed is not None and chosen == [keyed]:
-                asked = set(_WORDS.findall(f"{query} {self.player}".casefold()))
-                return _new_words(keyed.text, asked)
-        if about == "player" or self.persona is None:
-            return ()
-        own = self._own_answer(query)
-        if not own or list(chosen[: len(own)]) != own:
+    def _own_words(self, own: Sequence[Memory]) -> tuple[str, ...]:
+        """The words of the NPC's name, or of its trade, that answer a question about it."""
+        persona = self.persona
+        if persona is None:  # own facts come from the persona: not reached
             return ()
         if own[0] is self._persona_facts()[0]:  # the name ("Who are you?" asks both)
-            short, full = self.persona.short_name, self.persona.name
+            short, full = persona.short_name, persona.name
             return (short,) if short == full else (short, full)
-        trade = _trade_word(self.persona.role)
+        trade = _trade_word(persona.role)
         return (trade,) if trade else ()
 
     def _first(self) -> str:
@@ -568,12 +577,12 @@ _I_QUESTIONS = [
 # Questions for the NPC's own name, and for its trade.
 _NAME_ASK = re.compile(
     r"\bwho (?:are|might) you\b|\byour (?:name|names)\b|\b(?:call|address) you\b"
-    r"|\byou (?:called|named)\b|\bwhat(?:'s| is) your name\b"
+    r"|\byou (?:called|named)\b"
 )
 _TRADE_ASK = re.compile(
     r"\bwho are you\b|\bwhat (?:do|did) you do\b|\bwhat (?:kind|sort) of work do you\b"
     r"|\byour (?:job|trade|occupation|profession|line of work)\b"
-    r"|\bwhat do you do (?:here|for a living)\b|\bwhat are you by trade\b"
+    r"|\bwhat are you by trade\b"
 )
 # Words of a fact sentence that are never its answer.
 _FRAME_TEXT = (
