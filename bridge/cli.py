@@ -21,9 +21,9 @@ from bridge.protocol import Limits
 if TYPE_CHECKING:
     from bridge.media import SubtitleFactory
     from bridge.server import BridgeServer
-    from npc_ai.speech.audio import PushSource
-    from npc_ai.subtitles import LiveSubtitles
-    from npc_ai.translate import CachedTranslator
+    from npc_ai.subtitles.live import LiveSubtitles
+    from npc_ai.subtitles.speech.audio import PushSource
+    from npc_ai.translation.core import CachedTranslator
 
 __all__ = ["add_parser"]
 
@@ -86,10 +86,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     from bridge.server import BridgeServer, ServerOptions, claim_stdout
-    from npc_ai.backends.llama_cpp import DEFAULT_MODEL, LlamaOptions
-    from npc_ai.backends.llama_engine import EngineOptions, LlamaBatchEngine
+    from npc_ai.backends.llama_cpp import LlamaOptions
+    from npc_ai.backends.llama_engine import EngineOptions
     from npc_ai.memory import MemoryStore
-    from npc_ai.models import resolve_model
     from npc_ai.runtime import Runtime, RuntimeOptions
 
     for folder in args.personas:
@@ -108,7 +107,6 @@ def run(args: argparse.Namespace) -> int:
     engine_options = EngineOptions(
         llama=LlamaOptions(context_size=args.context, threads=args.threads)
     )
-    engine = LlamaBatchEngine(resolve_model(DEFAULT_MODEL, path=args.model), options=engine_options)
     translator = _translator(args.translator)
     subtitles = None if args.no_subtitles else _subtitle_factory(args.subtitle_model, translator)
     try:
@@ -116,7 +114,9 @@ def run(args: argparse.Namespace) -> int:
         runtime_options = RuntimeOptions(budget_ms=5.0)
         with (
             MemoryStore(args.memory) as store,
-            Runtime(engine, options=runtime_options, memory=store) as runtime,
+            Runtime.from_model(
+                args.model, options=runtime_options, engine_options=engine_options, memory=store
+            ) as runtime,
         ):
             server = BridgeServer(runtime, options, translator=translator, subtitles=subtitles)
             asyncio.run(_main(server, out_fd=out_fd, token=args.token))
@@ -131,7 +131,7 @@ def _translator(backend: str) -> CachedTranslator | None:
     if backend == "none":
         return None
     from npc_ai.errors import TranslatorUnavailableError
-    from npc_ai.translate import open_translator
+    from npc_ai.translation.core import open_translator
 
     try:
         return open_translator(backend)
@@ -142,7 +142,7 @@ def _translator(backend: str) -> CachedTranslator | None:
 
 def _subtitle_factory(model: str, translator: CachedTranslator | None) -> SubtitleFactory:
     """Live subtitles on faster-whisper; each session loads its model when it starts."""
-    from npc_ai.subtitles import LiveSubtitles, SubtitleOptions
+    from npc_ai.subtitles.live import LiveSubtitles, SubtitleOptions
 
     def make(source: PushSource, language: str | None, targets: tuple[str, ...]) -> LiveSubtitles:
         options = SubtitleOptions(model=model, language=language, targets=targets)

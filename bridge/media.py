@@ -2,7 +2,7 @@
 
 They use what the server was given: a translator (anything with
 ``translate(text, source, target)``) and a subtitle factory that builds a
-:class:`~npc_ai.subtitles.LiveSubtitles` over a push source. The heavy
+:class:`~npc_ai.subtitles.live.LiveSubtitles` over a push source. The heavy
 modules (numpy, the speech stack) are imported only when a session starts.
 """
 
@@ -17,9 +17,9 @@ from bridge.errors import UnavailableError
 from npc_ai.errors import InputError, NpcAiError
 
 if TYPE_CHECKING:
-    from npc_ai.speech.audio import PushSource
-    from npc_ai.speech.events import SubtitleEvent
-    from npc_ai.subtitles import LiveSubtitles
+    from npc_ai.subtitles.live import LiveSubtitles
+    from npc_ai.subtitles.speech.audio import PushSource
+    from npc_ai.subtitles.speech.events import SubtitleEvent
 
 __all__ = [
     "MediaContext",
@@ -37,7 +37,7 @@ SubtitleFactory = Callable[["PushSource", "str | None", "tuple[str, ...]"], "Liv
 
 
 class Translator(Protocol):
-    """What the server needs of a translator (:mod:`npc_ai.translate` has real ones)."""
+    """What the server needs of a translator (:mod:`npc_ai.translation.core` has real ones)."""
 
     def translate(self, text: str, source: str, target: str) -> str: ...
 
@@ -65,8 +65,8 @@ def translate_text(ctx: MediaContext, p: dict[str, Any]) -> dict[str, Any]:
 
 def start_subtitles(ctx: MediaContext, p: dict[str, Any]) -> dict[str, Any]:
     """``subtitle.start`` (on a worker thread: it may load the speech model)."""
-    from npc_ai.speech.audio import PushSource
-    from npc_ai.speech.streaming import SAMPLE_RATE
+    from npc_ai.subtitles.speech.audio import PushSource
+    from npc_ai.subtitles.speech.streaming import SAMPLE_RATE
 
     if ctx.subtitle_factory is None:  # pragma: no cover - find() refuses first
         raise UnavailableError("this server has no live subtitles")
@@ -120,7 +120,7 @@ def stop_subtitles(ctx: MediaContext, p: dict[str, Any]) -> dict[str, Any]:
 
 def event_message(number: int, event: SubtitleEvent) -> tuple[str, dict[str, Any]]:
     """The notification (method, params) of one caption event."""
-    from npc_ai.speech.events import Caption, CaptionTranslation
+    from npc_ai.subtitles.speech.events import Caption, CaptionTranslation
 
     if isinstance(event, Caption):
         return "subtitle.final" if event.final else "subtitle.partial", {

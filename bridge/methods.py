@@ -23,8 +23,8 @@ from typing import Any, Protocol
 from bridge import media
 from bridge.errors import BadParamsError, UnavailableError, UnknownMethodError
 from bridge.protocol import PROTOCOL_VERSION
+from npc_ai.dialogue.persona import Persona, load_persona, parse_persona
 from npc_ai.errors import InputError
-from npc_ai.persona import Persona, load_persona, parse_persona
 from npc_ai.runtime import Priority, ReplyDelta, ReplyDone, ReplyError, ReplyHandle, Runtime
 
 __all__ = [

@@ -7,7 +7,7 @@ one :meth:`Engine.step` at a time, returning the text each produced as
 engine can cancel, reprioritise or stop between two of them. The runtime
 drives it from a worker thread, or from the game thread in stepped mode.
 
-:class:`SerialEngine` runs any :class:`~npc_ai.backends.base.Generator` one
+:class:`SerialEngine` runs any :class:`~npc_ai.generation.Generator` one
 job after another: the baseline the batched llama.cpp engine is measured
 against, and, on the scripted fake, the engine of the fast tests.
 """
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Protocol
 
-from npc_ai.backends.base import Generator, SamplingParams
 from npc_ai.errors import BackendError, NpcAiError
+from npc_ai.generation import Generator, SamplingParams
 
 __all__ = ["Engine", "Job", "Piece", "Priority", "SerialEngine"]
 
@@ -45,7 +45,7 @@ class Job:
 
     ``key`` names the conversation (an NPC): its cached prompt stays with it
     between jobs. ``segments`` is the prompt in cacheable parts (see
-    :class:`~npc_ai.prompt.PromptParts`). A job with ``params.max_tokens ==
+    :class:`~npc_ai.dialogue.prompt.PromptParts`). A job with ``params.max_tokens ==
     0`` only reads its prompt into the cache.
     """
 
@@ -65,7 +65,7 @@ class Piece:
     ``"prefilled"`` (a prompt-only job is cached) or ``"error"`` (then
     ``error`` says what went wrong). The last piece of a choice job may carry
     ``scores``: each choice's logit where the choices first part ways (see
-    :func:`npc_ai.structured.calibrate`).
+    :func:`npc_ai.dialogue.structured.calibrate`).
     """
 
     job: int

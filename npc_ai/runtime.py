@@ -32,6 +32,7 @@ import asyncio
 import concurrent.futures
 import itertools
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -39,20 +40,20 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from npc_ai.backends.base import SamplingParams
-from npc_ai.cleanup import ReplyFilter
-from npc_ai.dialogue import DialogueOptions, Npc, new_seed
+from npc_ai.dialogue.cleanup import ReplyFilter
+from npc_ai.dialogue.npc import DialogueOptions, Npc, new_seed
+from npc_ai.dialogue.persona import Persona
+from npc_ai.dialogue.prompt import PromptParts, Turn
 from npc_ai.engine import Engine, Job, Piece, Priority
 from npc_ai.errors import BackendError, InputError, NpcAiError
-from npc_ai.persona import Persona
-from npc_ai.prompt import PromptParts, Turn
+from npc_ai.generation import SamplingParams
 
 if TYPE_CHECKING:
     from npc_ai.backends.llama_engine import EngineOptions
-    from npc_ai.interpret import Interpreter, SentenceTranslator
+    from npc_ai.dialogue.interpret import Interpreter, SentenceTranslator
+    from npc_ai.dialogue.structured import StructuredReply, StructureSteps
     from npc_ai.memory.npc_memory import MemoryOptions, NpcMemory
     from npc_ai.memory.store import MemoryStore
-    from npc_ai.structured import StructuredReply, StructureSteps
 
 __all__ = [
     "Event",
@@ -95,7 +96,7 @@ class ReplyDelta:
 
 @dataclass(frozen=True, slots=True)
 class ReplyDone:
-    """A reply ended; ``finish_reason`` as in :class:`npc_ai.dialogue.Reply`.
+    """A reply ended; ``finish_reason`` as in :class:`npc_ai.dialogue.npc.Reply`.
 
     For an NPC with ``DialogueOptions(structured=True)``, ``structured`` holds
     the line with its emotion and action (always among the persona's own).
@@ -234,11 +235,33 @@ class Runtime:
         memory_options: MemoryOptions | None = None,
     ) -> Runtime:
         """A runtime on the default dialogue model, batched with llama.cpp."""
+        return cls.from_model(
+            None,
+            options=options,
+            engine_options=engine_options,
+            memory=memory,
+            memory_options=memory_options,
+        )
+
+    @classmethod
+    def from_model(
+        cls,
+        model: str | os.PathLike[str] | None,
+        *,
+        options: RuntimeOptions | None = None,
+        engine_options: EngineOptions | None = None,
+        memory: MemoryStore | None = None,
+        memory_options: MemoryOptions | None = None,
+    ) -> Runtime:
+        """A runtime on a GGUF file (``None``: the default dialogue model), batched with
+        llama.cpp. The file is checked before it is loaded: a missing or corrupt one is a
+        :class:`~npc_ai.errors.ModelError` naming it."""
         from npc_ai.backends.llama_cpp import DEFAULT_MODEL
         from npc_ai.backends.llama_engine import LlamaBatchEngine
-        from npc_ai.models import resolve_model
+        from npc_ai.models.cache import resolve_model
 
-        engine = LlamaBatchEngine(resolve_model(DEFAULT_MODEL), options=engine_options)
+        path = resolve_model(DEFAULT_MODEL, path=None if model is None else os.fspath(model))
+        engine = LlamaBatchEngine(path, options=engine_options)
         return cls(engine, options=options, memory=memory, memory_options=memory_options)
 
     # -- the game's side ---------------------------------------------------------------
@@ -638,7 +661,7 @@ class Runtime:
     def _calibrate(self, turn: _Turn, reason: str, emotions: tuple[float, ...] | None) -> None:
         """Once per NPC, before its first structured choice: read each option's score
         after a content-free exchange (emotion, then action), to subtract later."""
-        from npc_ai.structured import NEUTRAL_LINE
+        from npc_ai.dialogue.structured import NEUTRAL_LINE
 
         npc = turn.npc
         assert npc.structure is not None

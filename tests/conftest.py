@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from npc_ai.persona import Persona, load_persona
+from npc_ai.dialogue.persona import Persona, load_persona
 
 ROOT = Path(__file__).resolve().parents[1]
 PERSONAS = ROOT / "sample_game" / "personas"

@@ -12,11 +12,11 @@ import pytest
 from bridge.client import Client
 from bridge.errors import RemoteError
 from npc_ai.errors import InputError
-from npc_ai.speech.audio import PushSource
-from npc_ai.speech.events import Word
-from npc_ai.speech.fake import EnergyVad, ScriptedRecognizer, scripted_stream
-from npc_ai.speech.streaming import StreamingTranscriber
-from npc_ai.subtitles import LiveSubtitles, SubtitleOptions
+from npc_ai.subtitles.live import LiveSubtitles, SubtitleOptions
+from npc_ai.subtitles.speech.audio import PushSource
+from npc_ai.subtitles.speech.events import Word
+from npc_ai.subtitles.speech.fake import EnergyVad, ScriptedRecognizer, scripted_stream
+from npc_ai.subtitles.speech.streaming import StreamingTranscriber
 from tests.test_bridge_server import serving
 
 LINES = ["the smith is at the forge", "come back at dusk"]
@@ -90,7 +90,7 @@ def test_translate_text() -> None:
 
 
 def test_translate_text_with_the_identity_translator() -> None:
-    from npc_ai.translate import IdentityTranslator
+    from npc_ai.translation.core import IdentityTranslator
 
     translator = IdentityTranslator([("en", "es")], tag=True)
     with serving(translator=translator) as srv, srv.client() as c:

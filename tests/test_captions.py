@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from npc_ai import captions
-from npc_ai.captions import (
+from npc_ai.errors import CaptionError, NpcAiError
+from npc_ai.subtitles import captions
+from npc_ai.subtitles.captions import (
     CaptionOptions,
     Cue,
     CueWriter,
@@ -28,8 +29,7 @@ from npc_ai.captions import (
     write_srt,
     write_vtt,
 )
-from npc_ai.errors import CaptionError, NpcAiError
-from npc_ai.speech.events import Caption, Word
+from npc_ai.subtitles.speech.events import Caption, Word
 
 LONG = (
     "Welcome back to the village of Thornvale, traveller. The blacksmith has been waiting "
@@ -429,7 +429,7 @@ def test_cue_writer_format(tmp_path: Path) -> None:
 
 _KILLED = """
 import os, sys
-from npc_ai.captions import CueWriter, LiveCaptions, Segment
+from npc_ai.subtitles.captions import CueWriter, LiveCaptions, Segment
 live = LiveCaptions(writer=CueWriter(sys.argv[1], fsync=True))
 for i in range(5):
     live.add(Segment(text=f"Line number {i} of the story.", start=2.0 * i, end=2.0 * i + 1.5))
@@ -447,7 +447,7 @@ def test_live_file_is_valid_after_a_kill(tmp_path: Path) -> None:
 
 
 def test_translated_captions_without_word_times() -> None:
-    from npc_ai.speech.events import CaptionTranslation
+    from npc_ai.subtitles.speech.events import CaptionTranslation
 
     translated = [
         CaptionTranslation(segment=0, target="es", text="¿Dónde está la posada?", start=1, end=2),

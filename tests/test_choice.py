@@ -8,10 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from npc_ai.backends._choice import ChoiceWalk
-from npc_ai.backends.base import SamplingParams
 from npc_ai.backends.fake import ScriptedGenerator
 from npc_ai.engine import Job, SerialEngine
 from npc_ai.errors import BackendError, InputError
+from npc_ai.generation import SamplingParams
 
 
 def walk_with(walk: ChoiceWalk, scores: dict[int, float]) -> list[list[int]]:

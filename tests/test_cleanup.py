@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from npc_ai.cleanup import ReplyFilter
+from npc_ai.dialogue.cleanup import ReplyFilter
 
 STOPS = ("\n", "Player:", "Brakka:")
 

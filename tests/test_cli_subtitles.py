@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from bridge.subtitles_cli import TerminalPrinter, pump, stop_on_interrupt
 from npc_ai.cli import main, subtitles
-from npc_ai.cli.subtitles import TerminalPrinter, pump, stop_on_interrupt
 from npc_ai.errors import AudioDecodeError
-from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
+from npc_ai.subtitles.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
 from tests.test_overlay import SseReader
 
 
@@ -202,7 +202,8 @@ def test_pump_draws_the_window_and_ends_when_done_and_empty(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    from npc_ai.overlay import BoardOptions, CaptionWindow, WindowOptions
+    from npc_ai.pygame.caption_window import CaptionWindow, WindowOptions
+    from npc_ai.subtitles.board import BoardOptions
 
     now = [0.0]
     window = CaptionWindow(

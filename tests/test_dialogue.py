@@ -5,10 +5,10 @@ import time
 import pytest
 
 from npc_ai.backends import ScriptedGenerator
-from npc_ai.backends.base import SamplingParams
-from npc_ai.dialogue import DialogueOptions, Npc
+from npc_ai.dialogue.npc import DialogueOptions, Npc
+from npc_ai.dialogue.persona import Persona, parse_persona
 from npc_ai.errors import BackendError, InputError, PersonaError
-from npc_ai.persona import Persona, parse_persona
+from npc_ai.generation import SamplingParams
 
 
 def test_reply_streams_pieces_that_add_up(blacksmith: Persona) -> None:

@@ -7,11 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from npc_ai.backends import ScriptedGenerator
-from npc_ai.cleanup import ReplyFilter
-from npc_ai.dialogue import DialogueOptions, Npc
+from npc_ai.dialogue.cleanup import ReplyFilter
+from npc_ai.dialogue.guard import META_PHRASES, Guard, GuardOptions, secret_terms
+from npc_ai.dialogue.npc import DialogueOptions, Npc
+from npc_ai.dialogue.persona import load_persona
 from npc_ai.errors import InputError
-from npc_ai.guard import META_PHRASES, Guard, GuardOptions, secret_terms
-from npc_ai.persona import load_persona
 from tests.conftest import PERSONAS
 
 

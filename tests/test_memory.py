@@ -7,11 +7,11 @@ import time
 import pytest
 
 from npc_ai.backends import ScriptedGenerator
-from npc_ai.dialogue import Npc
+from npc_ai.dialogue.npc import Npc
+from npc_ai.dialogue.persona import Persona
 from npc_ai.engine import SerialEngine
 from npc_ai.errors import InputError, MemoryFormatError
 from npc_ai.memory import MemoryOptions, MemoryStore, Note, NpcMemory
-from npc_ai.persona import Persona
 from npc_ai.runtime import ReplyDone, Runtime, RuntimeOptions
 
 

@@ -151,7 +151,7 @@ def test_gemma_prompt_eol_embeddings_find_paraphrases_bm25_cannot() -> None:
     llama_cpp = pytest.importorskip("llama_cpp")
     from npc_ai.memory.embedding import EOL_TEMPLATE
     from npc_ai.memory.recall import Bm25Index
-    from npc_ai.models import resolve_model
+    from npc_ai.models.cache import resolve_model
 
     llm = llama_cpp.Llama(
         model_path=str(resolve_model("gemma3-270m")),

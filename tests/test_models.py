@@ -24,10 +24,11 @@ from typing import Any
 
 import pytest
 
-from npc_ai import _manifest, models
 from npc_ai.cli import models as cli_models
 from npc_ai.errors import ModelChecksumError, ModelError, ModelNotFoundError
-from npc_ai.models import (
+from npc_ai.models import manifest as _manifest
+from npc_ai.models import models
+from npc_ai.models.cache import (
     ModelSpec,
     cache_dir,
     load_manifest,
@@ -434,7 +435,7 @@ def test_racing_writers_all_get_a_complete_file(world: World) -> None:
 _RACER = """
 import sys
 from pathlib import Path
-from npc_ai import _manifest, models
+from npc_ai.models import manifest as _manifest, models
 _manifest._manifest_resource = lambda: Path(sys.argv[1])
 sys.path.insert(0, sys.argv[2])
 print(models.resolve_model("tiny-gguf"))

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from bridge.caption_page import HOST, CaptionServer, WebOptions, sse_message
 from npc_ai.errors import InputError, NpcAiError, OverlayError
-from npc_ai.overlay.state import BoardLine, BoardOptions, CaptionBoard, OverlayStyle
-from npc_ai.overlay.web import HOST, CaptionServer, WebOptions, sse_message
-from npc_ai.overlay.window import CaptionWindow, WindowOptions, wrap_text
-from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError
+from npc_ai.pygame.caption_window import CaptionWindow, WindowOptions, wrap_text
+from npc_ai.subtitles.board import BoardLine, BoardOptions, CaptionBoard, OverlayStyle
+from npc_ai.subtitles.speech.events import Caption, CaptionTranslation, SubtitleError
 
 
 def cap(
@@ -577,22 +577,18 @@ def test_page_script_filters_languages_and_styles_lines(tmp_path: Path) -> None:
     assert default["board"]["bottom"] == "40px"
 
 
-def test_public_names() -> None:
-    import npc_ai.overlay as overlay
+def test_overlays_live_at_the_edges() -> None:
+    """The board is core; the window is the pygame kit's, the page the bridge's."""
+    import bridge.caption_page as page
+    import npc_ai.pygame.caption_window as window
+    import npc_ai.subtitles.board as board
 
-    assert overlay.__all__ == [
-        "BoardLine",
-        "BoardOptions",
-        "CaptionBoard",
-        "CaptionServer",
-        "CaptionWindow",
-        "LineKind",
-        "OverlayStyle",
-        "WebOptions",
-        "WindowOptions",
-        "parse_color",
-    ]
-    assert "pygame" not in overlay.__dict__
+    assert {"BoardLine", "BoardOptions", "CaptionBoard", "LineKind", "OverlayStyle"} <= set(
+        board.__all__
+    )
+    assert {"CaptionServer", "WebOptions"} <= set(page.__all__)
+    assert {"CaptionWindow", "WindowOptions"} <= set(window.__all__)
+    assert "pygame" not in window.__dict__  # pygame is imported only when a window opens
 
 
 def test_no_display_is_a_clear_overlay_error(monkeypatch: pytest.MonkeyPatch) -> None:

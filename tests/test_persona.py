@@ -1,4 +1,4 @@
-"""Tests for npc_ai.persona: the sample personas, the round trip and every validation rule."""
+"""npc_ai.dialogue.persona: the sample personas, the round trip and every validation rule."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from npc_ai import persona as persona_module
-from npc_ai.errors import PersonaError
-from npc_ai.persona import (
+from npc_ai.dialogue import persona as persona_module
+from npc_ai.dialogue.persona import (
     MAX_DESCRIPTION_CHARS,
     MAX_EXAMPLE_LINE_CHARS,
     MAX_EXAMPLES,
@@ -25,6 +24,7 @@ from npc_ai.persona import (
     load_persona,
     parse_persona,
 )
+from npc_ai.errors import PersonaError
 
 PERSONAS = Path(__file__).resolve().parent.parent / "sample_game" / "personas"
 SAMPLES = ("blacksmith", "innkeeper", "guard")

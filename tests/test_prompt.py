@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from npc_ai.persona import Persona
-from npc_ai.prompt import MAX_PLAYER_CHARS, Turn, build_prompt, role_markers, sanitize_line
+from npc_ai.dialogue.persona import Persona
+from npc_ai.dialogue.prompt import MAX_PLAYER_CHARS, Turn, build_prompt, role_markers, sanitize_line
 
 
 def test_prompt_is_a_screenplay_ending_with_the_npc_cue(blacksmith: Persona) -> None:

@@ -8,10 +8,10 @@ import time
 import pytest
 
 from npc_ai.backends import ScriptedGenerator
-from npc_ai.dialogue import DialogueOptions
+from npc_ai.dialogue.npc import DialogueOptions
+from npc_ai.dialogue.persona import Persona
 from npc_ai.engine import Piece, Priority, SerialEngine
 from npc_ai.errors import BackendError, InputError
-from npc_ai.persona import Persona
 from npc_ai.runtime import ReplyDelta, ReplyDone, ReplyError, Runtime, RuntimeOptions
 from tests.frames import assert_no_stall, busy, run_frames
 

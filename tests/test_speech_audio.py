@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from npc_ai.errors import AudioDecodeError, AudioDeviceError, AudioFormatError, InputError
-from npc_ai.speech.audio import FileSource, MicSource, PushSource
+from npc_ai.subtitles.speech.audio import FileSource, MicSource, PushSource
 
 
 def tone(seconds: float, rate: int, freq: float = 440.0) -> np.ndarray:

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from npc_ai.speech.audio import PushSource
-from npc_ai.speech.events import Caption
-from npc_ai.speech.streaming import SAMPLE_RATE, StreamingTranscriber
-from npc_ai.subtitles import LiveSubtitles
+from npc_ai.subtitles.live import LiveSubtitles
+from npc_ai.subtitles.speech.audio import PushSource
+from npc_ai.subtitles.speech.events import Caption
+from npc_ai.subtitles.speech.streaming import SAMPLE_RATE, StreamingTranscriber
 from tests.speech_fixtures import (
     SpeechScript,
     have_espeak,
@@ -222,7 +222,7 @@ def test_speech_without_pauses_is_cut_into_short_finals(recognizer, tmp_path: Pa
 def test_shield_alone_rejects_what_whisper_invents_on_non_speech(recognizer, kind: str) -> None:  # type: ignore[no-untyped-def]
     # The VAD is bypassed (every window is "speech"), so tiny.en does see the non-speech and
     # invents "you", "I'm going to go to the ground." and the like; the shield must drop all.
-    from npc_ai.speech.fake import EnergyVad
+    from npc_ai.subtitles.speech.fake import EnergyVad
 
     rng = np.random.default_rng(2)
     n = 6 * SAMPLE_RATE
@@ -266,7 +266,7 @@ def test_prefix_returns_only_the_words_after_the_known_text(recognizer) -> None:
 
 def test_context_and_beam_finals_stream_the_same_phrases(recognizer, script: SpeechScript) -> None:  # type: ignore[no-untyped-def]
     from npc_ai.backends.faster_whisper import SileroVad
-    from npc_ai.speech.streaming import StreamingOptions
+    from npc_ai.subtitles.speech.streaming import StreamingOptions
 
     audio = decode(script.path)
     st = StreamingTranscriber(

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from npc_ai.errors import AudioFormatError, InputError
-from npc_ai.speech import shield
-from npc_ai.speech.events import Caption, Word
-from npc_ai.speech.fake import EnergyVad, FakeClock, ScriptedRecognizer, scripted_stream
-from npc_ai.speech.streaming import SAMPLE_RATE, StreamingOptions, StreamingTranscriber
+from npc_ai.subtitles.speech import shield
+from npc_ai.subtitles.speech.events import Caption, Word
+from npc_ai.subtitles.speech.fake import EnergyVad, FakeClock, ScriptedRecognizer, scripted_stream
+from npc_ai.subtitles.speech.streaming import SAMPLE_RATE, StreamingOptions, StreamingTranscriber
 
 CHUNK = 0.1
 
@@ -335,10 +335,10 @@ def test_insert_after_finish_is_an_error() -> None:
 
 
 def test_public_names() -> None:
-    import npc_ai.speech
-    import npc_ai.subtitles
+    import npc_ai.subtitles.live
+    import npc_ai.subtitles.speech
 
-    assert sorted(npc_ai.speech.__all__) == sorted(
+    assert sorted(npc_ai.subtitles.speech.__all__) == sorted(
         [
             "SAMPLE_RATE",
             "AsrResult",
@@ -359,8 +359,12 @@ def test_public_names() -> None:
             "Word",
         ]
     )
-    assert sorted(npc_ai.subtitles.__all__) == ["LiveSubtitles", "SubtitleOptions", "Translator"]
-    assert all(hasattr(npc_ai.speech, n) for n in npc_ai.speech.__all__)
+    assert sorted(npc_ai.subtitles.live.__all__) == [
+        "LiveSubtitles",
+        "SubtitleOptions",
+        "Translator",
+    ]
+    assert all(hasattr(npc_ai.subtitles.speech, n) for n in npc_ai.subtitles.speech.__all__)
 
 
 def test_recogniser_options_are_checked_before_loading_a_model() -> None:

@@ -13,11 +13,9 @@ import pytest
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
-from npc_ai import structured as structured_module
-from npc_ai.backends.base import SamplingParams
 from npc_ai.backends.fake import ScriptedGenerator
-from npc_ai.errors import BackendError, PersonaError
-from npc_ai.persona import (
+from npc_ai.dialogue import structured as structured_module
+from npc_ai.dialogue.persona import (
     MAX_ACTION_ARGS,
     MAX_ACTION_CHOICES,
     MAX_ACTION_VALUES,
@@ -31,7 +29,7 @@ from npc_ai.persona import (
     load_persona,
     parse_persona,
 )
-from npc_ai.structured import (
+from npc_ai.dialogue.structured import (
     DEFAULT_EMOTIONS,
     ReplyStructure,
     StructuredReply,
@@ -40,6 +38,8 @@ from npc_ai.structured import (
     choose,
     persona_hint,
 )
+from npc_ai.errors import BackendError, PersonaError
+from npc_ai.generation import SamplingParams
 
 PERSONAS = Path(__file__).resolve().parent.parent / "sample_game" / "personas"
 BASE = 'name = "Bo"\nrole = "smith"\n'
@@ -394,7 +394,7 @@ def llama() -> Iterator[object]:
 @pytest.mark.model
 def test_real_structured_replies_are_always_valid_and_quick(llama: object) -> None:
     from npc_ai.backends.llama_cpp import LlamaCppGenerator
-    from npc_ai.dialogue import Npc
+    from npc_ai.dialogue.npc import Npc
 
     assert isinstance(llama, LlamaCppGenerator)
     spent = []

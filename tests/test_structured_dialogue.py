@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from npc_ai.backends import ScriptedGenerator
-from npc_ai.dialogue import DialogueOptions, Npc
+from npc_ai.dialogue.npc import DialogueOptions, Npc
+from npc_ai.dialogue.persona import Persona
 from npc_ai.engine import SerialEngine
-from npc_ai.persona import Persona
 from npc_ai.runtime import ReplyDone, Runtime, RuntimeOptions
 
 

@@ -11,11 +11,17 @@ import numpy as np
 import pytest
 
 from npc_ai.errors import AudioDecodeError, AudioOverrunError, InputError, NpcAiError
-from npc_ai.speech.audio import FileSource, PushSource
-from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent, Word
-from npc_ai.speech.fake import EnergyVad, ScriptedRecognizer, scripted_stream
-from npc_ai.speech.streaming import SAMPLE_RATE, StreamingTranscriber
-from npc_ai.subtitles import LiveSubtitles, SubtitleOptions
+from npc_ai.subtitles.live import LiveSubtitles, SubtitleOptions
+from npc_ai.subtitles.speech.audio import FileSource, PushSource
+from npc_ai.subtitles.speech.events import (
+    Caption,
+    CaptionTranslation,
+    SubtitleError,
+    SubtitleEvent,
+    Word,
+)
+from npc_ai.subtitles.speech.fake import EnergyVad, ScriptedRecognizer, scripted_stream
+from npc_ai.subtitles.speech.streaming import SAMPLE_RATE, StreamingTranscriber
 
 
 def script(text: str, start: float) -> list[Word]:

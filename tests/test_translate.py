@@ -23,7 +23,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from npc_ai import translate
 from npc_ai.backends import apertium as apertium_backend
 from npc_ai.backends.argos import (
     ArgosTranslator,
@@ -40,7 +39,8 @@ from npc_ai.errors import (
     TranslationPackError,
     TranslatorUnavailableError,
 )
-from npc_ai.translate import (
+from npc_ai.translation import core as translate
+from npc_ai.translation.core import (
     CachedTranslator,
     IdentityTranslator,
     MultiTranslator,

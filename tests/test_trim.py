@@ -11,7 +11,6 @@ import gguf
 import numpy as np
 import pytest
 
-from npc_ai import derived
 from npc_ai.backends.trim import (
     merge_closure,
     read_vocab,
@@ -19,6 +18,7 @@ from npc_ai.backends.trim import (
     write_trimmed,
 )
 from npc_ai.errors import InputError, ModelChecksumError, ModelNotFoundError
+from npc_ai.models import derived
 
 NORMAL, CONTROL, USER, BYTE = 1, 3, 4, 6
 # id: text, score, type. Ids 4..259 are the 256 byte tokens.
@@ -137,7 +137,7 @@ def test_read_ids_parses_ranges() -> None:
 def test_derived_not_built_is_built_on_first_use(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from npc_ai.models import resolve_model
+    from npc_ai.models.cache import resolve_model
 
     monkeypatch.setenv("NPC_AI_CACHE_DIR", str(tmp_path))
     built: list[str] = []
@@ -159,7 +159,7 @@ def test_derived_not_built_is_built_on_first_use(
 def test_derived_file_that_changed_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from npc_ai.models import resolve_model, verify_model
+    from npc_ai.models.cache import resolve_model, verify_model
 
     monkeypatch.setenv("NPC_AI_CACHE_DIR", str(tmp_path))
     spec = derived.DERIVED["gemma3-270m-trim"]
@@ -187,7 +187,7 @@ def built() -> Path:
 def test_any_text_still_encodes(built: Path) -> None:
     from llama_cpp import Llama
 
-    from npc_ai.models import resolve_model
+    from npc_ai.models.cache import resolve_model
 
     small = Llama(model_path=str(built), vocab_only=True, verbose=False)
     full = Llama(model_path=str(resolve_model("gemma3-270m")), vocab_only=True, verbose=False)
@@ -212,7 +212,7 @@ def test_any_text_still_encodes(built: Path) -> None:
 def test_logits_are_the_full_models_over_the_kept_tokens(built: Path) -> None:
     from llama_cpp import Llama
 
-    from npc_ai.models import resolve_model
+    from npc_ai.models.cache import resolve_model
 
     src = resolve_model("gemma3-270m")
     full_vocab, small_vocab = read_vocab(src), read_vocab(built)

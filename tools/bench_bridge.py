@@ -46,9 +46,9 @@ sys.path.insert(0, str(ROOT))
 from bridge.client import Client  # noqa: E402
 from bridge.server import BridgeServer, ServerOptions  # noqa: E402
 from npc_ai.backends import ScriptedGenerator  # noqa: E402
+from npc_ai.dialogue.persona import load_persona  # noqa: E402
 from npc_ai.engine import SerialEngine  # noqa: E402
 from npc_ai.memory import MemoryStore  # noqa: E402
-from npc_ai.persona import load_persona  # noqa: E402
 from npc_ai.runtime import ReplyDone, Runtime, RuntimeOptions  # noqa: E402
 
 PERSONA = ROOT / "sample_game" / "personas" / "blacksmith.toml"
@@ -287,7 +287,7 @@ def model_compare(tmp: Path, rounds: int) -> dict[str, Any]:
     """The same lines and seeds in-process and over ``npc-ai serve``, alternating."""
     from npc_ai.backends.llama_cpp import LlamaOptions
     from npc_ai.backends.llama_engine import EngineOptions, LlamaBatchEngine
-    from npc_ai.models import resolve_model
+    from npc_ai.models.cache import resolve_model
 
     npc_ai = str(Path(sys.executable).with_name("npc-ai"))
     discovery = tmp / "model.json"

@@ -28,15 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from npc_ai.overlay import (  # noqa: E402
-    CaptionBoard,
-    CaptionServer,
-    CaptionWindow,
-    OverlayStyle,
-    WebOptions,
-    WindowOptions,
-)
-from npc_ai.speech.events import Caption, CaptionTranslation  # noqa: E402
+from bridge.caption_page import CaptionServer, WebOptions  # noqa: E402
+from npc_ai.pygame.caption_window import CaptionWindow, WindowOptions  # noqa: E402
+from npc_ai.subtitles.board import CaptionBoard, OverlayStyle  # noqa: E402
+from npc_ai.subtitles.speech.events import Caption, CaptionTranslation  # noqa: E402
 
 STORY = (
     "the old blacksmith of thornvale told the traveller a long story about the winter the "

@@ -13,7 +13,7 @@ cached), side by side in one process:
     ``Llama(grammar=...)`` puts it), emotion and action enumerated from the
     persona. Time per reply; valid = the JSON parses and every field is allowed.
 (b) choice: the line generated freely (``Npc.say``), then the emotion and the
-    action picked by two choice jobs (``npc_ai.structured.choose``). Time of
+    action picked by two choice jobs (``npc_ai.dialogue.structured.choose``). Time of
     the line, time added by the choice; valid as above.
 
 Then how plausible the choices are on hand-written NPC lines with hand
@@ -42,12 +42,11 @@ from structured_labels import CASES  # noqa: E402
 
 import npc_ai.backends.llama_engine as llama_engine  # noqa: E402
 from npc_ai.backends._llama import make_sampler  # noqa: E402
-from npc_ai.backends.base import SamplingParams  # noqa: E402
 from npc_ai.backends.llama_cpp import LlamaCppGenerator, LlamaOptions  # noqa: E402
-from npc_ai.dialogue import Npc  # noqa: E402
-from npc_ai.persona import NO_ACTION, Persona, load_persona  # noqa: E402
-from npc_ai.prompt import Turn, build_prompt  # noqa: E402
-from npc_ai.structured import (  # noqa: E402
+from npc_ai.dialogue.npc import Npc  # noqa: E402
+from npc_ai.dialogue.persona import NO_ACTION, Persona, load_persona  # noqa: E402
+from npc_ai.dialogue.prompt import Turn, build_prompt  # noqa: E402
+from npc_ai.dialogue.structured import (  # noqa: E402
     ReplyStructure,
     StructuredReply,
     StructureOptions,
@@ -55,6 +54,7 @@ from npc_ai.structured import (  # noqa: E402
     choose,
     persona_hint,
 )
+from npc_ai.generation import SamplingParams  # noqa: E402
 
 PERSONAS = ROOT / "sample_game" / "personas"
 

@@ -40,10 +40,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from npc_ai.backends.faster_whisper import SileroVad, WhisperOptions, WhisperRecognizer  # noqa: E402
-from npc_ai.speech.audio import FileSource  # noqa: E402
-from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError  # noqa: E402
-from npc_ai.speech.streaming import StreamingOptions, StreamingTranscriber  # noqa: E402
-from npc_ai.subtitles import LiveSubtitles, SubtitleOptions  # noqa: E402
+from npc_ai.subtitles.live import LiveSubtitles, SubtitleOptions  # noqa: E402
+from npc_ai.subtitles.speech.audio import FileSource  # noqa: E402
+from npc_ai.subtitles.speech.events import Caption, CaptionTranslation, SubtitleError  # noqa: E402
+from npc_ai.subtitles.speech.streaming import StreamingOptions, StreamingTranscriber  # noqa: E402
 from tests.speech_fixtures import (  # noqa: E402
     PHRASES,
     Phrase,
@@ -212,7 +212,7 @@ def main() -> None:
     targets = tuple(t for t in args.translate.split(",") if t)
     translator = None
     if targets:
-        from npc_ai.translate import open_translator
+        from npc_ai.translation.core import open_translator
 
         translator = open_translator("auto")
         translator.translate("Warm-up.", "en", targets[0])  # first call loads the model

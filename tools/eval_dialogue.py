@@ -40,8 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from npc_ai.dialogue import DialogueOptions, Npc  # noqa: E402
-from npc_ai.persona import Persona, load_persona  # noqa: E402
+from npc_ai.dialogue.npc import DialogueOptions, Npc  # noqa: E402
+from npc_ai.dialogue.persona import Persona, load_persona  # noqa: E402
 
 PERSONA_FILES = {
     "blacksmith": ROOT / "sample_game/personas/blacksmith.toml",

@@ -36,9 +36,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from npc_ai.dialogue.persona import load_persona  # noqa: E402
 from npc_ai.memory.embedding import EOL_TEMPLATE, EmbeddingIndex  # noqa: E402
 from npc_ai.memory.recall import Bm25Index, Retriever, recall, tokenize  # noqa: E402
-from npc_ai.persona import load_persona  # noqa: E402
 
 PERSONAS = ROOT / "sample_game" / "personas"
 
@@ -532,7 +532,7 @@ class Embedder:
     def __init__(self, variant: str) -> None:
         import llama_cpp
 
-        from npc_ai.models import resolve_model
+        from npc_ai.models.cache import resolve_model
 
         info = llama_cpp.llama_print_system_info().decode(errors="replace")
         if "AMX_INT8 = 1" in info:  # see npc_ai/backends/_llama.py: AMX kernels crash on Gemma 3
@@ -571,7 +571,7 @@ class FastEolEmbedder:
 
     def __init__(self, model: Any = None) -> None:
         from npc_ai.backends._llama import LlamaModel
-        from npc_ai.models import resolve_model
+        from npc_ai.models.cache import resolve_model
 
         started = time.perf_counter()
         self.own = model is None
@@ -634,7 +634,7 @@ def reading_ms(texts: Sequence[str]) -> float:
     only), on one thread: the yardstick for the embedding cost, measured in the same run."""
     import llama_cpp
 
-    from npc_ai.models import resolve_model
+    from npc_ai.models.cache import resolve_model
 
     llm = llama_cpp.Llama(
         model_path=str(resolve_model("gemma3-270m")),

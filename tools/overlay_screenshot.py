@@ -16,8 +16,8 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import pygame  # noqa: E402
 
-from npc_ai.overlay import CaptionWindow, WindowOptions  # noqa: E402
-from npc_ai.speech.events import Caption, CaptionTranslation  # noqa: E402
+from npc_ai.pygame.caption_window import CaptionWindow, WindowOptions  # noqa: E402
+from npc_ai.subtitles.speech.events import Caption, CaptionTranslation  # noqa: E402
 
 
 def main() -> None:

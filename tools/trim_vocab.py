@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from npc_ai.backends.trim import merge_closure, read_vocab  # noqa: E402
-from npc_ai.models import resolve_model  # noqa: E402
+from npc_ai.models.cache import resolve_model  # noqa: E402
 
 DICTS = {
     "en": Path("/usr/share/dict/american-english"),
@@ -282,8 +282,8 @@ def _rss_mib() -> float:
 
 def _aggregate(engine, k: int, tokens_each: int, seed: int) -> float:  # type: ignore[no-untyped-def]
     """Tokens per second of ``k`` replies decoded together (sampling included)."""
-    from npc_ai.backends.base import SamplingParams
     from npc_ai.engine import Job
+    from npc_ai.generation import SamplingParams
 
     engine.reset()
     for i in range(k):
@@ -367,7 +367,7 @@ def main() -> None:
         select(args.langs.split(","), args.name, args.max_id, args.first_max_id)
         return
     if args.cmd == "build":
-        from npc_ai.derived import build_model
+        from npc_ai.models.derived import build_model
 
         started = time.perf_counter()
         path = build_model(args.name)

@@ -6,7 +6,7 @@ Heavy libraries are imported only by the module that wraps them
 
 from __future__ import annotations
 
-from npc_ai.backends.base import Generator, SamplingParams
 from npc_ai.backends.fake import ScriptedGenerator
+from npc_ai.generation import Generator, SamplingParams
 
 __all__ = ["Generator", "SamplingParams", "ScriptedGenerator"]

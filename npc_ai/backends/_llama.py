@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from npc_ai.backends.base import SamplingParams
 from npc_ai.errors import BackendError, InputError, ModelLoadError
+from npc_ai.generation import SamplingParams
 
 log = logging.getLogger("npc_ai.backends.llama_cpp")
 _native = logging.getLogger("npc_ai.backends.llama_cpp.native")

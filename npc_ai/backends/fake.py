@@ -12,8 +12,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
-from npc_ai.backends.base import SamplingParams
 from npc_ai.errors import BackendError
+from npc_ai.generation import SamplingParams
 
 __all__ = ["ScriptedGenerator"]
 

@@ -1,6 +1,6 @@
 """faster-whisper (CTranslate2 Whisper) and its Silero VAD behind the streaming Protocols.
 
-:class:`WhisperRecognizer` implements :class:`npc_ai.speech.streaming.SpeechRecognizer`.
+:class:`WhisperRecognizer` implements :class:`npc_ai.subtitles.speech.streaming.SpeechRecognizer`.
 It drives the CTranslate2 model directly rather than through ``WhisperModel.transcribe``
 for one reason: ``transcribe`` pads every buffer to Whisper's 30 s window, and the encoder
 pass over 30 s costs ~0.4 s of one core for tiny.en however short the phrase. A streaming
@@ -10,7 +10,7 @@ on espeak phrases (measured: 9.7 % either way; 29 % with a 4 s window).
 ``full_context=True`` restores the 30 s window. Decoding, word alignment and punctuation
 merging are faster-whisper's own.
 
-:class:`SileroVad` implements :class:`npc_ai.speech.streaming.VoiceDetector` with the
+:class:`SileroVad` implements :class:`npc_ai.subtitles.speech.streaming.VoiceDetector` with the
 Silero VAD model faster-whisper ships, keeping its recurrent state between calls so a
 stream is judged as one signal.
 
@@ -30,9 +30,9 @@ import numpy as np
 import numpy.typing as npt
 
 from npc_ai.errors import BackendError, InputError, ModelLoadError
-from npc_ai.models import resolve_model
-from npc_ai.speech.events import Word
-from npc_ai.speech.streaming import SAMPLE_RATE, AsrResult
+from npc_ai.models.cache import resolve_model
+from npc_ai.subtitles.speech.events import Word
+from npc_ai.subtitles.speech.streaming import SAMPLE_RATE, AsrResult
 
 __all__ = ["MODEL_NAMES", "SileroVad", "WhisperOptions", "WhisperRecognizer"]
 

@@ -1,5 +1,5 @@
 """One conversation at a time with llama.cpp: the :class:`Generator` of the
-synchronous dialogue API (:class:`npc_ai.dialogue.Npc`).
+synchronous dialogue API (:class:`npc_ai.dialogue.npc.Npc`).
 
 It is the batched engine (:mod:`npc_ai.backends.llama_engine`) with a single
 slot, driven by the caller's own iteration, so it shares its properties:
@@ -23,16 +23,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from npc_ai.backends._llama import LlamaOptions, default_threads
-from npc_ai.backends.base import SamplingParams
 from npc_ai.backends.llama_engine import EngineOptions, LlamaBatchEngine
 from npc_ai.engine import Job
 from npc_ai.errors import BackendError, InputError
-from npc_ai.models import Progress, resolve_model
+from npc_ai.generation import SamplingParams
+from npc_ai.models.cache import Progress, resolve_model
 
 __all__ = ["DEFAULT_MODEL", "FULL_MODEL", "LlamaCppGenerator", "LlamaOptions", "default_threads"]
 
 #: The default dialogue model: Gemma 3 270M with its output head cut to the tokens of English,
-#: Spanish, French and German (:mod:`npc_ai.derived`, built from ``FULL_MODEL`` on first use).
+#: Spanish, French and German (:mod:`npc_ai.models.derived`, built from ``FULL_MODEL`` on first
+#: use).
 #: About twice as fast per token, and as good on tools/eval_dialogue.py (docs/MODELS.md).
 DEFAULT_MODEL = "gemma3-270m-trim"
 #: The model as packaged, every one of its 262,144 tokens.
@@ -60,7 +61,7 @@ class LlamaCppGenerator:
     def from_default(
         cls, *, options: LlamaOptions | None = None, progress: Progress | None = None
     ) -> LlamaCppGenerator:
-        """Load the default dialogue model (resolved and verified by :mod:`npc_ai.models`)."""
+        """Load the default dialogue model (resolved and verified by :mod:`npc_ai.models.cache`)."""
         return cls(resolve_model(DEFAULT_MODEL, progress=progress), options=options)
 
     # -- the Generator protocol ------------------------------------------------

@@ -20,7 +20,7 @@ __all__ = ["main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from npc_ai.cli import chat, models, subtitles
+    from npc_ai.cli import chat, models
 
     parser = argparse.ArgumentParser(
         prog="npc-ai",
@@ -34,13 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     models.add_parser(sub)
     chat.add_parser(sub)
-    subtitles.add_parser(sub)
     _add_plugins(sub)
     return parser
 
 
 def _add_plugins(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Subcommands of other packages (``serve`` from the bridge).
+    """Subcommands of other packages (``serve`` and ``subtitles`` from the bridge).
 
     The core never imports the bridge (imports flow bridge -> npc_ai), so a
     package adds a subcommand by naming a module with ``add_parser`` in the

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TextIO
 
-from npc_ai.dialogue import Npc
+from npc_ai.dialogue.npc import Npc
 from npc_ai.errors import InputError
 
 __all__ = ["add_parser"]
@@ -55,9 +55,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace) -> int:
     from npc_ai.backends.llama_cpp import DEFAULT_MODEL, LlamaCppGenerator, LlamaOptions
     from npc_ai.cli.models import progress_bar
-    from npc_ai.dialogue import DialogueOptions
-    from npc_ai.models import resolve_model
-    from npc_ai.persona import load_persona
+    from npc_ai.dialogue.npc import DialogueOptions
+    from npc_ai.dialogue.persona import load_persona
+    from npc_ai.models.cache import resolve_model
 
     persona = load_persona(args.persona)
     dialogue = DialogueOptions(
@@ -70,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
         path = resolve_model(DEFAULT_MODEL, path=args.model, progress=progress)
     interpreter = None
     if args.language:
-        from npc_ai.interpret import Interpreter
-        from npc_ai.translate import open_translator
+        from npc_ai.dialogue.interpret import Interpreter
+        from npc_ai.translation.core import open_translator
 
         translator = open_translator(args.translator)
         interpreter = Interpreter(translator, player=args.language, npc=persona.language)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from npc_ai.errors import ModelError, TranslationError
-from npc_ai.models import Progress, load_manifest, model_status, resolve_model, verify_model
+from npc_ai.models.cache import Progress, load_manifest, model_status, resolve_model, verify_model
 
 __all__ = ["add_parser", "progress_bar"]
 
@@ -143,7 +143,7 @@ def _list(args: argparse.Namespace) -> int:
             ]
         )
     from npc_ai.backends.llama_cpp import DEFAULT_MODEL
-    from npc_ai.derived import DERIVED, derived_status
+    from npc_ai.models.derived import DERIVED, derived_status
 
     manifest = load_manifest()
     for derived in DERIVED.values():
@@ -167,7 +167,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 class _Bar:
-    """A :data:`~npc_ai.models.Progress` callback drawing one tqdm bar per label on stderr."""
+    """A :data:`~npc_ai.models.cache.Progress` callback drawing one tqdm bar per label on stderr."""
 
     def __init__(self, enabled: bool) -> None:
         self._tqdm: Any = None
@@ -211,7 +211,7 @@ class _Bar:
 
 @contextlib.contextmanager
 def progress_bar(enabled: bool = True) -> Iterator[Progress]:
-    """A progress callback for :func:`~npc_ai.models.resolve_model` drawing tqdm bars on stderr.
+    """A progress callback for :func:`~npc_ai.models.cache.resolve_model`: tqdm bars on stderr.
 
     No bar when ``enabled`` is false, stderr is not a terminal or tqdm is not installed.
     """
@@ -228,7 +228,7 @@ def _verify(args: argparse.Namespace) -> int:
     except ModelError as exc:
         print(f"npc-ai models: {exc.message}", file=sys.stderr)
         return 1
-    from npc_ai.derived import DERIVED
+    from npc_ai.models.derived import DERIVED
 
     names: list[str] = args.names or [
         *(spec.name for spec in manifest.values() if spec.default),
@@ -272,7 +272,7 @@ def _path(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from npc_ai.derived import build_model
+    from npc_ai.models.derived import build_model
 
     started = time.monotonic()
     try:

@@ -33,11 +33,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from npc_ai.dialogue.persona import Persona
 from npc_ai.errors import InputError
 from npc_ai.memory.facts import extract_facts, sentiment
 from npc_ai.memory.recall import Bm25Index, RecallOptions, recall
 from npc_ai.memory.records import Memory, NewMemory
-from npc_ai.persona import Persona
 
 if TYPE_CHECKING:
     from npc_ai.memory.store import MemoryStore

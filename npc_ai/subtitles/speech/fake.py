@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from npc_ai.speech.events import Word
-from npc_ai.speech.streaming import SAMPLE_RATE, AsrResult
+from npc_ai.subtitles.speech.events import Word
+from npc_ai.subtitles.speech.streaming import SAMPLE_RATE, AsrResult
 
 __all__ = ["EnergyVad", "FakeClock", "ScriptedRecognizer", "scripted_stream"]
 

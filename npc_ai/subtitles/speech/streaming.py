@@ -14,7 +14,7 @@ How a phrase becomes captions:
 * While a phrase grows, every ``step`` seconds of new audio the whole phrase so far is
   transcribed (a *partial pass*). Words two passes in a row agree on are *committed*
   (LocalAgreement-2, Macháček et al. 2023, arXiv 2307.14743); they never change again.
-  Each pass that changes the text sends a partial :class:`~npc_ai.speech.events.Caption`
+  Each pass that changes the text sends a partial :class:`~npc_ai.subtitles.speech.events.Caption`
   (committed + tentative words) with the next revision number.
 * When the phrase ends, one *final pass* over the whole phrase gives the final caption at
   once, so the final does not wait for a further chunk to agree. The final pass hears the
@@ -43,10 +43,16 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from npc_ai.errors import AudioFormatError, InputError
-from npc_ai.speech import shield
-from npc_ai.speech.asr import SAMPLE_RATE, AsrResult, Audio, SpeechRecognizer, VoiceDetector
-from npc_ai.speech.events import Caption, Word
-from npc_ai.speech.shield import ShieldOptions
+from npc_ai.subtitles.speech import shield
+from npc_ai.subtitles.speech.asr import (
+    SAMPLE_RATE,
+    AsrResult,
+    Audio,
+    SpeechRecognizer,
+    VoiceDetector,
+)
+from npc_ai.subtitles.speech.events import Caption, Word
+from npc_ai.subtitles.speech.shield import ShieldOptions
 
 __all__ = [
     "SAMPLE_RATE",
@@ -62,8 +68,8 @@ logger = logging.getLogger(__name__)
 
 _CONTEXT_GAP = 10.0  # seconds of silence after which earlier phrases are no longer context
 
-# SAMPLE_RATE, AsrResult, SpeechRecognizer and VoiceDetector live in npc_ai.speech.asr and are
-# re-exported here, next to the transcriber that uses them.
+# SAMPLE_RATE, AsrResult, SpeechRecognizer and VoiceDetector live in npc_ai.subtitles.speech.asr
+# and are re-exported here, next to the transcriber that uses them.
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

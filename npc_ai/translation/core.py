@@ -15,7 +15,7 @@ Backends (imported only when opened):
 
 Example::
 
-    from npc_ai.translate import MultiTranslator, open_translator
+    from npc_ai.translation.core import MultiTranslator, open_translator
 
     with open_translator("auto") as translator:
         multi = MultiTranslator(translator, source="en", targets=("es", "fr"))

@@ -1,6 +1,6 @@
 """The model manifest's records and the parser that checks them.
 
-Private: import the public names from :mod:`npc_ai.models`, which re-exports them.
+Private: import the public names from :mod:`npc_ai.models.cache`, which re-exports them.
 """
 
 from __future__ import annotations

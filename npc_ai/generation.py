@@ -35,7 +35,7 @@ class SamplingParams:
     where the choices part ways; where several choices share the next token,
     the largest of their biases counts. Subtracting each choice's score in a
     content-free context calibrates a small model that prefers some choices
-    whatever the context (:func:`npc_ai.structured.calibrate`).
+    whatever the context (:func:`npc_ai.dialogue.structured.calibrate`).
 
     ``prefer`` lists words the continuation should use, such as the remembered
     fact that answers the player's question: until the text contains one of

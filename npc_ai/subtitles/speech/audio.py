@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from npc_ai.errors import AudioDecodeError, AudioDeviceError, AudioFormatError, InputError
-from npc_ai.speech.streaming import SAMPLE_RATE
+from npc_ai.subtitles.speech.streaming import SAMPLE_RATE
 
 __all__ = ["AudioSource", "FileSource", "MicSource", "PushSource"]
 

@@ -26,12 +26,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
-from npc_ai.backends.base import Generator, SamplingParams
-from npc_ai.cleanup import ReplyFilter
-from npc_ai.errors import BackendError, InputError, NpcAiError, PersonaError
-from npc_ai.guard import META_PHRASES, Guard, GuardOptions, looks_like_injection
-from npc_ai.persona import Persona
-from npc_ai.prompt import (
+from npc_ai.dialogue.cleanup import ReplyFilter
+from npc_ai.dialogue.guard import META_PHRASES, Guard, GuardOptions, looks_like_injection
+from npc_ai.dialogue.persona import Persona
+from npc_ai.dialogue.prompt import (
     MAX_PLAYER_CHARS,
     PromptParts,
     Turn,
@@ -39,11 +37,13 @@ from npc_ai.prompt import (
     role_markers,
     sanitize_line,
 )
+from npc_ai.errors import BackendError, InputError, NpcAiError, PersonaError
+from npc_ai.generation import Generator, SamplingParams
 
 if TYPE_CHECKING:
-    from npc_ai.interpret import Interpreter, SentenceTranslator
+    from npc_ai.dialogue.interpret import Interpreter, SentenceTranslator
+    from npc_ai.dialogue.structured import ReplyStructure, StructuredReply
     from npc_ai.memory.npc_memory import NpcMemory
-    from npc_ai.structured import ReplyStructure, StructuredReply
 
 __all__ = ["DialogueOptions", "Npc", "Reply", "TokenBudget", "new_seed"]
 
@@ -84,7 +84,7 @@ class DialogueOptions:
     #: Said when every attempt came out empty: a reply is never empty.
     fallback_reply: str = "Hmm."
     #: Each reply also picks an emotion and an action from the persona's own
-    #: (:mod:`npc_ai.structured`); two short choice steps after the line.
+    #: (:mod:`npc_ai.dialogue.structured`); two short choice steps after the line.
     structured: bool = False
     #: When memory holds the answer to the player's question (a fact a "my X" question names,
     #: the NPC's own name or trade), nudge the reply towards its words until it says one
@@ -114,7 +114,7 @@ class Reply(Iterator[str]):
     finished line and :attr:`finish_reason` says why it ended: ``"stop"``
     (the line ended), ``"sentences"`` (sentence limit), ``"length"`` (token
     limit), ``"blocked"`` (cut before a blocked phrase, see
-    :mod:`npc_ai.guard`), ``"fallback"`` (every attempt came out empty), ``"cancelled"`` or
+    :mod:`npc_ai.dialogue.guard`), ``"fallback"`` (every attempt came out empty), ``"cancelled"`` or
     ``"error"`` (the backend failed: the error is raised from the iteration).
     """
 
@@ -214,7 +214,7 @@ class Reply(Iterator[str]):
         npc = self._npc
         if npc.structure is None:
             return
-        from npc_ai.structured import calibrate, choose
+        from npc_ai.dialogue.structured import calibrate, choose
 
         if not npc._calibrated and hasattr(generator, "choice_scores"):
             # Once per NPC: a small model's fixed preferences (always "tired")
@@ -274,7 +274,7 @@ class Npc:
         self.structure: ReplyStructure | None = None
         self._calibrated = False
         if self.options.structured:
-            from npc_ai.structured import ReplyStructure
+            from npc_ai.dialogue.structured import ReplyStructure
 
             self.structure = ReplyStructure.for_persona(persona)
         #: Translates between the player's language and the persona's (None: no translation).

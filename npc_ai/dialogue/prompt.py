@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from npc_ai.persona import Persona
+from npc_ai.dialogue.persona import Persona
 
 __all__ = [
     "MAX_PLAYER_CHARS",

@@ -127,7 +127,7 @@ class CaptionOptions:
 
 
 class TimedWord(Protocol):
-    """A word with audio times in seconds (``npc_ai.speech.events.Word`` is one)."""
+    """A word with audio times in seconds (``npc_ai.subtitles.speech.events.Word`` is one)."""
 
     @property
     def text(self) -> str: ...
@@ -138,7 +138,7 @@ class TimedWord(Protocol):
 
 
 class TimedText(Protocol):
-    """Caption text with audio times (``npc_ai.speech.events.Caption`` is one, and so is
+    """Caption text with audio times (``npc_ai.subtitles.speech.events.Caption`` is one, and so is
     :class:`Segment`). A ``words`` attribute of :class:`TimedWord` s is used when present."""
 
     @property

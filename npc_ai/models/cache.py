@@ -22,7 +22,7 @@ it; a stamp that no longer matches forces a re-hash, and a damaged cached file i
 
 Example::
 
-    from npc_ai.models import resolve_model
+    from npc_ai.models.cache import resolve_model
 
     gguf = resolve_model("gemma3-270m")          # Path to the .gguf file
     whisper_dir = resolve_model("whisper-tiny.en")  # directory for faster-whisper
@@ -44,9 +44,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from npc_ai import _manifest
-from npc_ai._manifest import FilePart, ModelFile, ModelSpec, load_manifest
 from npc_ai.errors import ModelChecksumError, ModelError, ModelNotFoundError
+from npc_ai.models import manifest as _manifest
+from npc_ai.models.manifest import FilePart, ModelFile, ModelSpec, load_manifest
 
 __all__ = [
     "FilePart",
@@ -587,10 +587,10 @@ def resolve_model(
 
     Raises ModelNotFoundError when no copy exists, ModelChecksumError when one is damaged and
     ModelError for an own file of the wrong shape or an unknown name. Derived models
-    (:mod:`npc_ai.derived`, e.g. ``gemma3-270m-trim``) resolve to their verified built file.
+    (:mod:`npc_ai.models.derived`, e.g. ``gemma3-270m-trim``) resolve to their verified built file.
     """
     if _is_derived(name):
-        from npc_ai.derived import DERIVED, resolve_derived
+        from npc_ai.models.derived import DERIVED, resolve_derived
 
         if path is None:
             return resolve_derived(name, progress=progress)
@@ -606,14 +606,14 @@ def verify_model(name: str, *, progress: Progress | None = None) -> Path:
     to compare it with.
     """
     if _is_derived(name):
-        from npc_ai.derived import resolve_derived
+        from npc_ai.models.derived import resolve_derived
 
         return resolve_derived(name, progress=progress, full=True)
     return _Resolver.current().resolve(name, None, progress, full=True)
 
 
 def _is_derived(name: str) -> bool:
-    from npc_ai.derived import DERIVED
+    from npc_ai.models.derived import DERIVED
 
     return name in DERIVED
 

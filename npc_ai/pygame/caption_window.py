@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from npc_ai.errors import InputError, OverlayError
-from npc_ai.overlay.state import BoardLine, BoardOptions, CaptionBoard, OverlayStyle, parse_color
-from npc_ai.speech.events import SubtitleEvent
+from npc_ai.subtitles.board import BoardLine, BoardOptions, CaptionBoard, OverlayStyle, parse_color
+from npc_ai.subtitles.speech.events import SubtitleEvent
 
 if TYPE_CHECKING:
     import pygame
@@ -105,7 +105,7 @@ def _outline_offsets(radius: int) -> list[tuple[int, int]]:
 
 
 class CaptionWindow:
-    """A window drawing a :class:`~npc_ai.overlay.state.CaptionBoard`. See the module docs."""
+    """A window drawing a :class:`~npc_ai.subtitles.board.CaptionBoard`. See the module docs."""
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from npc_ai.guard import Guard
+    from npc_ai.dialogue.guard import Guard
 
 __all__ = ["ReplyFilter"]
 
@@ -40,7 +40,7 @@ class ReplyFilter:
     break, another speaker's ``"Name:"``). ``echo`` is the NPC's own label,
     dropped if the model repeats it at the very start. ``max_sentences``
     ends the reply after that many complete sentences. A ``guard``
-    (:class:`npc_ai.guard.Guard`) blocks phrases: text that could grow into
+    (:class:`npc_ai.dialogue.guard.Guard`) blocks phrases: text that could grow into
     one is held back, and a reply that reaches one ends with its last
     complete sentence before it (reason ``"blocked"``).
     """

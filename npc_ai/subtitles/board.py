@@ -1,6 +1,6 @@
 """The caption board: which lines a caption overlay shows now.
 
-Pure logic, no pygame and no sockets: feed it :data:`~npc_ai.speech.events.SubtitleEvent`
+Pure logic, no pygame and no sockets: feed it :data:`~npc_ai.subtitles.speech.events.SubtitleEvent`
 records and the current time, read back the lines to draw, top to bottom. The pygame window
 and the browser page both draw from a board.
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from npc_ai.errors import InputError
-from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
+from npc_ai.subtitles.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
 
 __all__ = ["BoardLine", "BoardOptions", "CaptionBoard", "LineKind", "OverlayStyle", "parse_color"]
 

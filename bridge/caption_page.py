@@ -44,8 +44,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from npc_ai.errors import InputError, OverlayError
-from npc_ai.overlay.state import BoardLine, BoardOptions, CaptionBoard, OverlayStyle
-from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
+from npc_ai.subtitles.board import BoardLine, BoardOptions, CaptionBoard, OverlayStyle
+from npc_ai.subtitles.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
 
 __all__ = ["HOST", "CaptionServer", "WebOptions"]
 

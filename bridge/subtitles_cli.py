@@ -20,20 +20,18 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
+from bridge.caption_page import CaptionServer, WebOptions
 from npc_ai.errors import CaptionError, InputError
-from npc_ai.overlay import (  # the overlays import pygame only when a window opens
-    BoardOptions,
-    CaptionServer,
+from npc_ai.pygame.caption_window import (  # imports pygame only when a window opens
     CaptionWindow,
-    OverlayStyle,
-    WebOptions,
     WindowOptions,
 )
-from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
+from npc_ai.subtitles.board import BoardOptions, OverlayStyle
+from npc_ai.subtitles.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
 
 if TYPE_CHECKING:
-    from npc_ai.speech.audio import AudioSource
-    from npc_ai.translate import CachedTranslator as Translator
+    from npc_ai.subtitles.speech.audio import AudioSource
+    from npc_ai.translation.core import CachedTranslator as Translator
 
 __all__ = ["add_parser"]
 
@@ -43,7 +41,7 @@ MODELS = {"tiny.en": "whisper-tiny.en", "base": "whisper-base"}
 
 
 class Session(Protocol):
-    """What the command needs of :class:`npc_ai.subtitles.LiveSubtitles` (fakes in tests)."""
+    """What the command needs of :class:`npc_ai.subtitles.live.LiveSubtitles` (fakes in tests)."""
 
     def start(self) -> None: ...
     def poll(self, max_events: int | None = None) -> list[SubtitleEvent]: ...
@@ -396,7 +394,7 @@ class SubtitleFile:
     def __init__(
         self, path: Path, fmt: str, *, max_cps: float, language: str | None = None
     ) -> None:
-        from npc_ai.captions import CaptionOptions, CueWriter, LiveCaptions
+        from npc_ai.subtitles.captions import CaptionOptions, CueWriter, LiveCaptions
 
         try:
             writer = CueWriter(path, fmt=fmt)
@@ -434,7 +432,7 @@ def translation_path(path: Path, language: str) -> Path:
 def _translator(args: argparse.Namespace, targets: tuple[str, ...]) -> Translator:
     """The translation backend, with every pair checked now (the error lists what is
     installed) when the spoken language is known."""
-    from npc_ai.translate import check_pair, open_translator
+    from npc_ai.translation.core import check_pair, open_translator
 
     translator = open_translator(args.translator)
     source = "en" if args.model == "tiny.en" else args.language
@@ -455,7 +453,7 @@ def _translator(args: argparse.Namespace, targets: tuple[str, ...]) -> Translato
 
 
 def _audio_source(args: argparse.Namespace) -> AudioSource:
-    from npc_ai.speech.audio import FileSource, MicSource
+    from npc_ai.subtitles.speech.audio import FileSource, MicSource
 
     if args.source == "mic":
         return MicSource()
@@ -472,7 +470,7 @@ def _audio_source(args: argparse.Namespace) -> AudioSource:
 def _open_session(
     args: argparse.Namespace, targets: tuple[str, ...], closing: contextlib.ExitStack
 ) -> Session:
-    from npc_ai.subtitles import LiveSubtitles, SubtitleOptions
+    from npc_ai.subtitles.live import LiveSubtitles, SubtitleOptions
 
     if args.model == "tiny.en" and args.language not in (None, "en"):
         raise InputError(

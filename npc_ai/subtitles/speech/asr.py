@@ -1,6 +1,7 @@
 """The Protocols the streaming transcriber drives: a speech recogniser and a voice detector.
 
-Real ones are in :mod:`npc_ai.backends.faster_whisper`; fakes in :mod:`npc_ai.speech.fake`.
+Real ones are in :mod:`npc_ai.backends.faster_whisper`; fakes in
+:mod:`npc_ai.subtitles.speech.fake`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from npc_ai.speech.events import Word
+from npc_ai.subtitles.speech.events import Word
 
 __all__ = ["SAMPLE_RATE", "AsrResult", "Audio", "SpeechRecognizer", "VoiceDetector"]
 

@@ -4,7 +4,7 @@
 the tokens of English, Spanish, French and German (see docs/MODELS.md): the kept token ids ship
 with the package (``npc_ai/data/trim/*.ids``), :func:`build_model` writes the GGUF into the
 model cache and checks its sha256 against the digest recorded here, and :func:`resolve_derived`
-(called by :func:`npc_ai.models.resolve_model`) builds it on first use (about 20 s) and
+(called by :func:`npc_ai.models.cache.resolve_model`) builds it on first use (about 20 s) and
 verifies the cached file before returning it.
 
     npc-ai models build gemma3-270m-trim        # build (again) now
@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from npc_ai.errors import ModelChecksumError, ModelError, ModelNotFoundError
-from npc_ai.models import Progress, _hash_file, _Stamps, cache_dir, resolve_model
+from npc_ai.models.cache import Progress, _hash_file, _Stamps, cache_dir, resolve_model
 
 __all__ = [
     "DERIVED",

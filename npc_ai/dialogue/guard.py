@@ -10,7 +10,7 @@ phrases, matched as whole words without regard to case:
 - the distinctive words of the persona's secrets (a name, a place that appears
   nowhere in the persona's public text), unless the player said them first.
 
-:class:`~npc_ai.cleanup.ReplyFilter` asks the guard before it releases text: a
+:class:`~npc_ai.dialogue.cleanup.ReplyFilter` asks the guard before it releases text: a
 tail that could still grow into a blocked phrase is held back, and a reply
 that reaches one is cut at the end of its last complete sentence before it
 (finish reason ``"blocked"``). Nothing blocked is ever shown, not even in a
@@ -24,8 +24,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from npc_ai.dialogue.persona import Persona
 from npc_ai.errors import InputError
-from npc_ai.persona import Persona
 
 __all__ = ["META_PHRASES", "Guard", "GuardOptions", "looks_like_injection", "secret_terms"]
 

@@ -1,15 +1,15 @@
 """Live subtitles: a session that turns an audio source into caption events.
 
-:class:`LiveSubtitles` reads an :class:`~npc_ai.speech.audio.AudioSource` on a worker thread,
-runs the :class:`~npc_ai.speech.streaming.StreamingTranscriber` on it and, on a second thread,
-translates each *final* caption into every target language (partials are never translated,
-so translations do not flicker). The game or UI thread collects events with :meth:`poll`,
-which never blocks; a command-line tool iterates :meth:`events`.
+:class:`LiveSubtitles` reads an :class:`~npc_ai.subtitles.speech.audio.AudioSource` on a worker
+thread, runs the :class:`~npc_ai.subtitles.speech.streaming.StreamingTranscriber` on it and, on a
+second thread, translates each *final* caption into every target language (partials are never
+translated, so translations do not flicker). The game or UI thread collects events with
+:meth:`poll`, which never blocks; a command-line tool iterates :meth:`events`.
 
 Example (a game loop)::
 
-    from npc_ai.speech.audio import MicSource
-    from npc_ai.subtitles import LiveSubtitles, SubtitleOptions
+    from npc_ai.subtitles.speech.audio import MicSource
+    from npc_ai.subtitles.live import LiveSubtitles, SubtitleOptions
 
     with LiveSubtitles(MicSource(), options=SubtitleOptions(targets=())) as subs:
         while running:
@@ -34,9 +34,9 @@ from types import TracebackType
 from typing import Protocol
 
 from npc_ai.errors import AudioOverrunError, BackendError, InputError, NpcAiError
-from npc_ai.speech.audio import AudioSource
-from npc_ai.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
-from npc_ai.speech.streaming import StreamingOptions, StreamingTranscriber
+from npc_ai.subtitles.speech.audio import AudioSource
+from npc_ai.subtitles.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
+from npc_ai.subtitles.speech.streaming import StreamingOptions, StreamingTranscriber
 
 __all__ = ["LiveSubtitles", "SubtitleOptions", "Translator"]
 
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 
 class Translator(Protocol):
-    """Translates one caption's text (``npc_ai.translate`` provides real ones)."""
+    """Translates one caption's text (``npc_ai.translation.core`` provides real ones)."""
 
     def translate(self, text: str, source: str, target: str) -> str:
         """``text`` in language ``source`` rendered in language ``target``."""
@@ -59,8 +59,8 @@ class SubtitleOptions:
     ``task="translate"`` it writes English whatever is spoken). ``language`` is the spoken
     language (``None``: English for ``.en`` models, detected otherwise). ``targets`` are the
     languages finals are translated into (needs a translator; the spoken language itself is
-    skipped). ``realtime`` paces a :class:`~npc_ai.speech.audio.FileSource` built by the CLI;
-    the session itself follows its source's ``realtime``.
+    skipped). ``realtime`` paces a :class:`~npc_ai.subtitles.speech.audio.FileSource` built by the
+    CLI;    the session itself follows its source's ``realtime``.
     """
 
     model: str = "tiny.en"

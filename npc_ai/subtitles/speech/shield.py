@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from npc_ai.speech.events import Word
+from npc_ai.subtitles.speech.events import Word
 
 __all__ = [
     "DEFAULT_HALLUCINATIONS",

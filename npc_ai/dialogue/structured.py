@@ -2,7 +2,7 @@
 
 The line is generated freely, as any reply. Then a stage direction is
 written after it in the screenplay, and the model continues it twice with a
-*choice* (:attr:`~npc_ai.backends.base.SamplingParams.choices`)::
+*choice* (:attr:`~npc_ai.generation.SamplingParams.choices`)::
 
     Brakka Ironhand: Hmph. Leave it on the anvil. Back by sundown.
     [Brakka Ironhand feels| annoyed.| Action:| repair sword]
@@ -14,7 +14,7 @@ the result is valid by construction, and it costs one model step per point
 where the allowed strings part ways: usually one for the emotion and one or
 two for the action. No grammar, no sampling over the whole vocabulary.
 
-Synchronously, on any :class:`~npc_ai.backends.base.Generator`::
+Synchronously, on any :class:`~npc_ai.generation.Generator`::
 
     # Once per NPC: calibrated, a small model stops picking the same few
     # words whatever was said (see docs/BENCHMARKS.md, "Structured replies").
@@ -43,10 +43,10 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Protocol
 
-from npc_ai.backends.base import Generator, SamplingParams
+from npc_ai.dialogue.persona import NO_ACTION, Action, Persona
+from npc_ai.dialogue.prompt import Turn, build_prompt
 from npc_ai.errors import BackendError
-from npc_ai.persona import NO_ACTION, Action, Persona
-from npc_ai.prompt import Turn, build_prompt
+from npc_ai.generation import Generator, SamplingParams
 
 __all__ = [
     "DEFAULT_EMOTIONS",
@@ -193,7 +193,7 @@ class ReplyStructure:
         self, player_name: str = "Player", prefix: str | None = None
     ) -> tuple[str, ...]:
         """The prompt of a content-free exchange ("..." from the player), as
-        :func:`npc_ai.prompt.build_prompt` writes it; ``prefix`` replaces the
+        :func:`npc_ai.dialogue.prompt.build_prompt` writes it; ``prefix`` replaces the
         persona's part (pass ``Npc.prefix`` so that the cached one is reused)."""
         parts = build_prompt(self.persona, [Turn("player", NEUTRAL_LINE)], player_name=player_name)
         return (parts.prefix if prefix is None else prefix, *parts.chunks)

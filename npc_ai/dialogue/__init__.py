@@ -1,0 +1,1 @@
+"""NPC dialogue: personas, prompts, the reply turn, structured replies, the guard."""

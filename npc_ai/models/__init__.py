@@ -1,0 +1,1 @@
+"""Model files: the manifest of default models, the cache that resolves them, derived builds."""

@@ -1,0 +1,1 @@
+"""The optional pygame kit: the one place in npc_ai that imports pygame."""

@@ -1,0 +1,1 @@
+"""Live subtitles: speech in, captions out, and the caption board the overlays draw."""

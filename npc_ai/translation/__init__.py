@@ -1,0 +1,1 @@
+"""Translation: one protocol for every translator, caching, and several targets at once."""
