@@ -453,7 +453,8 @@ def _translator(args: argparse.Namespace, targets: tuple[str, ...]) -> Translato
 
 
 def _audio_source(args: argparse.Namespace) -> AudioSource:
-    from npc_ai.subtitles.speech.audio import FileSource, MicSource
+    from npc_ai.backends.mic import MicSource
+    from npc_ai.backends.pyav import FileSource
 
     if args.source == "mic":
         return MicSource()

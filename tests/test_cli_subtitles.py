@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from bridge import subtitles_cli as subtitles
 from bridge.subtitles_cli import TerminalPrinter, pump, stop_on_interrupt
-from npc_ai.cli import main, subtitles
+from npc_ai.cli import main
 from npc_ai.errors import AudioDecodeError
 from npc_ai.subtitles.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
 from tests.test_overlay import SseReader

@@ -26,8 +26,8 @@ import pytest
 
 from npc_ai.cli import models as cli_models
 from npc_ai.errors import ModelChecksumError, ModelError, ModelNotFoundError
+from npc_ai.models import cache as models
 from npc_ai.models import manifest as _manifest
-from npc_ai.models import models
 from npc_ai.models.cache import (
     ModelSpec,
     cache_dir,
@@ -435,7 +435,7 @@ def test_racing_writers_all_get_a_complete_file(world: World) -> None:
 _RACER = """
 import sys
 from pathlib import Path
-from npc_ai.models import manifest as _manifest, models
+from npc_ai.models import cache as models, manifest as _manifest
 _manifest._manifest_resource = lambda: Path(sys.argv[1])
 sys.path.insert(0, sys.argv[2])
 print(models.resolve_model("tiny-gguf"))

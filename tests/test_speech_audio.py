@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from npc_ai.backends.mic import MicSource
+from npc_ai.backends.pyav import FileSource
 from npc_ai.errors import AudioDecodeError, AudioDeviceError, AudioFormatError, InputError
-from npc_ai.subtitles.speech.audio import FileSource, MicSource, PushSource
+from npc_ai.subtitles.speech.audio import PushSource
 
 
 def tone(seconds: float, rate: int, freq: float = 440.0) -> np.ndarray:

@@ -345,8 +345,6 @@ def test_public_names() -> None:
             "AudioSource",
             "Caption",
             "CaptionTranslation",
-            "FileSource",
-            "MicSource",
             "PushSource",
             "ShieldOptions",
             "SpeechRecognizer",

@@ -56,6 +56,7 @@ SMITH = BASE + (
 
 def test_all_is_pinned() -> None:
     assert sorted(structured_module.__all__) == [
+        "CalibrationSteps",
         "ChoiceScorer",
         "DEFAULT_EMOTIONS",
         "ReplyStructure",

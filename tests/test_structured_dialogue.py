@@ -31,9 +31,9 @@ def test_a_structured_reply_carries_a_valid_emotion_and_action(blacksmith: Perso
     assert result.action in {a.name for a in blacksmith.actions} | {"none"}
     # The choices follow the line in the line's own (cached) prompt.
     assert model.prompts[-1].startswith("".join(reply.prompt.segments))
-    assert npc._calibrated  # measured once, on a content-free exchange
+    assert not npc.needs_calibration  # measured once, on a content-free exchange
     npc.say("And my shield?").read()
-    assert npc._calibrated
+    assert not npc.needs_calibration
 
 
 def test_plain_replies_carry_no_structure(blacksmith: Persona) -> None:

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from npc_ai.backends.pyav import FileSource
 from npc_ai.errors import AudioDecodeError, AudioOverrunError, InputError, NpcAiError
 from npc_ai.subtitles.live import LiveSubtitles, SubtitleOptions
-from npc_ai.subtitles.speech.audio import FileSource, PushSource
+from npc_ai.subtitles.speech.audio import PushSource
 from npc_ai.subtitles.speech.events import (
     Caption,
     CaptionTranslation,

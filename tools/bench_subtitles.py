@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from npc_ai.backends.faster_whisper import SileroVad, WhisperOptions, WhisperRecognizer  # noqa: E402
+from npc_ai.backends.pyav import FileSource  # noqa: E402
 from npc_ai.subtitles.live import LiveSubtitles, SubtitleOptions  # noqa: E402
-from npc_ai.subtitles.speech.audio import FileSource  # noqa: E402
 from npc_ai.subtitles.speech.events import Caption, CaptionTranslation, SubtitleError  # noqa: E402
 from npc_ai.subtitles.speech.streaming import StreamingOptions, StreamingTranscriber  # noqa: E402
 from tests.speech_fixtures import (  # noqa: E402

@@ -37,12 +37,13 @@ from npc_ai.dialogue.prompt import (
     role_markers,
     sanitize_line,
 )
+from npc_ai.dialogue.turn import ReplyTurn, SummaryWriter, TurnJob
 from npc_ai.errors import BackendError, InputError, NpcAiError, PersonaError
 from npc_ai.generation import Generator, SamplingParams
 
 if TYPE_CHECKING:
-    from npc_ai.dialogue.interpret import Interpreter, SentenceTranslator
-    from npc_ai.dialogue.structured import ReplyStructure, StructuredReply
+    from npc_ai.dialogue.interpret import Interpreter
+    from npc_ai.dialogue.structured import CalibrationSteps, ReplyStructure, StructuredReply
     from npc_ai.memory.npc_memory import NpcMemory
 
 __all__ = ["DialogueOptions", "Npc", "Reply", "TokenBudget", "new_seed"]
@@ -114,22 +115,40 @@ class Reply(Iterator[str]):
     finished line and :attr:`finish_reason` says why it ended: ``"stop"``
     (the line ended), ``"sentences"`` (sentence limit), ``"length"`` (token
     limit), ``"blocked"`` (cut before a blocked phrase, see
-    :mod:`npc_ai.dialogue.guard`), ``"fallback"`` (every attempt came out empty), ``"cancelled"`` or
-    ``"error"`` (the backend failed: the error is raised from the iteration).
+    :mod:`npc_ai.dialogue.guard`), ``"fallback"`` (every attempt came out empty),
+    ``"cancelled"`` or ``"error"`` (the backend failed: the error is raised from the iteration).
+
+    The steps of the reply are a :class:`~npc_ai.dialogue.turn.ReplyTurn`; a
+    ``Reply`` only runs its jobs on the NPC's generator.
     """
 
     def __init__(self, npc: Npc, prompt: PromptParts, seed: int) -> None:
         self._npc = npc
+        self._turn = ReplyTurn(npc, prompt, seed)
         self.prompt = prompt
         self.seed = seed
-        self.text = ""
-        #: The reply in the NPC's own language (equal to :attr:`text` unless an
-        #: interpreter translates it for the player).
-        self.original = ""
-        #: The line with its emotion and action, for structured NPCs (after the end).
-        self.structured: StructuredReply | None = None
-        self.finish_reason: str | None = None
-        self._pieces = self._run()
+        self._error = False
+        self._pieces = self._run(npc._generator())
+
+    @property
+    def text(self) -> str:
+        """What the player has been shown so far (the whole line after the end)."""
+        return self._turn.text
+
+    @property
+    def original(self) -> str:
+        """The reply in the NPC's own language (equal to :attr:`text` unless an
+        interpreter translates it for the player)."""
+        return self._turn.original
+
+    @property
+    def structured(self) -> StructuredReply | None:
+        """The line with its emotion and action, for structured NPCs (after the end)."""
+        return self._turn.structured
+
+    @property
+    def finish_reason(self) -> str | None:
+        return "error" if self._error else self._turn.finish_reason
 
     @property
     def done(self) -> bool:
@@ -144,10 +163,10 @@ class Reply(Iterator[str]):
         except StopIteration:
             raise
         except NpcAiError:
-            self._finish("error")
+            self._fail()
             raise
         except Exception as exc:
-            self._finish("error")
+            self._fail()
             raise BackendError(f"generation failed: {exc}") from exc
 
     def read(self) -> str:
@@ -158,83 +177,59 @@ class Reply(Iterator[str]):
 
     def cancel(self) -> None:
         """Stop generating now. What was already said stays said."""
-        if self.finish_reason is None:
+        if not self.done:
             self._pieces.close()
-            self._finish("cancelled")
+            self._turn.cancel()
+            self._npc._commit(self)
 
     close = cancel
 
-    def _finish(self, reason: str) -> None:
-        if self.finish_reason is None:
-            self.finish_reason = reason
+    def _fail(self) -> None:
+        if not self.done:
+            self._error = True
+            self._turn.cancel()
             self._npc._commit(self)
 
-    def _run(self) -> collections.abc.Generator[str, None, None]:
-        npc = self._npc
-        opts = npc.options
-        generator = npc._generator()
-        for attempt in range(opts.retries + 1):
-            params = npc.sampling(self.seed, attempt)
-            filt = npc.reply_filter()
-            stage = npc.interpreter.stream() if npc.interpreter is not None else None
-            stream = generator.generate(self.prompt.segments, params)
+    def _run(self, generator: Generator) -> collections.abc.Generator[str, None, None]:
+        turn = self._turn
+        while (job := turn.job) is not None:
+            if job.kind == "calibration":
+                _calibrate(turn, generator, job)
+                continue
+            stream = generator.generate(job.segments, job.params)
             produced = 0
             try:
                 for raw in stream:
                     produced += 1
-                    out = self._shown(filt.feed(raw), stage, filt.done)
+                    out = turn.feed(raw)
                     if out:
                         yield out
-                    if filt.done:
+                    if turn.job is not job:  # the line ended: stop the model
                         break
                 else:
-                    out = self._shown(filt.finish(), stage, True)
+                    limit = job.kind == "line" and produced >= job.params.max_tokens
+                    out = turn.end("length" if limit else "stop")
                     if out:
                         yield out
             finally:
                 close = getattr(stream, "close", None)
                 if close is not None:
                     close()
-            if self.original:
-                self._structure(generator)
-                if filt.reason in ("stop", "sentences", "blocked"):
-                    self._finish(filt.reason)
-                else:  # the model itself ended the line, or ran out of tokens
-                    self._finish("length" if produced >= params.max_tokens else "stop")
-                return
-            log.debug("empty reply from %s (attempt %d); retrying", npc.persona.name, attempt + 1)
-        self.original = opts.fallback_reply
-        interpreter = npc.interpreter
-        self.text = interpreter.to_player(self.original) if interpreter else self.original
-        self._structure(generator)
-        self._finish("fallback")
-        yield self.text
+        self._npc._commit(self)
 
-    def _structure(self, generator: Generator) -> None:
-        npc = self._npc
-        if npc.structure is None:
-            return
-        from npc_ai.dialogue.structured import calibrate, choose
 
-        if not npc._calibrated and hasattr(generator, "choice_scores"):
-            # Once per NPC: a small model's fixed preferences (always "tired")
-            # are measured on a content-free exchange and subtracted.
-            npc.structure = calibrate(
-                generator,  # type: ignore[arg-type]
-                npc.structure,
-                player_name=npc._player,
-                prefix=npc.prefix,
-            )
-            npc._calibrated = True
-        self.structured = choose(generator, self.prompt.segments, self.original, npc.structure)
-
-    def _shown(self, out: str, stage: SentenceTranslator | None, last: bool) -> str:
-        """Record released text; return what the player sees of it now."""
-        self.original += out
-        if stage is not None:
-            out = (stage.feed(out) if out else "") + (stage.finish() if last else "")
-        self.text += out
-        return out
+def _calibrate(turn: ReplyTurn, generator: Generator, job: TurnJob) -> None:
+    """Run a calibration reading on a generator that reports choice scores."""
+    scorer = getattr(generator, "choice_scores", None)
+    if scorer is None:  # a backend without scores: the choices stay uncalibrated
+        turn.take_scores(None)
+        return
+    try:
+        scores = scorer(job.segments, job.params.choices)
+    except NpcAiError as exc:
+        turn.calibration_failed(exc)
+        return
+    turn.take_scores(scores)
 
 
 class TokenBudget(Protocol):
@@ -272,7 +267,7 @@ class Npc:
         self.memory = memory
         #: The allowed emotions and actions, when replies are structured.
         self.structure: ReplyStructure | None = None
-        self._calibrated = False
+        self._calibrated = False  # the structure's choices are calibrated (once per NPC)
         if self.options.structured:
             from npc_ai.dialogue.structured import ReplyStructure
 
@@ -444,41 +439,50 @@ class Npc:
             self._history.append(Turn("npc", text))
             if self.memory is not None:
                 self.memory.said(text)
-                if isinstance(self.generator, Generator):
-                    self._summarize(self.generator)
 
-    def summary_job(self) -> tuple[str, SamplingParams, int] | None:
-        """The prompt and sampling for the memory's next summary, when one is due.
+    @property
+    def player_name(self) -> str:
+        """How the player is named in this NPC's transcript."""
+        return self._player
 
-        Returns ``(prompt, params, until)``; the continuation, cut at its
-        first line break, goes to ``memory.set_summary(text, until=until)``.
-        A driver (the runtime) runs it in the background; :meth:`end_turn`
-        runs it at once when the NPC has its own generator.
+    @property
+    def needs_calibration(self) -> bool:
+        """True until the structured choices of this NPC are calibrated (see
+        :func:`npc_ai.dialogue.structured.calibrate`)."""
+        return self.structure is not None and not self._calibrated
+
+    def calibration(self) -> CalibrationSteps:
+        """The two readings that calibrate this NPC's structured choices, on its own prefix."""
+        from npc_ai.dialogue.structured import CalibrationSteps
+
+        if self.structure is None:
+            raise InputError(f"{self.persona.name}'s replies are not structured")
+        prompt = self.structure.neutral_prompt(self._player, self._prefix)
+        return CalibrationSteps(self.structure, prompt)
+
+    def calibrate_with(self, structure: ReplyStructure) -> None:
+        """Use ``structure`` (calibrated) for this NPC's choices from now on."""
+        self.structure = structure
+        self._calibrated = True
+
+    def summary(self) -> SummaryWriter | None:
+        """The memory's next summary, when one is due: a job for whoever runs the model.
+
+        The runtime runs it in the background; a synchronous NPC runs it at
+        once, after the reply that made it due.
         """
         if self.memory is None or not self.memory.summary_due():
             return None
         prompt, until = self.memory.summary_prompt()
         params = SamplingParams(max_tokens=48, temperature=0.0, stop=("\n",), forbid_empty=True)
-        return prompt, params, until
+        return SummaryWriter(self, prompt, params, until)
 
     def finish_summary(self, text: str, until: int) -> None:
-        """Keep the model's summary (the raw continuation of :meth:`summary_job`'s prompt)."""
+        """Keep the model's summary (the raw continuation of the summary prompt)."""
         assert self.memory is not None
         line = text.split("\n", 1)[0]
         if Guard(META_PHRASES).find(line) is None:  # a summary that breaks the fiction is dropped
             self.memory.set_summary(line, until=until)
-
-    def _summarize(self, generator: Generator) -> None:
-        job = self.summary_job()
-        if job is None:
-            return
-        prompt, params, until = job
-        text = ""
-        for piece in generator.generate([prompt], params):
-            text += piece
-            if "\n" in text:
-                break
-        self.finish_summary(text, until)
 
     def check_line(self, text: str) -> str:
         """The player's line as the NPC will hear it; an :class:`InputError` if unusable."""
@@ -505,6 +509,22 @@ class Npc:
         if reply is self._active:
             self._active = None
         self.end_turn(reply.original)
+        writer = self.summary() if reply.original else None
+        if writer is not None:
+            _write_summary(writer, self._generator())
+
+
+def _write_summary(writer: SummaryWriter, generator: Generator) -> None:
+    stream = generator.generate(writer.job.segments, writer.job.params)
+    try:
+        for piece in stream:
+            if writer.feed(piece):
+                break
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+    writer.finish()
 
 
 def _join_notes(*notes: str) -> str:

@@ -50,6 +50,7 @@ from npc_ai.generation import Generator, SamplingParams
 
 __all__ = [
     "DEFAULT_EMOTIONS",
+    "CalibrationSteps",
     "ChoiceScorer",
     "ReplyStructure",
     "StructureOptions",
@@ -290,6 +291,54 @@ class ChoiceScorer(Protocol):
         ...
 
 
+class CalibrationSteps:
+    """The two readings of :func:`calibrate`, one at a time: no I/O.
+
+    :meth:`job` gives the prompt segments and choices to score; :meth:`take`
+    records each choice's score there (empty: the backend reports none, and
+    that choice stays uncalibrated). After the emotion and the action reading,
+    :attr:`result` is the calibrated structure.
+    """
+
+    def __init__(self, structure: ReplyStructure, prompt: tuple[str, ...]) -> None:
+        self.structure = structure
+        self.prompt = prompt
+        self._emotions: tuple[float, ...] | None = None
+        self._result: ReplyStructure | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._result is not None
+
+    @property
+    def result(self) -> ReplyStructure:
+        if self._result is None:
+            raise BackendError("the calibration is not measured yet")
+        return self._result
+
+    def job(self) -> tuple[tuple[str, ...], SamplingParams]:
+        """The segments and the choices (``params.choices``) of the next reading."""
+        structure = self.structure
+        if self._emotions is None:
+            segments, params = structure.emotion_job(self.prompt, NEUTRAL_LINE)
+        else:
+            # The action's context holds an emotion: the one the neutral exchange picks.
+            choices = structure.emotion_params.choices
+            scores = self._emotions
+            best = max(range(len(scores)), key=scores.__getitem__) if scores else 0
+            segments, params = structure.action_job(self.prompt, NEUTRAL_LINE, choices[best])
+        return segments, SamplingParams(choices=params.choices)
+
+    def take(self, scores: Sequence[float]) -> None:
+        """Each choice's score from the reading of :meth:`job`."""
+        if self._result is not None:
+            raise BackendError("the calibration is already measured")
+        if self._emotions is None:
+            self._emotions = tuple(scores)
+        else:
+            self._result = self.structure.calibrated(self._emotions, tuple(scores))
+
+
 def calibrate(
     scorer: ChoiceScorer,
     structure: ReplyStructure,
@@ -306,16 +355,11 @@ def calibrate(
     2021, "Calibrate Before Use"). Costs two model readings, once. ``prefix``
     is the persona's part of the NPC's prompts, if not the default one.
     """
-    prompt = structure.neutral_prompt(player_name, prefix)
-    segments, params = structure.emotion_job(prompt, NEUTRAL_LINE)
-    emotion_scores = scorer.choice_scores(segments, params.choices)
-    # The action's context holds an emotion: the one the neutral exchange picks.
-    emotion = params.choices[0]
-    if emotion_scores:
-        emotion = params.choices[max(range(len(emotion_scores)), key=emotion_scores.__getitem__)]
-    segments, params = structure.action_job(prompt, NEUTRAL_LINE, emotion)
-    action_scores = scorer.choice_scores(segments, params.choices)
-    return structure.calibrated(emotion_scores, action_scores)
+    steps = CalibrationSteps(structure, structure.neutral_prompt(player_name, prefix))
+    while not steps.done:
+        segments, params = steps.job()
+        steps.take(scorer.choice_scores(segments, params.choices))
+    return steps.result
 
 
 def persona_hint(persona: Persona) -> str:

@@ -12,8 +12,10 @@ verifies the cached file before returning it.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -162,6 +164,13 @@ def derived_status(name: str) -> tuple[Path, str]:
     return path, "ok" if _stamps(spec).matches(path, spec.sha256) else "changed"
 
 
+def _gguf_installed() -> bool:
+    """Whether the ``gguf`` package can be imported (without importing it here)."""
+    if "gguf" in sys.modules:
+        return sys.modules["gguf"] is not None
+    return importlib.util.find_spec("gguf") is not None
+
+
 def resolve_derived(name: str, *, progress: Progress | None = None, full: bool = False) -> Path:
     """The verified cached file of derived model ``name``, built first if it is not there.
 
@@ -172,9 +181,7 @@ def resolve_derived(name: str, *, progress: Progress | None = None, full: bool =
     spec = _spec(name)
     path = _target(spec)
     if not path.is_file():
-        try:
-            import gguf  # noqa: F401  (the writer build_model needs)
-        except ImportError:
+        if not _gguf_installed():  # the writer build_model needs
             raise ModelNotFoundError(
                 f"model {name!r} is built from {spec.source!r} on first use, which needs the "
                 "`gguf` package: pip install gguf==0.19.0, then run "
@@ -182,7 +189,7 @@ def resolve_derived(name: str, *, progress: Progress | None = None, full: bool =
                 model=name,
                 install="pip install gguf==0.19.0",
                 env_var=f"NPC_AI_MODEL_{name.upper().replace('-', '_').replace('.', '_')}",
-            ) from None
+            )
         return build_model(name, progress=progress)
     stamps = _stamps(spec)
     if full or not stamps.matches(path, spec.sha256):

@@ -8,7 +8,7 @@ translated, so translations do not flicker). The game or UI thread collects even
 
 Example (a game loop)::
 
-    from npc_ai.subtitles.speech.audio import MicSource
+    from npc_ai import MicSource
     from npc_ai.subtitles.live import LiveSubtitles, SubtitleOptions
 
     with LiveSubtitles(MicSource(), options=SubtitleOptions(targets=())) as subs:
@@ -59,7 +59,7 @@ class SubtitleOptions:
     ``task="translate"`` it writes English whatever is spoken). ``language`` is the spoken
     language (``None``: English for ``.en`` models, detected otherwise). ``targets`` are the
     languages finals are translated into (needs a translator; the spoken language itself is
-    skipped). ``realtime`` paces a :class:`~npc_ai.subtitles.speech.audio.FileSource` built by the
+    skipped). ``realtime`` paces a :class:`~npc_ai.backends.pyav.FileSource` built by the
     CLI;    the session itself follows its source's ``realtime``.
     """
 

@@ -6,7 +6,7 @@ faster-whisper recogniser and VAD are in :mod:`npc_ai.backends.faster_whisper`.
 
 from __future__ import annotations
 
-from npc_ai.subtitles.speech.audio import AudioSource, FileSource, MicSource, PushSource
+from npc_ai.subtitles.speech.audio import AudioSource, PushSource
 from npc_ai.subtitles.speech.events import (
     Caption,
     CaptionTranslation,
@@ -31,8 +31,6 @@ __all__ = [
     "AudioSource",
     "Caption",
     "CaptionTranslation",
-    "FileSource",
-    "MicSource",
     "PushSource",
     "ShieldOptions",
     "SpeechRecognizer",

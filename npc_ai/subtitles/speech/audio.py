@@ -4,11 +4,11 @@ Every source delivers 16 kHz mono float32 chunks through one small Protocol,
 :class:`AudioSource`: ``open()``, then ``read(timeout)`` until it returns ``None`` (the end),
 then ``close()``. ``read`` returns an empty array when nothing arrived within ``timeout``.
 
-* :class:`FileSource` decodes any file PyAV can read (WAV, MP3, OGG, FLAC, the audio of a
-  video...) frame by frame and resamples it, so a long file is never held whole; with
-  ``realtime=True`` it hands out audio no faster than it would play.
-* :class:`MicSource` records from an input device with the optional ``sounddevice`` package
-  (``pip install 'npc-ai[mic]'``, which also needs the PortAudio library).
+* :class:`~npc_ai.backends.pyav.FileSource` decodes any file PyAV can read (WAV, MP3, OGG,
+  FLAC, the audio of a video...) frame by frame and resamples it, so a long file is never
+  held whole; with ``realtime=True`` it hands out audio no faster than it would play.
+* :class:`~npc_ai.backends.mic.MicSource` records from an input device with the optional
+  ``sounddevice`` package (``pip install 'npc-ai[mic]'``, which also needs PortAudio).
 * :class:`PushSource` takes PCM from the host program (``push()``: int16 little-endian bytes
   or a float32 array, at its own sample rate); the bridge feeds it from ``subtitle.push``.
 
@@ -20,24 +20,22 @@ counted in :attr:`PushSource.dropped_seconds`, which the session reports as an
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import time
 from collections import deque
-from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from npc_ai.errors import AudioDecodeError, AudioDeviceError, AudioFormatError, InputError
-from npc_ai.subtitles.speech.streaming import SAMPLE_RATE
+from npc_ai.errors import AudioFormatError, InputError
+from npc_ai.subtitles.speech.asr import SAMPLE_RATE, Audio
 
-__all__ = ["AudioSource", "FileSource", "MicSource", "PushSource"]
+if TYPE_CHECKING:
+    from npc_ai.backends.pyav import Resampler
+
+__all__ = ["AudioSource", "PushSource"]
 
 logger = logging.getLogger(__name__)
-
-Audio = npt.NDArray[np.float32]
 
 
 class AudioSource(Protocol):
@@ -62,33 +60,6 @@ class AudioSource(Protocol):
         ...
 
 
-class _Resampler:
-    """int16/float32 mono at ``rate`` -> float32 mono at 16 kHz (PyAV's resampler)."""
-
-    def __init__(self, rate: int) -> None:
-        import av
-
-        self.rate = rate
-        self._av = av
-        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-
-    def __call__(self, samples: Audio) -> Audio:
-        frame = self._av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(samples, np.float32)[None], format="flt", layout="mono"
-        )
-        frame.sample_rate = self.rate
-        return _frames_to_array(self._resampler.resample(frame))
-
-    def flush(self) -> Audio:
-        """The samples the resampler still holds (call once, at the end)."""
-        return _frames_to_array(self._resampler.resample(None))
-
-
-def _frames_to_array(frames: list[Any]) -> Audio:
-    arrays = [np.asarray(f.to_ndarray(), np.float32).reshape(-1) for f in frames]
-    return np.concatenate(arrays) if arrays else np.zeros(0, np.float32)
-
-
 class PushSource:
     """PCM audio pushed by the host program (any thread); read by the session.
 
@@ -111,7 +82,11 @@ class PushSource:
         self._dropped = 0
         self._closed = False
         self._cond = threading.Condition()
-        self._resample = _Resampler(sample_rate) if sample_rate != SAMPLE_RATE else None
+        self._resample: Resampler | None = None
+        if sample_rate != SAMPLE_RATE:
+            from npc_ai.backends.pyav import Resampler
+
+            self._resample = Resampler(sample_rate)
 
     @property
     def dropped_seconds(self) -> float:
@@ -195,200 +170,3 @@ class PushSource:
                     self._samples += len(tail)
             self._closed = True
             self._cond.notify_all()
-
-
-class FileSource:
-    """Audio decoded from a file with PyAV, in ``chunk``-second pieces.
-
-    With ``realtime=True`` a chunk is handed out only once it would have finished playing
-    (counted from the first read), as if it came from a microphone.
-    """
-
-    def __init__(
-        self, path: str | os.PathLike[str], *, realtime: bool = False, chunk: float = 0.1
-    ) -> None:
-        self.path = os.fspath(path)
-        self.realtime = realtime
-        self.chunk = chunk
-        self._frames: Iterator[Audio] | None = None
-        self._container: Any = None
-        self._buffer = np.zeros(0, np.float32)
-        self._t0: float | None = None
-        self._delivered = 0
-        self._ended = False
-
-    @property
-    def started_at(self) -> float | None:
-        """``time.monotonic()`` when a realtime file started playing (its first read)."""
-        return self._t0
-
-    def open(self) -> None:
-        """Open the file and its first audio stream; AudioDecodeError when it cannot."""
-        import av
-
-        try:
-            self._container = av.open(self.path, mode="r", metadata_errors="ignore")
-            if not self._container.streams.audio:
-                raise AudioDecodeError(f"{self.path}: the file has no audio stream", path=self.path)
-        except AudioDecodeError:
-            self.close()
-            raise
-        except (OSError, av.error.FFmpegError) as exc:
-            self.close()
-            raise AudioDecodeError(
-                f"{self.path}: cannot open as audio ({exc})", path=self.path
-            ) from exc
-        self._frames = self._decode()
-
-    def _decode(self) -> Iterator[Audio]:
-        import av
-
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        stream = self._container.streams.audio[0]
-        packets = self._container.demux(stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except av.error.FFmpegError as exc:
-                raise AudioDecodeError(f"{self.path}: {exc}", path=self.path) from exc
-            try:
-                frames = packet.decode()
-            except av.error.InvalidDataError:
-                continue  # a damaged packet: skip it, as players do
-            except av.error.FFmpegError as exc:
-                raise AudioDecodeError(f"{self.path}: {exc}", path=self.path) from exc
-            for frame in frames:
-                frame.pts = None
-                out = _frames_to_array(resampler.resample(frame))
-                if len(out):
-                    yield out
-        out = _frames_to_array(resampler.resample(None))
-        if len(out):
-            yield out
-
-    def read(self, timeout: float | None = None) -> Audio | None:
-        """The next chunk (after waiting for its play time when realtime), None at the end."""
-        if self._frames is None:
-            raise InputError("read() before open()")
-        size = int(self.chunk * SAMPLE_RATE)
-        while len(self._buffer) < size and not self._ended:
-            try:
-                self._buffer = np.concatenate([self._buffer, next(self._frames)])
-            except StopIteration:
-                self._ended = True
-        if not len(self._buffer):
-            return None
-        out, self._buffer = self._buffer[:size], self._buffer[size:]
-        if self.realtime:
-            now = time.monotonic()
-            if self._t0 is None:
-                self._t0 = now
-            due = self._t0 + (self._delivered + len(out)) / SAMPLE_RATE
-            if due > now:
-                if timeout is not None and due - now > timeout:
-                    time.sleep(timeout)
-                    self._buffer = np.concatenate([out, self._buffer])
-                    return np.zeros(0, np.float32)
-                time.sleep(due - now)
-        self._delivered += len(out)
-        return out
-
-    def close(self) -> None:
-        """Close the file."""
-        if self._container is not None:
-            self._container.close()
-            self._container = None
-        self._frames = None
-
-
-class MicSource:
-    """An input device recorded with ``sounddevice`` (optional: ``npc-ai[mic]``).
-
-    ``device`` is a sounddevice device index or name substring (``None``: the default
-    input). Raises :class:`~npc_ai.errors.AudioDeviceError` from :meth:`open` when the
-    package, the PortAudio library or an input device is missing.
-    """
-
-    realtime = True
-
-    def __init__(
-        self, device: int | str | None = None, *, chunk: float = 0.1, max_seconds: float = 30.0
-    ) -> None:
-        self.device = device
-        self.chunk = chunk
-        self.max_seconds = max_seconds
-        self._stream: Any = None
-        self._queue: PushSource | None = None
-        self._error: str | None = None
-
-    @property
-    def dropped_seconds(self) -> float:
-        """Seconds of audio dropped because the reader fell behind."""
-        return self._queue.dropped_seconds if self._queue is not None else 0.0
-
-    def open(self) -> None:
-        """Open the device and start recording."""
-        try:
-            import sounddevice as sd
-        except ImportError as exc:
-            raise AudioDeviceError(
-                "microphone input needs the optional sounddevice package: pip install 'npc-ai[mic]'"
-            ) from exc
-        except OSError as exc:  # sounddevice raises OSError when PortAudio is missing
-            raise AudioDeviceError(
-                f"microphone input needs the PortAudio library ({exc}); on Debian/Ubuntu: "
-                "apt install libportaudio2"
-            ) from exc
-        try:
-            info = sd.query_devices(self.device, kind="input")
-            rate = int(info["default_samplerate"]) if info else SAMPLE_RATE
-            try:
-                sd.check_input_settings(device=self.device, samplerate=SAMPLE_RATE, channels=1)
-                rate = SAMPLE_RATE
-            except Exception:
-                logger.info("input device records at %d Hz; resampling to 16 kHz", rate)
-            self._queue = PushSource(rate, max_seconds=self.max_seconds)
-            self._stream = sd.InputStream(
-                samplerate=rate,
-                channels=1,
-                dtype="float32",
-                device=self.device,
-                blocksize=int(rate * self.chunk),
-                callback=self._callback,
-                finished_callback=self._finished,
-            )
-            self._stream.start()
-        except (ValueError, sd.PortAudioError) as exc:
-            self.close()
-            raise AudioDeviceError(
-                f"no usable input device {self.device!r}: {exc}", device=str(self.device)
-            ) from exc
-
-    def _callback(self, data: Any, frames: int, time_info: Any, status: Any) -> None:
-        if status:
-            logger.warning("microphone: %s", status)
-        if self._queue is not None:
-            self._queue.push(np.asarray(data, np.float32)[:, 0].copy())
-
-    def _finished(self) -> None:
-        if self._queue is not None:
-            self._queue.close()
-
-    def read(self, timeout: float | None = None) -> Audio | None:
-        """Audio recorded since the last read; None once the device stopped."""
-        if self._queue is None:
-            raise InputError("read() before open()")
-        return self._queue.read(timeout)
-
-    def close(self) -> None:
-        """Stop recording and release the device."""
-        if self._stream is not None:
-            try:
-                self._stream.stop()
-                self._stream.close()
-            finally:
-                self._stream = None
-        if self._queue is not None:
-            self._queue.close()
