@@ -17,31 +17,43 @@ the ``rpc.hello`` handshake (protocol version, token) and the in-flight
 request limit, and turns every bad message into an error :class:`Response`
 for the server to send. :class:`ClientConnection` is the clients' side.
 Neither touches a socket; ``docs/PROTOCOL.md`` is the specification.
+
+Import every name from here: the message records live in :mod:`bridge.messages`, the
+framing and MessagePack codec in :mod:`bridge.codec`, the connections in this module.
 """
 
 from __future__ import annotations
 
 import hmac
 import itertools
-import struct
-from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
-
+from bridge.codec import FrameDecoder, decode, encode, frame, pack
 from bridge.errors import (
     AuthenticationError,
     BadMessageError,
     BadParamsError,
     BridgeError,
-    ConnectionDeadError,
-    FrameError,
-    MalformedMessageError,
     NotAuthenticatedError,
     TooBusyError,
     VersionMismatchError,
 )
-from npc_ai.errors import NpcAiError
+from bridge.messages import (
+    MAX_MSGID,
+    NOTIFICATION,
+    PROTOCOL_VERSION,
+    REQUEST,
+    RESPONSE,
+    Event,
+    HelloAccepted,
+    Limits,
+    Message,
+    Notification,
+    Rejected,
+    Request,
+    Response,
+    error_map,
+)
 
 __all__ = [
     "NOTIFICATION",
@@ -65,267 +77,6 @@ __all__ = [
     "frame",
     "pack",
 ]
-
-#: The protocol's major version; ``rpc.hello`` must carry it.
-PROTOCOL_VERSION = 1
-REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
-_MAX_MSGID = 2**32 - 1
-_HEADER = struct.Struct("<I")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Limits:
-    """Per-connection limits; the hello result reports them to the client."""
-
-    #: Largest payload of one frame, in bytes (the 4-byte prefix not counted).
-    max_frame: int = 1 << 20
-    #: Requests of one client in flight (received, not yet answered).
-    max_pending: int = 64
-    #: Seconds a new connection has to send ``rpc.hello``.
-    hello_timeout: float = 5.0
-    #: Bytes queued for a client that does not read before it is disconnected.
-    max_queue: int = 8 << 20
-
-    def __post_init__(self) -> None:
-        if self.max_frame < 64 or self.max_pending < 1 or self.hello_timeout <= 0:
-            raise ValueError("max_frame must be >= 64, max_pending >= 1, hello_timeout > 0")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The map sent in the hello result."""
-        return {
-            "max_frame": self.max_frame,
-            "max_pending": self.max_pending,
-            "hello_timeout": self.hello_timeout,
-            "max_queue": self.max_queue,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """``[0, msgid, method, [params]]``."""
-
-    msgid: int
-    method: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    """``[1, msgid, error, result]``; ``msgid`` is None when it answers a message
-    whose id could not be read."""
-
-    msgid: int | None
-    error: dict[str, Any] | None = None
-    result: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """``[2, method, [params]]``."""
-
-    method: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-Message = Request | Response | Notification
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A message was refused; ``reply`` is the error response to send.
-
-    When ``fatal`` is set the connection is dead: send ``reply``, then close.
-    """
-
-    error: BridgeError
-    reply: Response
-    fatal: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class HelloAccepted:
-    """The handshake succeeded; ``reply`` is the hello result to send."""
-
-    client: str
-    reply: Response
-
-
-Event = Request | Notification | Response | Rejected | HelloAccepted
-
-
-def error_map(error: NpcAiError) -> dict[str, Any]:
-    """The wire form of an error: ``{"code", "name", "message", "data"}``."""
-    return error.to_dict()
-
-
-# -- codec -------------------------------------------------------------------------------
-
-
-def encode(message: Message) -> bytes:
-    """The MessagePack payload of a message (no frame)."""
-    obj: list[Any]
-    if isinstance(message, Request):
-        obj = [REQUEST, message.msgid, message.method, [message.params] if message.params else []]
-    elif isinstance(message, Response):
-        obj = [RESPONSE, message.msgid, message.error, message.result]
-    else:
-        obj = [NOTIFICATION, message.method, [message.params] if message.params else []]
-    # default=str: an error's data holding some other object still goes out, as text.
-    return msgpack.packb(obj, use_bin_type=True, default=str)  # type: ignore[no-any-return]
-
-
-def frame(payload: bytes) -> bytes:
-    """Prefix a payload with its 4-byte little-endian length."""
-    return _HEADER.pack(len(payload)) + payload
-
-
-def pack(message: Message) -> bytes:
-    """A message, encoded and framed: the bytes to write."""
-    return frame(encode(message))
-
-
-def decode(payload: bytes) -> Message:
-    """Read one frame's payload as a message.
-
-    Raises :class:`MalformedMessageError` when it is not one MessagePack
-    object, :class:`BadMessageError` when the object is not a
-    MessagePack-RPC message, :class:`BadParamsError` when ``params`` is
-    not ``[]`` or ``[map]``. These carry ``msgid`` in ``data`` when it
-    could be read, so the error response can name the request.
-    """
-    try:
-        # Limits default to the payload's length: a frame can claim no more
-        # items than it has bytes. Ext types (and timestamps) are refused.
-        obj = msgpack.unpackb(
-            payload, raw=False, strict_map_key=True, use_list=True, ext_hook=_refuse_ext
-        )
-    except Exception as exc:  # msgpack raises many types for bad bytes
-        raise MalformedMessageError(
-            f"the frame is not one valid MessagePack object ({type(exc).__name__}: {exc})"
-        ) from None
-    return _shape(obj)
-
-
-def _refuse_ext(code: int, data: bytes) -> Any:
-    raise ValueError(f"MessagePack ext type {code} is not used by this protocol")
-
-
-def _shape(obj: Any) -> Message:
-    if not isinstance(obj, list) or not obj:
-        raise BadMessageError(
-            f"a message must be an array [type, ...], got {_kind(obj)}",
-            expected="[0, msgid, method, params] | [1, msgid, error, result] | [2, method, params]",
-        )
-    kind = obj[0] if type(obj[0]) is int else None
-    if kind == REQUEST and len(obj) == 4:
-        msgid = _msgid(obj[1])
-        return Request(msgid, _method(obj[2], msgid), _params(obj[3], msgid))
-    if kind == RESPONSE and len(obj) == 4:
-        answers = None if obj[1] is None else _msgid(obj[1])
-        error = obj[2]
-        if error is not None and not (isinstance(error, dict) and _str_keys(error)):
-            raise BadMessageError("a response's error must be nil or a map", msgid=answers)
-        return Response(answers, error, obj[3])
-    if kind == NOTIFICATION and len(obj) == 3:
-        return Notification(_method(obj[1], None), _params(obj[2], None))
-    # A request of the wrong length still names its msgid: answer it.
-    named = obj[1] if kind == REQUEST and len(obj) >= 2 and _is_msgid(obj[1]) else None
-    raise BadMessageError(
-        f"not a MessagePack-RPC message: type {obj[0]!r} with {len(obj)} elements",
-        expected="[0, msgid, method, params] | [1, msgid, error, result] | [2, method, params]",
-        msgid=named,
-    )
-
-
-def _is_msgid(value: Any) -> bool:
-    return type(value) is int and 0 <= value <= _MAX_MSGID
-
-
-def _msgid(value: Any) -> int:
-    if not _is_msgid(value):
-        raise BadMessageError(f"msgid must be an integer 0..2^32-1, got {_kind(value)}")
-    return int(value)
-
-
-def _method(value: Any, msgid: int | None) -> str:
-    if not isinstance(value, str) or not value:
-        raise BadMessageError(f"method must be a non-empty string, got {_kind(value)}", msgid=msgid)
-    return value
-
-
-def _params(value: Any, msgid: int | None) -> dict[str, Any]:
-    if isinstance(value, list) and not value:
-        return {}
-    if (
-        isinstance(value, list)
-        and len(value) == 1
-        and isinstance(value[0], dict)
-        and _str_keys(value[0])
-    ):
-        return value[0]  # type: ignore[no-any-return,unused-ignore]
-    raise BadParamsError(
-        f"params must be [] or [map of named arguments], got {_kind(value)}", msgid=msgid
-    )
-
-
-def _str_keys(value: dict[Any, Any]) -> bool:
-    return all(isinstance(k, str) for k in value)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nil"
-    if isinstance(value, list):
-        return f"an array of {len(value)}"
-    return type(value).__name__
-
-
-class FrameDecoder:
-    """Splits a byte stream into frame payloads, checking each length first.
-
-    :meth:`feed` returns the complete payloads so far (none when more bytes
-    are needed). A length over ``max_frame`` raises :class:`FrameError`;
-    from then on the decoder is dead and :meth:`feed` raises
-    :class:`ConnectionDeadError`.
-    """
-
-    def __init__(self, max_frame: int) -> None:
-        self.max_frame = max_frame
-        self._buffer = bytearray()
-        self._need: int | None = None  # payload length of the frame being read
-        self.dead = False
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received but not yet returned as a payload."""
-        return len(self._buffer)
-
-    def feed(self, data: bytes) -> list[bytes]:
-        if self.dead:
-            raise ConnectionDeadError("the connection is closed after a framing error")
-        self._buffer += data
-        frames: list[bytes] = []
-        while True:
-            if self._need is None:
-                if len(self._buffer) < 4:
-                    return frames
-                (length,) = _HEADER.unpack_from(self._buffer)
-                if length > self.max_frame:
-                    self.dead = True
-                    self._buffer.clear()
-                    raise FrameError(
-                        f"a frame announces {length} bytes, over the limit of {self.max_frame}; "
-                        "the connection is closed",
-                        length=length,
-                        max_frame=self.max_frame,
-                    )
-                del self._buffer[:4]
-                self._need = length
-            if len(self._buffer) < self._need:
-                return frames
-            frames.append(bytes(self._buffer[: self._need]))
-            del self._buffer[: self._need]
-            self._need = None
 
 
 # -- connection state machines -------------------------------------------------------------
@@ -500,7 +251,7 @@ class ClientConnection:
         return data
 
     def request(self, method: str, params: dict[str, Any] | None = None) -> tuple[int, bytes]:
-        msgid = next(self._ids) & _MAX_MSGID
+        msgid = next(self._ids) & MAX_MSGID
         return msgid, pack(Request(msgid, method, params or {}))
 
     def notify(self, method: str, params: dict[str, Any] | None = None) -> bytes:

@@ -748,9 +748,11 @@ def test_outbox_merges_deltas_replaces_partials_keeps_the_rest() -> None:
 def test_public_names() -> None:
     import bridge.aio
     import bridge.client
+    import bridge.codec
     import bridge.discovery
     import bridge.errors
     import bridge.media
+    import bridge.messages
     import bridge.methods
     import bridge.outbox
     import bridge.protocol
@@ -759,9 +761,11 @@ def test_public_names() -> None:
     for module in (
         bridge.aio,
         bridge.client,
+        bridge.codec,
         bridge.discovery,
         bridge.errors,
         bridge.media,
+        bridge.messages,
         bridge.methods,
         bridge.outbox,
         bridge.protocol,

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from npc_ai.errors import CaptionError, NpcAiError
-from npc_ai.subtitles import captions
+from npc_ai.subtitles import caption_layout, captions
 from npc_ai.subtitles.captions import (
     CaptionOptions,
     Cue,
@@ -78,7 +78,7 @@ def test_never_breaks_after_an_article(text: str) -> None:
     lines = break_lines(text)
     assert lines is not None and len(lines) == 2
     last = lines[0].split()[-1].lower()
-    assert last not in captions.DETERMINERS
+    assert last not in caption_layout.DETERMINERS
     assert " ".join(lines) == text
 
 
@@ -314,13 +314,13 @@ def test_no_line_ends_on_an_article_when_avoidable(drawn: tuple[list[Segment], b
     options = CaptionOptions()
     for cue in layout_cues(segments, options):
         for line in cue.lines[:-1]:
-            if line.split()[-1].lower() in captions.DETERMINERS:
+            if line.split()[-1].lower() in caption_layout.DETERMINERS:
                 words = " ".join(cue.lines).split()
                 # Only allowed when no break avoiding it fits.
                 other = [
                     i
                     for i in range(1, len(words))
-                    if words[i - 1].lower() not in captions.DETERMINERS
+                    if words[i - 1].lower() not in caption_layout.DETERMINERS
                     and len(" ".join(words[:i])) <= 42
                     and len(" ".join(words[i:])) <= 42
                 ]

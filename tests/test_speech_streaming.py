@@ -12,6 +12,7 @@ from npc_ai.errors import AudioFormatError, InputError
 from npc_ai.subtitles.speech import shield
 from npc_ai.subtitles.speech.events import Caption, Word
 from npc_ai.subtitles.speech.fake import EnergyVad, FakeClock, ScriptedRecognizer, scripted_stream
+from npc_ai.subtitles.speech.phrase import Phrase, agreement, join_words, new_words
 from npc_ai.subtitles.speech.streaming import SAMPLE_RATE, StreamingOptions, StreamingTranscriber
 
 CHUNK = 0.1
@@ -437,3 +438,21 @@ def test_no_context_after_a_long_silence_or_when_off() -> None:
 def test_bad_streaming_options_are_an_input_error(bad: dict[str, float]) -> None:
     with pytest.raises(InputError, match="StreamingOptions"):
         StreamingOptions(**bad)  # type: ignore[arg-type]
+
+
+def test_local_agreement_commits_the_words_two_passes_share() -> None:
+    def words(text: str, start: float = 0.0) -> list[Word]:
+        return [
+            Word(text=" " + w, start=start + i, end=start + i + 0.5)
+            for i, w in enumerate(text.split())
+        ]
+
+    assert agreement(words("the smith is"), words("the Smith was here")) == 2
+    assert agreement(words("hello"), words("yellow there")) == 0
+    phrase = Phrase(start=0, chunks=[], committed=words("the smith"))
+    # The committed boundary word heard again at the start of a pass is not new.
+    assert [w.text for w in new_words(phrase, words("smith is here", start=1.5))] == [
+        " is",
+        " here",
+    ]
+    assert join_words(words("the  smith")) == "the smith"

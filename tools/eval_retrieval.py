@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from npc_ai.dialogue.persona import load_persona  # noqa: E402
 from npc_ai.memory.embedding import EOL_TEMPLATE, EmbeddingIndex  # noqa: E402
-from npc_ai.memory.recall import Bm25Index, Retriever, recall, tokenize  # noqa: E402
+from npc_ai.memory.recall import Bm25Index, Retriever, recall  # noqa: E402
+from npc_ai.memory.terms import tokenize  # noqa: E402
 
 PERSONAS = ROOT / "sample_game" / "personas"
 

@@ -4,7 +4,8 @@ One llama.cpp context holds one KV-cache sequence per *slot*. A conversation
 (a job's ``key``) keeps its slot between replies, so a reply reads only the
 part of its prompt that is new; a prompt whose leading segments another slot
 already holds (the same persona, shared lore) is copied from it with
-``llama_memory_seq_cp`` instead of being read again.
+``llama_memory_seq_cp`` instead of being read again (the slot bookkeeping is in
+:mod:`npc_ai.backends._slots`).
 
 Each :meth:`LlamaBatchEngine.step` is one ``llama_decode`` call holding the
 next token of every running reply plus at most one chunk of prompt for those
@@ -22,7 +23,6 @@ and it stops as soon as one option is left.
 from __future__ import annotations
 
 import codecs
-import logging
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -40,14 +40,11 @@ from npc_ai.backends._llama import (
     quiet_native_log,
 )
 from npc_ai.backends._prefer import PreferWalk, word_forms
+from npc_ai.backends._slots import Active, Slot, Tokens, free_slot, hold
 from npc_ai.engine import Job, Piece, Priority
 from npc_ai.errors import BackendError, InputError, ModelLoadError
 
 __all__ = ["EngineOptions", "LlamaBatchEngine"]
-
-log = logging.getLogger(__name__)
-
-_Tokens = tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,33 +68,6 @@ class EngineOptions:
                 f"max_active ({self.max_active}) cannot exceed slots ({self.slots}): "
                 "each running reply needs a slot"
             )
-
-
-@dataclass(slots=True, eq=False)
-class _Slot:
-    seq: int
-    key: object = None
-    segments: list[_Tokens] = field(default_factory=list)
-    n_past: int = 0  # tokens in this sequence: segments, then generated ones
-    job: _Active | None = None
-    last_used: int = 0
-
-
-@dataclass(slots=True, eq=False)
-class _Active:
-    job: Job
-    slot: _Slot
-    todo: list[_Tokens]
-    sampler: Any
-    decoder: Any
-    todo_offset: int = 0
-    generated: int = 0
-    pending: int | None = None  # sampled, not yet decoded
-    has_content: bool = False
-    walk: ChoiceWalk | None = None  # a choice job's place among its options
-    feed: list[int] = field(default_factory=list)  # choice tokens taken, not yet decoded
-    prefer: PreferWalk | None = None  # SamplingParams.prefer, until a word is out (then None)
-    ban_ids: np.ndarray[Any, np.dtype[np.int32]] | None = None  # SamplingParams.ban_first
 
 
 class LlamaBatchEngine:
@@ -138,10 +108,10 @@ class LlamaBatchEngine:
         self._batch = ll.llama_batch_init(size, 0, 1)
         self._batch_size = size
         self._context_size = int(ll.llama_n_ctx_seq(ctx))
-        self._slots = [_Slot(seq) for seq in range(opts.slots)]
+        self._slots = [Slot(seq) for seq in range(opts.slots)]
         self._queue: list[Job] = []
-        self._active: dict[int, _Active] = {}
-        self._tokens: OrderedDict[tuple[str, bool], _Tokens] = OrderedDict()
+        self._active: dict[int, Active] = {}
+        self._tokens: OrderedDict[tuple[str, bool], Tokens] = OrderedDict()
         self._clock = 0
         self._closed = False
         self._closing = False
@@ -242,7 +212,7 @@ class LlamaBatchEngine:
 
     # -- admission -------------------------------------------------------------------
 
-    def _tokenize(self, text: str, *, bos: bool) -> _Tokens:
+    def _tokenize(self, text: str, *, bos: bool) -> Tokens:
         cache_key = (text, bos)
         tokens = self._tokens.get(cache_key)
         if tokens is None:
@@ -258,7 +228,7 @@ class LlamaBatchEngine:
         out: list[Piece] = []
         while self._queue and len(self._active) < self.options.max_active:
             job = min(self._queue, key=lambda j: (j.priority, j.id))
-            slot = self._free_slot(job)
+            slot = free_slot(self._slots, job)
             if slot is None:
                 break
             self._queue.remove(job)
@@ -287,7 +257,7 @@ class LlamaBatchEngine:
         """
         self._prompt_tokens(job)
 
-    def _prompt_tokens(self, job: Job) -> list[_Tokens]:
+    def _prompt_tokens(self, job: Job) -> list[Tokens]:
         segments = [self._tokenize(text, bos=i == 0) for i, text in enumerate(job.segments) if text]
         total = sum(len(s) for s in segments)
         if not segments:
@@ -323,60 +293,23 @@ class LlamaBatchEngine:
         walk.start()
         return walk
 
-    def _free_slot(self, job: Job) -> _Slot | None:
-        free = [s for s in self._slots if s.job is None]
-        if not free:
-            return None
-        for slot in free:
-            if slot.key == job.key:
-                return slot
-        # Another conversation's slot: the least recently used one.
-        return min(free, key=lambda s: s.last_used)
-
     def _start(
-        self, job: Job, slot: _Slot, segments: list[_Tokens], walk: ChoiceWalk | None = None
-    ) -> _Active:
+        self, job: Job, slot: Slot, segments: list[Tokens], walk: ChoiceWalk | None = None
+    ) -> Active:
         # The last segment is read again for its logits, unless nothing is
         # to be generated.
         reusable = len(segments) - (1 if job.params.max_tokens else 0)
-        same = _common(slot.segments, segments, reusable) if slot.key == job.key else 0
-        # A longer shared start in another slot (same persona, shared lore)
-        # is copied instead of read.
-        donor, donor_same = None, same
-        for other in self._slots:
-            if other is not slot:
-                n = _common(other.segments, segments, reusable)
-                if n > donor_same:
-                    donor, donor_same = other, n
-        mem, ll = self._memory, self.ll
-        if donor is not None:
-            keep = _tokens_in(segments[:donor_same])
-            ll.llama_memory_seq_rm(mem, slot.seq, 0, -1)
-            # Between the streams of a non-unified cache llama.cpp copies only
-            # whole sequences; the tail is cut off below.
-            ll.llama_memory_seq_cp(mem, donor.seq, slot.seq, 0, -1)
-            slot.n_past = donor.n_past
-            slot.segments, same = list(donor.segments[:donor_same]), donor_same
-            log.debug("slot %d: copied %d tokens from slot %d", slot.seq, keep, donor.seq)
-        keep = _tokens_in(segments[:same])
-        if (keep < slot.n_past or donor is not None) and not ll.llama_memory_seq_rm(
-            mem, slot.seq, keep, -1
-        ):
-            ll.llama_memory_seq_rm(mem, slot.seq, 0, -1)
-            same = keep = 0
-        del slot.segments[same:]
-        slot.n_past = keep
-        slot.key = job.key
+        same = hold(self.ll, self._memory, self._slots, slot, job.key, segments, reusable)
         self._clock += 1
         slot.last_used = self._clock
         seed = job.params.seed
         if seed is None:
             seed = int.from_bytes(os.urandom(4), "little")
-        active = _Active(
+        active = Active(
             job=job,
             slot=slot,
             todo=list(segments[same:]),
-            sampler=None if walk else make_sampler(ll, self.model.n_vocab, job.params, seed),
+            sampler=None if walk else make_sampler(self.ll, self.model.n_vocab, job.params, seed),
             decoder=codecs.getincrementaldecoder("utf-8")(errors="replace"),
             has_content=not job.params.forbid_empty,
             walk=walk,
@@ -394,7 +327,7 @@ class LlamaBatchEngine:
     def _plain_tokens(self, text: str) -> list[int]:
         return self.model.tokenize(text, add_bos=False)
 
-    def _release(self, active: _Active) -> None:
+    def _release(self, active: Active) -> None:
         if active.sampler is not None:
             self.ll.llama_sampler_free(active.sampler)
             active.sampler = None
@@ -402,9 +335,9 @@ class LlamaBatchEngine:
 
     # -- one step ----------------------------------------------------------------------
 
-    def _plan(self) -> list[tuple[_Active, list[int], bool]]:
+    def _plan(self) -> list[tuple[Active, list[int], bool]]:
         """What this step decodes: (job, tokens, wants logits) per job."""
-        plan: list[tuple[_Active, list[int], bool]] = []
+        plan: list[tuple[Active, list[int], bool]] = []
         reading = sorted(
             (a for a in self._active.values() if a.todo),
             key=lambda a: (a.job.priority, a.job.id),
@@ -436,12 +369,12 @@ class LlamaBatchEngine:
             used += len(chunk)
         return plan
 
-    def _undo(self, plan: list[tuple[_Active, list[int], bool]]) -> None:
+    def _undo(self, plan: list[tuple[Active, list[int], bool]]) -> None:
         self._abort.clear()
         for active, _tokens, _logits in plan:
             self.ll.llama_memory_seq_rm(self._memory, active.slot.seq, active.slot.n_past, -1)
 
-    def _decode(self, plan: list[tuple[_Active, list[int], bool]]) -> None:
+    def _decode(self, plan: list[tuple[Active, list[int], bool]]) -> None:
         batch, n = self._batch, 0
         for active, tokens, logits in plan:
             seq, pos = active.slot.seq, active.slot.n_past
@@ -459,7 +392,7 @@ class LlamaBatchEngine:
                 raise BackendError("the engine is shutting down")
             raise BackendError(f"llama_decode failed with status {status}")
 
-    def _advance(self, plan: list[tuple[_Active, list[int], bool]]) -> list[Piece]:
+    def _advance(self, plan: list[tuple[Active, list[int], bool]]) -> list[Piece]:
         out: list[Piece] = []
         row = 0
         for active, tokens, logits in plan:
@@ -483,7 +416,7 @@ class LlamaBatchEngine:
             row += len(tokens)
         return out
 
-    def _sample(self, active: _Active, row: int) -> Piece | None:
+    def _sample(self, active: Active, row: int) -> Piece | None:
         ll, model = self.ll, self.model
         if active.walk is not None:
             return self._choose(active, active.walk, row)
@@ -515,7 +448,7 @@ class LlamaBatchEngine:
         active.pending = token
         return Piece(active.job.id, text)
 
-    def _choose(self, active: _Active, walk: ChoiceWalk, row: int) -> Piece | None:
+    def _choose(self, active: Active, walk: ChoiceWalk, row: int) -> Piece | None:
         logits = np.ctypeslib.as_array(
             self.ll.llama_get_logits_ith(self._ctx, row), shape=(self.model.n_vocab,)
         )
@@ -527,12 +460,12 @@ class LlamaBatchEngine:
         active.feed = taken
         return None
 
-    def _finish(self, active: _Active, text: str, end: str) -> Piece:
+    def _finish(self, active: Active, text: str, end: str) -> Piece:
         del self._active[active.job.id]
         self._release(active)
         return Piece(active.job.id, text, end)
 
-    def _fail(self, plan: list[tuple[_Active, list[int], bool]], exc: BackendError) -> list[Piece]:
+    def _fail(self, plan: list[tuple[Active, list[int], bool]], exc: BackendError) -> list[Piece]:
         out = []
         for active, _tokens, _logits in plan:
             slot = active.slot
@@ -548,14 +481,3 @@ class LlamaBatchEngine:
     def _check_open(self) -> None:
         if self._closed:
             raise BackendError("the engine is closed")
-
-
-def _common(have: list[_Tokens], want: list[_Tokens], limit: int) -> int:
-    n = 0
-    while n < limit and n < len(have) and have[n] == want[n]:
-        n += 1
-    return n
-
-
-def _tokens_in(segments: list[_Tokens]) -> int:
-    return sum(len(s) for s in segments)

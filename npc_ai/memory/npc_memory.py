@@ -24,10 +24,13 @@ An NPC knows only what it heard: memories move between NPCs only through
 earshot (:meth:`NpcMemory.heard` with a ``source``).
 """
 
+# Over the ~500-line mark on purpose: this is one class, NpcMemory, whose public methods
+# (writing, the rolling summary, recall and notes) share one lock and one index. What a
+# question asks is in questions.py, the scoring in recall.py, the rows in store.py.
+
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from npc_ai.dialogue.persona import Persona
 from npc_ai.errors import InputError
+from npc_ai.memory import questions
 from npc_ai.memory.facts import extract_facts, sentiment
 from npc_ai.memory.recall import Bm25Index, RecallOptions, recall
 from npc_ai.memory.records import Memory, NewMemory
@@ -350,7 +354,7 @@ class NpcMemory:
             return [], ()
         # "your name" and "my name" are the same words to BM25: whose name
         # is asked decides which facts may answer.
-        about = _about(query)
+        about = questions.about(query)
         about_npc, about_player = about == "npc", about == "player"
         keyed = self._keyed_fact(query) if not about_npc else None
         if keyed is not None:
@@ -359,8 +363,8 @@ class NpcMemory:
             # give a small model a wrong value to copy.
             if count_tokens(self._describe(keyed)) > budget:
                 return [], ()
-            asked = set(_WORDS.findall(f"{query} {self.player}".casefold()))
-            return [keyed], _new_words(keyed.text, asked)
+            asked = set(questions.WORDS.findall(f"{query} {self.player}".casefold()))
+            return [keyed], questions.new_words(keyed.text, asked)
         own = self._own_answer(query) if not about_player else []
         if own:
             # "What is your name?", "What is your trade?": the persona's own
@@ -370,7 +374,9 @@ class NpcMemory:
         with self._lock:
             index = self._ensure_index()
             # Questions the player asked tell the NPC nothing to recall.
-            exclude = {m.id for m in index if m.speaker == "player" and _is_question(m.text)}
+            exclude = {
+                m.id for m in index if m.speaker == "player" and questions.is_question(m.text)
+            }
             if about_npc:  # not the player's facts, nor what the player said of themselves
                 exclude |= {
                     m.id for m in index if m.key.startswith("player.") or m.speaker == "player"
@@ -389,7 +395,7 @@ class NpcMemory:
                 options=self.options.recall,
             )
             asked_of_npc = about_npc or (
-                about != "player" and "you" in _WORDS.findall(query.casefold())
+                about != "player" and "you" in questions.WORDS.findall(query.casefold())
             )
             if asked_of_npc and not chosen and self.persona is not None:
                 # "Who are you?", "What do you do?": nothing to match, but the
@@ -421,7 +427,7 @@ class NpcMemory:
     ) -> Note:
         """:meth:`note`, with the words that answer ``query`` when a memory surely does."""
         who = name or self._first()
-        if self.options.recall_on_questions and not _asks(query):
+        if self.options.recall_on_questions and not questions.asks(query):
             return Note()
         chosen, answers = self._recall(query, count_tokens=count_tokens, visible=visible)
         parts = [self._describe(m) for m in chosen]
@@ -439,18 +445,7 @@ class NpcMemory:
     def _keyed_fact(self, query: str) -> Memory | None:
         """The player's fact the query names: "my dog's name" -> player.dog, "where do I come
         from" -> player.home."""
-        facts = self.store.facts(self.npc)
-        folded = query.casefold()
-        for pattern, key in _I_QUESTIONS:
-            if key in facts and pattern.search(folded):
-                return facts[key]
-        for match in _MY.finditer(folded):
-            words = match.group(1).split()
-            for size in range(len(words), 0, -1):  # "favourite colour", then "colour"
-                for key in (f"player.{'_'.join(words[:size])}", f"player.{words[size - 1]}"):
-                    if key in facts:
-                        return facts[key]
-        return None
+        return questions.fact_asked(query, self.store.facts(self.npc))
 
     def _describe(self, memory: Memory) -> str:
         text = memory.text.strip()
@@ -472,7 +467,7 @@ class NpcMemory:
         if len(own) < 2:
             return []
         folded = query.casefold()
-        name, trade = _NAME_ASK.search(folded), _TRADE_ASK.search(folded)
+        name, trade = questions.NAME_ASK.search(folded), questions.TRADE_ASK.search(folded)
         return [m for m, asked in zip(own, (name, trade), strict=True) if asked]
 
     def _own_words(self, own: Sequence[Memory]) -> tuple[str, ...]:
@@ -483,7 +478,7 @@ class NpcMemory:
         if own[0] is self._persona_facts()[0]:  # the name ("Who are you?" asks both)
             short, full = persona.short_name, persona.name
             return (short,) if short == full else (short, full)
-        trade = _trade_word(persona.role)
+        trade = questions.trade_word(persona.role)
         return (trade,) if trade else ()
 
     def _first(self) -> str:
@@ -541,105 +536,6 @@ class NpcMemory:
                 for i, t in enumerate(texts)
             ]
         return self._own
-
-
-_WORDS = re.compile(r"[a-z]+")
-# "my dog's name", "my favourite colour", "my horse": the words after "my".
-_MY = re.compile(r"\bmy ((?:favou?rite )?[a-z]+(?: [a-z]+)?)")
-
-
-# Questions about the player without "my", and the fact key that answers each.
-_I_QUESTIONS = [
-    (re.compile(p), key)
-    for p, key in (
-        (
-            r"\bwhere (?:do|did) i (?:come|hail) from\b|\bwhere am i from\b|\bwhere do i live\b"
-            r"|\bwhere was i born\b",
-            "player.home",
-        ),
-        (
-            r"\bwhat (?:do|did) i do\b|\bwhat am i by trade\b|\bwhat (?:do|did) i work as\b",
-            "player.job",
-        ),
-        (
-            r"\bwhat (?:am|was) i (?:afraid|scared|frightened) of\b|\bwhat do i fear\b",
-            "player.fear",
-        ),
-        (
-            r"\bwho (?:am|was) i (?:looking|searching) for\b"
-            r"|\bwho(?:m)? (?:do|am) i (?:seek|seeking)\b",
-            "player.seeking",
-        ),
-        (r"\bwho am i\b|\bwhat am i called\b", "player.name"),
-    )
-]
-
-# Questions for the NPC's own name, and for its trade.
-_NAME_ASK = re.compile(
-    r"\bwho (?:are|might) you\b|\byour (?:name|names)\b|\b(?:call|address) you\b"
-    r"|\byou (?:called|named)\b"
-)
-_TRADE_ASK = re.compile(
-    r"\bwho are you\b|\bwhat (?:do|did) you do\b|\bwhat (?:kind|sort) of work do you\b"
-    r"|\byour (?:job|trade|occupation|profession|line of work)\b"
-    r"|\bwhat are you by trade\b"
-)
-# Words of a fact sentence that are never its answer.
-_FRAME_TEXT = (
-    "a an the is are was were be am called named name names of from in at on as to for and "
-    "or with has have had works work worked lives live lived comes come came likes like "
-    "loves love hates hate afraid favourite favorite looking look man woman person one "
-    "their his her its player told said that this"
-)
-_FRAME_WORDS = frozenset(_FRAME_TEXT.split())
-
-
-def _new_words(text: str, asked: set[str]) -> tuple[str, ...]:
-    """The words of a fact that the question does not already hold: its answer.
-
-    Names and numbers when there are any ("a man called Dorran" -> Dorran), else every
-    remaining content word ("plum pie"), at most three.
-    """
-    words = []
-    for raw in re.findall(r"[\w'-]+", text):
-        word = re.sub(r"'s$", "", raw)
-        folded = word.casefold()
-        if folded in asked or folded in _FRAME_WORDS or word in words:
-            continue
-        words.append(word)
-    named = [w for w in words if w[:1].isupper() or w.isdigit()]
-    return tuple((named or words)[:3])
-
-
-def _trade_word(role: str) -> str:
-    """The word naming a trade in a persona's role: "captain of the Watch" -> "captain"."""
-    head = re.split(r"\s+(?:of|at|in|from|for)\s+", role.strip(), maxsplit=1)[0]
-    words = re.findall(r"[\w'-]+", head)
-    return words[-1] if words else ""
-
-
-def _asks(line: str) -> bool:
-    """Whether the player's line asks the NPC something."""
-    return (
-        _is_question(line)
-        or re.search(r"(?i)\b(?:remember|recall|forgot|forget|tell me|remind)\b", line) is not None
-    )
-
-
-def _is_question(text: str) -> bool:
-    return text.rstrip(" \"'”’)").endswith("?")
-
-
-def _about(query: str) -> str:
-    """Whom a line asks about: "player" ("my horse"), "npc" ("your name") or ""."""
-    words = set(_WORDS.findall(query.casefold()))
-    mine = bool(words & {"my", "myself"})
-    yours = bool(words & {"your", "yours", "yourself"})
-    if mine != yours:
-        return "player" if mine else "npc"
-    if mine or words & {"i", "me"}:
-        return ""
-    return "npc" if "you" in words else ""
 
 
 def _clamp(value: float) -> float:

@@ -38,7 +38,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -52,7 +52,8 @@ from npc_ai.subtitles.speech.asr import (
     VoiceDetector,
 )
 from npc_ai.subtitles.speech.events import Caption, Word
-from npc_ai.subtitles.speech.shield import ShieldOptions
+from npc_ai.subtitles.speech.phrase import Phrase, agreement, join_words, new_words
+from npc_ai.subtitles.speech.streaming_options import StreamingOptions, TranscriberStats
 
 __all__ = [
     "SAMPLE_RATE",
@@ -68,111 +69,9 @@ logger = logging.getLogger(__name__)
 
 _CONTEXT_GAP = 10.0  # seconds of silence after which earlier phrases are no longer context
 
-# SAMPLE_RATE, AsrResult, SpeechRecognizer and VoiceDetector live in npc_ai.subtitles.speech.asr
-# and are re-exported here, next to the transcriber that uses them.
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StreamingOptions:
-    """How the stream is cut into phrases and how hard the CPU is worked. Times in seconds."""
-
-    vad_threshold: float = 0.5
-    """Speech starts where the VAD probability reaches this."""
-    vad_neg_threshold: float = 0.35
-    """Speech goes on until the probability falls below this."""
-    min_silence: float = 0.4
-    """Silence that ends a phrase."""
-    min_speech: float = 0.2
-    """Phrases with less speech than this (clicks, breaths) are dropped unheard."""
-    pad: float = 0.3
-    """Audio kept before a phrase's speech."""
-    tail: float = 0.4
-    """Audio kept after a phrase's last speech (Whisper reads a word's end better with some
-    silence after it; at most ``min_silence`` is there when the phrase ends)."""
-    partials: bool = True
-    """Send partial captions (off: only finals, the cheapest mode)."""
-    min_step: float = 0.5
-    """New audio needed before a partial pass, at least."""
-    max_step: float = 2.0
-    """...and at most, however slow the passes are."""
-    max_load: float = 0.6
-    """Share of real time partial passes may use; the step grows to keep to it."""
-    max_lag: float = 1.0
-    """A partial pass is shed when the audio it would cover waited longer than this."""
-    pause: float = 0.2
-    """No partial pass once the speaker has been silent this long (the final comes soon)."""
-    max_phrase: float = 8.0
-    """A longer phrase is cut after its last committed word."""
-    hard_phrase: float = 12.0
-    """A longer phrase is cut after its last word that ends a second before the buffer."""
-    prompt_chars: int = 120
-    """Characters of earlier finals given to the recogniser as context (0: none)."""
-    context: float = 0.0
-    """Seconds of earlier phrases' audio (whole phrases, at most this much) put before a phrase
-    in its final pass, their final text forced as the decoder's prefix, so the model hears the
-    speaker's recent speech as offline transcription does (0: off; costs encoder time)."""
-    shield: ShieldOptions = field(default_factory=ShieldOptions)
-
-    def __post_init__(self) -> None:
-        problems = []
-        if not 0.0 <= self.vad_neg_threshold <= self.vad_threshold <= 1.0:
-            problems.append("need 0 <= vad_neg_threshold <= vad_threshold <= 1")
-        if self.min_silence <= 0 or self.min_step <= 0 or self.max_step < self.min_step:
-            problems.append("need min_silence > 0 and 0 < min_step <= max_step")
-        if not 0.0 < self.max_load <= 1.0 or self.max_lag <= 0:
-            problems.append("need 0 < max_load <= 1 and max_lag > 0")
-        if not (self.max_phrase > 1.0 and 1.0 < self.hard_phrase <= 28.0):
-            problems.append("need max_phrase > 1 and 1 < hard_phrase <= 28 (a pass reads <= 30 s)")
-        if min(self.pad, self.tail, self.min_speech, self.pause, self.prompt_chars) < 0:
-            problems.append("pad, tail, min_speech, pause and prompt_chars must be >= 0")
-        if not 0.0 <= self.context <= 20.0:
-            problems.append("need 0 <= context <= 20")
-        if problems:
-            raise InputError("bad StreamingOptions: " + "; ".join(problems))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TranscriberStats:
-    """What the transcriber has done so far (for benchmarks and the CLI)."""
-
-    audio_seconds: float
-    partial_passes: int
-    final_passes: int
-    shed_passes: int
-    rejected_passes: int
-    asr_seconds: float
-    step: float
-
-
-@dataclass(slots=True)
-class _Phrase:
-    start: int  # stream sample of audio[0]
-    chunks: list[Audio]
-    samples: int = 0
-    speech: int = 0  # samples the VAD called speech
-    silence: int = 0  # trailing samples of silence
-    speech_end: int = 0  # stream sample where the last speech window ended
-    committed: list[Word] = field(default_factory=list)
-    tentative: list[Word] = field(default_factory=list)
-    seen: int = 0  # samples covered by the last pass or shed decision
-    unseen_since: float | None = None  # wall time the oldest unseen audio arrived
-    segment: int | None = None
-    revision: int = -1
-    shown: str | None = None
-    language: str = "en"
-
-    def audio(self) -> Audio:
-        if len(self.chunks) > 1:
-            self.chunks = [np.concatenate(self.chunks)]
-        return self.chunks[0] if self.chunks else np.zeros(0, np.float32)
-
-    def drop_before(self, sample: int) -> None:
-        """Forget audio before stream sample ``sample``."""
-        cut = max(0, min(sample - self.start, self.samples))
-        self.chunks = [self.audio()[cut:]]
-        self.start += cut
-        self.samples -= cut
-        self.seen = max(0, self.seen - cut)
+# SAMPLE_RATE, AsrResult, SpeechRecognizer and VoiceDetector live in npc_ai.subtitles.speech.asr,
+# StreamingOptions and TranscriberStats in streaming_options, and are re-exported here, next to
+# the transcriber that uses them.
 
 
 class StreamingTranscriber:
@@ -202,8 +101,8 @@ class StreamingTranscriber:
         self._t = 0  # stream samples the VAD has seen
         self._preroll: deque[Audio] = deque()
         self._preroll_samples = 0
-        self._phrase: _Phrase | None = None
-        self._closed: deque[_Phrase] = deque()
+        self._phrase: Phrase | None = None
+        self._closed: deque[Phrase] = deque()
         self._next_segment = 0
         self._history = ""
         self._context: deque[tuple[int, Audio, str]] = deque()  # (end sample, audio, final text)
@@ -286,7 +185,7 @@ class StreamingTranscriber:
                 if p >= opts.vad_threshold:
                     pre = list(self._preroll)
                     pre_n = self._preroll_samples
-                    phrase = _Phrase(start=start - pre_n, chunks=[*pre, frame])
+                    phrase = Phrase(start=start - pre_n, chunks=[*pre, frame])
                     phrase.samples = pre_n + w
                     phrase.speech = w
                     phrase.speech_end = self._t
@@ -314,7 +213,7 @@ class StreamingTranscriber:
                 if phrase.silence >= opts.min_silence * SAMPLE_RATE:
                     self._close(phrase)
 
-    def _close(self, phrase: _Phrase) -> None:
+    def _close(self, phrase: Phrase) -> None:
         """End ``phrase`` at its last speech plus ``tail``; its end seeds the pre-roll."""
         pad = int(self._opts.pad * SAMPLE_RATE)
         keep_until = min(
@@ -403,7 +302,7 @@ class StreamingTranscriber:
             self._opts.max_step, max(self._opts.min_step, self._pass_cost / self._opts.max_load)
         )
 
-    def _partial_due(self, phrase: _Phrase) -> bool:
+    def _partial_due(self, phrase: Phrase) -> bool:
         opts = self._opts
         if phrase.revision < 0:
             # The first partial comes as soon as min_step of speech is in (whatever the
@@ -425,7 +324,7 @@ class StreamingTranscriber:
 
     # -- passes ---------------------------------------------------------------------------
 
-    def _heard_before(self, phrase: _Phrase) -> tuple[list[Audio], str]:
+    def _heard_before(self, phrase: Phrase) -> tuple[list[Audio], str]:
         """Earlier phrases' audio and final text for a final pass (whole phrases, newest last)."""
         budget = self._opts.context * SAMPLE_RATE
         limit = 30 * SAMPLE_RATE - phrase.samples - SAMPLE_RATE
@@ -442,7 +341,7 @@ class StreamingTranscriber:
             after = end - len(clip)
         return audio, " ".join(texts)
 
-    def _recognize(self, phrase: _Phrase, *, final: bool) -> tuple[list[Word], str]:
+    def _recognize(self, phrase: Phrase, *, final: bool) -> tuple[list[Word], str]:
         """Transcribe the whole phrase; words in stream seconds after the shield."""
         audio = phrase.audio()
         history = self._history
@@ -476,7 +375,7 @@ class StreamingTranscriber:
             )
         ]
         reason = shield.rejection(
-            text=_join(words),
+            text=join_words(words),
             words=words,
             avg_logprob=result.avg_logprob,
             no_speech_prob=result.no_speech_prob,
@@ -488,37 +387,18 @@ class StreamingTranscriber:
             return [], result.language
         return words, result.language
 
-    def _new_words(self, phrase: _Phrase, words: Sequence[Word]) -> list[Word]:
-        """The words of a pass that come after the phrase's committed words."""
-        if not phrase.committed:
-            return list(words)
-        last = phrase.committed[-1].end
-        fresh = [w for w in words if w.start >= last - 0.1]
-        # The boundary word may be heard again: drop the longest run at the start of the
-        # fresh words that repeats the tail of the committed words.
-        committed = [shield.normalize(w.text) for w in phrase.committed]
-        keys = [shield.normalize(w.text) for w in fresh]
-        for n in range(min(5, len(committed), len(keys)), 0, -1):
-            if committed[-n:] == keys[:n]:
-                return fresh[n:]
-        return fresh
-
-    def _partial(self, phrase: _Phrase) -> list[Caption]:
+    def _partial(self, phrase: Phrase) -> list[Caption]:
         self._partial_passes += 1
         words, language = self._recognize(phrase, final=False)
         phrase.language = language
-        new = self._new_words(phrase, words)
-        agreed = 0
-        for old, cur in zip(phrase.tentative, new, strict=False):
-            if shield.normalize(old.text) != shield.normalize(cur.text):
-                break
-            agreed += 1
+        new = new_words(phrase, words)
+        agreed = agreement(phrase.tentative, new)
         phrase.committed.extend(new[:agreed])
         phrase.tentative = new[agreed:]
         caption = self._caption(phrase, [*phrase.committed, *phrase.tentative], final=False)
         return [caption] if caption is not None else []
 
-    def _finalize(self, phrase: _Phrase) -> list[Caption]:
+    def _finalize(self, phrase: Phrase) -> list[Caption]:
         self._final_passes += 1
         words, language = self._recognize(phrase, final=True)
         phrase.language = language
@@ -536,13 +416,13 @@ class StreamingTranscriber:
                 self._context.clear()  # the heard text and its audio would disagree
         return [caption] if caption is not None else []
 
-    def _cut(self, phrase: _Phrase, *, hard: bool) -> list[Caption]:
+    def _cut(self, phrase: Phrase, *, hard: bool) -> list[Caption]:
         """Send the phrase's head as a final and go on with the rest as a new phrase."""
         if hard:
             self._final_passes += 1
             words, phrase.language = self._recognize(phrase, final=True)
             end = (phrase.start + phrase.samples) / SAMPLE_RATE - 1.0
-            words = [*phrase.committed, *self._new_words(phrase, words)]
+            words = [*phrase.committed, *new_words(phrase, words)]
             head = [w for w in words if w.end <= end] or words[:1]
         else:
             head = list(phrase.committed)
@@ -559,7 +439,7 @@ class StreamingTranscriber:
             cut = round((head[-1].end + following[0].start) / 2 * SAMPLE_RATE)
         if not head:
             cut -= SAMPLE_RATE  # nothing heard in the whole phrase: keep the last second only
-        rest = _Phrase(start=phrase.start, chunks=[phrase.audio()])
+        rest = Phrase(start=phrase.start, chunks=[phrase.audio()])
         rest.samples = phrase.samples
         rest.drop_before(cut)
         rest.speech = rest.samples
@@ -570,8 +450,8 @@ class StreamingTranscriber:
         self._phrase = rest
         return events
 
-    def _caption(self, phrase: _Phrase, words: Sequence[Word], *, final: bool) -> Caption | None:
-        text = _join(words)
+    def _caption(self, phrase: Phrase, words: Sequence[Word], *, final: bool) -> Caption | None:
+        text = join_words(words)
         if final:
             if text:
                 self._history = (self._history + " " + text).strip()[-1000:]
@@ -604,9 +484,3 @@ class StreamingTranscriber:
                 for w in words
             ),
         )
-
-
-def _join(words: Sequence[Word]) -> str:
-    """Words as the model wrote them (leading spaces start words) joined into text."""
-    text = "".join(w.text if w.text[:1].isspace() else " " + w.text for w in words)
-    return " ".join(text.split())
