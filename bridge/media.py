@@ -1,7 +1,7 @@
 """Handlers of the translation and live-subtitle methods, and the wire form of caption events.
 
-They use what the server was given: a translator (anything with
-``translate(text, source, target)``) and a subtitle factory that builds a
+They use what the server was given: a translator (a
+:class:`~npc_ai.translation.Translator`) and a subtitle factory that builds a
 :class:`~npc_ai.subtitles.live.LiveSubtitles` over a push source. The heavy
 modules (numpy, the speech stack) are imported only when a session starts.
 """
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bridge.errors import UnavailableError
 from npc_ai.errors import InputError, NpcAiError
+from npc_ai.translation import Translator
 
 if TYPE_CHECKING:
     from npc_ai.subtitles.live import LiveSubtitles
@@ -34,12 +35,6 @@ __all__ = [
 
 #: Builds a live-subtitle session over ``source``: (source, spoken language, targets).
 SubtitleFactory = Callable[["PushSource", "str | None", "tuple[str, ...]"], "LiveSubtitles"]
-
-
-class Translator(Protocol):
-    """What the server needs of a translator (:mod:`npc_ai.translation.core` has real ones)."""
-
-    def translate(self, text: str, source: str, target: str) -> str: ...
 
 
 class MediaContext(Protocol):

@@ -31,7 +31,7 @@ from npc_ai.subtitles.speech.events import Caption, CaptionTranslation, Subtitle
 
 if TYPE_CHECKING:
     from npc_ai.subtitles.speech.audio import AudioSource
-    from npc_ai.translation.core import CachedTranslator as Translator
+    from npc_ai.translation import CachedTranslator as Translator
 
 __all__ = ["add_parser"]
 
@@ -432,7 +432,7 @@ def translation_path(path: Path, language: str) -> Path:
 def _translator(args: argparse.Namespace, targets: tuple[str, ...]) -> Translator:
     """The translation backend, with every pair checked now (the error lists what is
     installed) when the spoken language is known."""
-    from npc_ai.translation.core import check_pair, open_translator
+    from npc_ai.translation import check_pair, open_translator
 
     translator = open_translator(args.translator)
     source = "en" if args.model == "tiny.en" else args.language

@@ -52,6 +52,12 @@ class Upper:
             raise InputError(f"no {source}->{target} here", source=source, target=target)
         return f"{target}:{text.upper()}"
 
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        return frozenset()
+
+    def close(self) -> None:
+        pass
+
 
 def factory(audio: np.ndarray, words: list[Word], translator: Upper) -> Any:
     def make(source: PushSource, language: str | None, targets: tuple[str, ...]) -> LiveSubtitles:
@@ -90,7 +96,7 @@ def test_translate_text() -> None:
 
 
 def test_translate_text_with_the_identity_translator() -> None:
-    from npc_ai.translation.core import IdentityTranslator
+    from npc_ai.translation import IdentityTranslator
 
     translator = IdentityTranslator([("en", "es")], tag=True)
     with serving(translator=translator) as srv, srv.client() as c:

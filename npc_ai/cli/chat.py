@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     interpreter = None
     if args.language:
         from npc_ai.dialogue.interpret import Interpreter
-        from npc_ai.translation.core import open_translator
+        from npc_ai.translation import open_translator
 
         translator = open_translator(args.translator)
         interpreter = Interpreter(translator, player=args.language, npc=persona.language)
