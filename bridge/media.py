@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bridge.errors import UnavailableError
-from npc_ai.errors import InputError, NpcAiError
+from npc_ai.errors import InputError
 from npc_ai.translation import Translator
 
 if TYPE_CHECKING:
@@ -114,36 +114,8 @@ def stop_subtitles(ctx: MediaContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def event_message(number: int, event: SubtitleEvent) -> tuple[str, dict[str, Any]]:
-    """The notification (method, params) of one caption event."""
-    from npc_ai.subtitles.speech.events import Caption, CaptionTranslation
-
-    if isinstance(event, Caption):
-        return "subtitle.final" if event.final else "subtitle.partial", {
-            "session": number,
-            "segment": event.segment,
-            "revision": event.revision,
-            "text": event.text,
-            "start": float(event.start),
-            "end": float(event.end),
-            "language": event.language,
-            "words": [
-                {
-                    "text": w.text,
-                    "start": float(w.start),
-                    "end": float(w.end),
-                    "probability": float(w.probability),
-                }
-                for w in event.words
-            ],
-        }
-    if isinstance(event, CaptionTranslation):
-        return "subtitle.translation", {
-            "session": number,
-            "segment": event.segment,
-            "target": event.target,
-            "text": event.text,
-            "start": float(event.start),
-            "end": float(event.end),
-        }
-    error: NpcAiError = event.error
-    return "subtitle.error", {"session": number, "error": error.to_dict(), "fatal": event.fatal}
+    """The notification (method, params) of one caption event: ``subtitle.<kind>`` with the
+    session number and the event's fields (a caption's ``final`` is in the method name)."""
+    fields = event.to_dict()
+    fields.pop("final", None)
+    return f"subtitle.{event.kind}", {"session": number, **fields}
