@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 
 from npc_ai.errors import InputError, OverlayError
 from npc_ai.subtitles.board import BoardLine, BoardOptions, CaptionBoard, OverlayStyle
-from npc_ai.subtitles.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
+from npc_ai.subtitles.speech.events import SubtitleEvent
 
 __all__ = ["HOST", "CaptionServer", "WebOptions"]
 
@@ -137,19 +137,9 @@ class _Client:
 
 
 def _event_fields(event: SubtitleEvent) -> dict[str, Any]:
-    if isinstance(event, SubtitleError):
-        return {"error": event.error.to_dict(), "fatal": event.fatal}
-    data = dataclasses.asdict(event)
-    data.pop("words", None)
+    data = event.to_dict()
+    data.pop("words", None)  # the page draws whole lines: word times are dead weight
     return data
-
-
-def _kind(event: SubtitleEvent) -> str:
-    if isinstance(event, Caption):
-        return "final" if event.final else "partial"
-    if isinstance(event, CaptionTranslation):
-        return "translation"
-    return "error"
 
 
 def sse_message(kind: str, event: SubtitleEvent | None, board: CaptionBoard, ident: int) -> bytes:
@@ -265,7 +255,7 @@ class CaptionServer:
             now = self._clock()
             for event in events:
                 changed = self.board.update([event], now)
-                kind = _kind(event)
+                kind = event.kind
                 if changed or kind in ("final", "translation", "error"):
                     self._broadcast(kind, event)
             self._lock.notify_all()  # the expiry clock may have a new deadline

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from bridge.server import BridgeServer
     from npc_ai.subtitles.live import LiveSubtitles
     from npc_ai.subtitles.speech.audio import PushSource
-    from npc_ai.translation.core import CachedTranslator
+    from npc_ai.translation import CachedTranslator
 
 __all__ = ["add_parser"]
 
@@ -131,7 +131,7 @@ def _translator(backend: str) -> CachedTranslator | None:
     if backend == "none":
         return None
     from npc_ai.errors import TranslatorUnavailableError
-    from npc_ai.translation.core import open_translator
+    from npc_ai.translation import open_translator
 
     try:
         return open_translator(backend)

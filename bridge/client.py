@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from bridge.discovery import read_discovery
 from bridge.errors import ConnectionDeadError, RemoteError
 from bridge.protocol import ClientConnection, Notification, Response
 
@@ -172,8 +173,6 @@ class Client:
     ) -> Client:
         """Connect by discovery file (default path when no port is given) or host/port/token."""
         if port is None or token is None:
-            from bridge.server import read_discovery
-
             info = read_discovery(Path(discovery) if discovery else None)
             host, port = str(info.get("host", host)), int(info["port"])
             token = token or str(info["token"])

@@ -1,7 +1,7 @@
 """Handlers of the translation and live-subtitle methods, and the wire form of caption events.
 
-They use what the server was given: a translator (anything with
-``translate(text, source, target)``) and a subtitle factory that builds a
+They use what the server was given: a translator (a
+:class:`~npc_ai.translation.Translator`) and a subtitle factory that builds a
 :class:`~npc_ai.subtitles.live.LiveSubtitles` over a push source. The heavy
 modules (numpy, the speech stack) are imported only when a session starts.
 """
@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bridge.errors import UnavailableError
-from npc_ai.errors import InputError, NpcAiError
+from npc_ai.errors import InputError
+from npc_ai.translation import Translator
 
 if TYPE_CHECKING:
     from npc_ai.subtitles.live import LiveSubtitles
@@ -34,12 +35,6 @@ __all__ = [
 
 #: Builds a live-subtitle session over ``source``: (source, spoken language, targets).
 SubtitleFactory = Callable[["PushSource", "str | None", "tuple[str, ...]"], "LiveSubtitles"]
-
-
-class Translator(Protocol):
-    """What the server needs of a translator (:mod:`npc_ai.translation.core` has real ones)."""
-
-    def translate(self, text: str, source: str, target: str) -> str: ...
 
 
 class MediaContext(Protocol):
@@ -119,36 +114,8 @@ def stop_subtitles(ctx: MediaContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def event_message(number: int, event: SubtitleEvent) -> tuple[str, dict[str, Any]]:
-    """The notification (method, params) of one caption event."""
-    from npc_ai.subtitles.speech.events import Caption, CaptionTranslation
-
-    if isinstance(event, Caption):
-        return "subtitle.final" if event.final else "subtitle.partial", {
-            "session": number,
-            "segment": event.segment,
-            "revision": event.revision,
-            "text": event.text,
-            "start": float(event.start),
-            "end": float(event.end),
-            "language": event.language,
-            "words": [
-                {
-                    "text": w.text,
-                    "start": float(w.start),
-                    "end": float(w.end),
-                    "probability": float(w.probability),
-                }
-                for w in event.words
-            ],
-        }
-    if isinstance(event, CaptionTranslation):
-        return "subtitle.translation", {
-            "session": number,
-            "segment": event.segment,
-            "target": event.target,
-            "text": event.text,
-            "start": float(event.start),
-            "end": float(event.end),
-        }
-    error: NpcAiError = event.error
-    return "subtitle.error", {"session": number, "error": error.to_dict(), "fatal": event.fatal}
+    """The notification (method, params) of one caption event: ``subtitle.<kind>`` with the
+    session number and the event's fields (a caption's ``final`` is in the method name)."""
+    fields = event.to_dict()
+    fields.pop("final", None)
+    return f"subtitle.{event.kind}", {"session": number, **fields}

@@ -60,10 +60,10 @@ _EXPORTS: dict[str, str] = {
     "FileSource": "npc_ai.backends.pyav",
     "MicSource": "npc_ai.backends.mic",
     "PushSource": "npc_ai.subtitles.speech.audio",
-    "Translator": "npc_ai.translation.core",
-    "open_translator": "npc_ai.translation.core",
+    "Translator": "npc_ai.translation.contract",
+    "open_translator": "npc_ai.translation.factory",
     # models and backends
-    "DEFAULT_MODEL": "npc_ai.backends.llama_cpp",
+    "DEFAULT_MODEL": "npc_ai.models.manifest",
     "resolve_model": "npc_ai.models.cache",
     "LlamaCppGenerator": "npc_ai.backends.llama_cpp",
     "ScriptedGenerator": "npc_ai.backends.fake",
@@ -145,7 +145,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from npc_ai.backends.fake import ScriptedGenerator
-    from npc_ai.backends.llama_cpp import DEFAULT_MODEL, LlamaCppGenerator
+    from npc_ai.backends.llama_cpp import LlamaCppGenerator
     from npc_ai.backends.mic import MicSource
     from npc_ai.backends.pyav import FileSource
     from npc_ai.dialogue.guard import GuardOptions
@@ -170,9 +170,11 @@ if TYPE_CHECKING:
     from npc_ai.memory.npc_memory import MemoryOptions, NpcMemory
     from npc_ai.memory.store import MemoryStore
     from npc_ai.models.cache import resolve_model
+    from npc_ai.models.manifest import DEFAULT_MODEL
     from npc_ai.runtime.events import Event, ReplyDelta, ReplyDone, ReplyError, ReplyHandle
     from npc_ai.runtime.runtime import Runtime, RuntimeOptions
     from npc_ai.subtitles.live import LiveSubtitles, SubtitleOptions
     from npc_ai.subtitles.speech.audio import PushSource
     from npc_ai.subtitles.speech.events import Caption, CaptionTranslation
-    from npc_ai.translation.core import Translator, open_translator
+    from npc_ai.translation.contract import Translator
+    from npc_ai.translation.factory import open_translator

@@ -684,7 +684,7 @@ def test_gdscript_pcm16_from_frames(client_script: Script) -> None:
 def test_gdscript_finds_the_discovery_file_where_the_server_writes_it(
     client_script: Script, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, xdg: bool
 ) -> None:
-    from bridge.server import default_discovery_path
+    from bridge.discovery import default_discovery_path
 
     if xdg:
         monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))

@@ -11,12 +11,15 @@ import pytest
 
 from bridge.client import Client
 from bridge.errors import RemoteError
+from bridge.media import event_message
+from bridge.protocol import Notification, encode
 from npc_ai.errors import InputError
 from npc_ai.subtitles.live import LiveSubtitles, SubtitleOptions
 from npc_ai.subtitles.speech.audio import PushSource
-from npc_ai.subtitles.speech.events import Word
+from npc_ai.subtitles.speech.events import Caption, CaptionTranslation, SubtitleError, Word
 from npc_ai.subtitles.speech.fake import EnergyVad, ScriptedRecognizer, scripted_stream
 from npc_ai.subtitles.speech.streaming import StreamingTranscriber
+from tests.test_bridge_protocol import GOLDEN
 from tests.test_bridge_server import serving
 
 LINES = ["the smith is at the forge", "come back at dusk"]
@@ -51,6 +54,12 @@ class Upper:
         if (source, target) not in (("en", "es"), ("en", "de")):
             raise InputError(f"no {source}->{target} here", source=source, target=target)
         return f"{target}:{text.upper()}"
+
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        return frozenset()
+
+    def close(self) -> None:
+        pass
 
 
 def factory(audio: np.ndarray, words: list[Word], translator: Upper) -> Any:
@@ -90,7 +99,7 @@ def test_translate_text() -> None:
 
 
 def test_translate_text_with_the_identity_translator() -> None:
-    from npc_ai.translation.core import IdentityTranslator
+    from npc_ai.translation import IdentityTranslator
 
     translator = IdentityTranslator([("en", "es")], tag=True)
     with serving(translator=translator) as srv, srv.client() as c:
@@ -221,3 +230,33 @@ def test_real_translation_through_npc_ai_serve() -> None:
     with Client.spawn(command, timeout=120) as c:
         text = c.call("translate.text", text="The forge is hot.", source="en", target="es")
         assert "forja" in text["text"].lower() or "caliente" in text["text"].lower(), text
+
+
+def test_event_messages_keep_the_wire_format() -> None:
+    """The bridge's subtitle notifications, from the events' own to_dict(): the golden
+    ``subtitle.final`` bytes, and the translation and error maps."""
+    golden = next(v for v in GOLDEN["messages"] if v["name"] == "subtitle_final_notification")
+    final = Caption(
+        segment=3,
+        revision=2,
+        final=True,
+        text="Hello there.",
+        start=1.25,
+        end=2.5,
+        words=(Word(text="Hello", start=1.25, end=1.6, probability=0.98),),
+    )
+    assert encode(Notification(*event_message(1, final))) == bytes.fromhex(golden["payload"])
+    partial = Caption(segment=3, revision=0, final=False, text="Hel", start=1, end=2)
+    method, params = event_message(1, partial)
+    assert method == "subtitle.partial" and "final" not in params
+    assert event_message(
+        2, CaptionTranslation(segment=3, target="es", text="Hola.", start=1.25, end=2.5)
+    ) == (
+        "subtitle.translation",
+        {"session": 2, "segment": 3, "target": "es", "text": "Hola.", "start": 1.25, "end": 2.5},
+    )
+    lost = InputError("microphone lost")
+    assert event_message(2, SubtitleError(error=lost, fatal=True)) == (
+        "subtitle.error",
+        {"session": 2, "error": lost.to_dict(), "fatal": True},
+    )

@@ -23,6 +23,7 @@ import pytest
 
 from bridge.aio import AsyncClient
 from bridge.client import Client
+from bridge.discovery import read_discovery
 from bridge.errors import ConnectionDeadError, RemoteError
 from bridge.methods import METHODS
 from bridge.protocol import (
@@ -34,7 +35,7 @@ from bridge.protocol import (
     frame,
     pack,
 )
-from bridge.server import BridgeServer, ServerOptions, read_discovery
+from bridge.server import BridgeServer, ServerOptions
 from npc_ai.backends import ScriptedGenerator
 from npc_ai.engine import SerialEngine
 from npc_ai.errors import NpcAiError
@@ -785,6 +786,30 @@ def test_public_names() -> None:
     ]
     assert bridge.client.__all__ == ["Client", "ReplyStream"]
     assert bridge.aio.__all__ == ["AsyncClient", "AsyncReplyStream"]
+
+
+@pytest.mark.parametrize(
+    "connect",
+    [
+        "import bridge.client as c; c.Client.connect(missing)",
+        "import asyncio, bridge.aio as a; asyncio.run(a.AsyncClient.connect(missing))",
+    ],
+)
+def test_clients_do_not_load_the_server_or_the_runtime(connect: str, tmp_path: Path) -> None:
+    """A game's Python client reads the discovery file without the server and the runtime
+    behind it (the model stack)."""
+    code = (
+        "import sys\n"
+        f"missing = {str(tmp_path / 'none.json')!r}\n"
+        "try:\n"
+        f"    {connect}\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__)\n"
+        "print(sorted(m for m in ('bridge.server', 'npc_ai.runtime', 'npc_ai.engine') "
+        "if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["NpcAiError", "[]"]  # no discovery file: the clear error
 
 
 # -- memory --------------------------------------------------------------------------------

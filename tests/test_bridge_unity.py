@@ -166,7 +166,7 @@ def test_codec_check_fails_on_a_wrong_vector(smoke_exe: Path, tmp_path: Path) ->
 def test_finds_the_discovery_file_where_the_server_writes_it(
     smoke_exe: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, xdg: bool
 ) -> None:
-    from bridge.server import default_discovery_path
+    from bridge.discovery import default_discovery_path
 
     if xdg:
         monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))

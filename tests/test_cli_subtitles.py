@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from bridge import subtitles_cli as subtitles
-from bridge.subtitles_cli import TerminalPrinter, pump, stop_on_interrupt
+from bridge.subtitles_cli import stop_on_interrupt
 from npc_ai.cli import main
 from npc_ai.errors import AudioDecodeError
+from npc_ai.subtitles.output import TerminalPrinter, pump
 from npc_ai.subtitles.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
 from tests.test_overlay import SseReader
 
@@ -584,3 +585,30 @@ def test_real_speech_on_the_page_and_in_the_window(speech: Path) -> None:
     spanish = [m["event"]["text"] for m in messages if m["kind"] == "translation"]
     assert len(spanish) == len([f for f in finals if f.strip()]) and all(spanish)
     assert messages[-1]["kind"] == "expire" and messages[-1]["lines"] == []  # shown, then gone
+
+
+def test_the_output_library_needs_neither_the_bridge_nor_pygame() -> None:
+    """pump and the sinks live in npc_ai.subtitles.output, which the bridge server and the
+    command share; importing it loads no bridge module, no pygame and no speech stack."""
+    code = (
+        "import sys, npc_ai.subtitles.output\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('bridge', 'pygame', 'faster_whisper', 'ctranslate2')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_translation_files_sit_next_to_the_original(tmp_path: Path) -> None:
+    from npc_ai.subtitles.output import SubtitleFile, translation_path
+
+    path = tmp_path / "talk.srt"
+    assert translation_path(path, "es") == tmp_path / "talk.es.srt"
+    spanish = SubtitleFile(translation_path(path, "es"), "srt", max_cps=17.0, language="es")
+    try:
+        spanish(cap(0, "Hello.", final=True))  # not a Spanish translation: left out
+        spanish(tr(0, "es", "Hola.", 0.5, 1.5))
+    finally:
+        spanish.close()
+    assert "Hola." in (tmp_path / "talk.es.srt").read_text(encoding="utf-8")
+    assert "Hello." not in (tmp_path / "talk.es.srt").read_text(encoding="utf-8")

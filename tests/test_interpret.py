@@ -14,7 +14,7 @@ from npc_ai.dialogue.persona import Persona
 from npc_ai.engine import SerialEngine
 from npc_ai.errors import InputError, MissingLanguagePairError
 from npc_ai.runtime import ReplyDelta, ReplyDone, Runtime, RuntimeOptions
-from npc_ai.translation.core import IdentityTranslator
+from npc_ai.translation import IdentityTranslator
 
 
 def tagging() -> Interpreter:
@@ -74,7 +74,7 @@ def test_the_runtime_streams_translated_sentences(blacksmith: Persona) -> None:
 
 @pytest.mark.skipif(shutil.which("apertium") is None, reason="apertium is not installed")
 def test_a_real_translator_between_spanish_and_english(blacksmith: Persona) -> None:
-    from npc_ai.translation.core import open_translator
+    from npc_ai.translation import open_translator
 
     with open_translator("apertium") as translator:
         model = ScriptedGenerator([" The forge is hot. Come back tomorrow."])

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from npc_ai.backends.llama_cpp import DEFAULT_MODEL, LlamaCppGenerator, LlamaOptions
+from npc_ai.backends.llama_cpp import LlamaCppGenerator, LlamaOptions
 from npc_ai.dialogue.npc import Npc
 from npc_ai.dialogue.persona import Persona
 from npc_ai.errors import BackendError, InputError, ModelLoadError
 from npc_ai.generation import SamplingParams
-from npc_ai.models.cache import resolve_model
+from npc_ai.models import DEFAULT_MODEL, resolve_model
 
 pytestmark = pytest.mark.model
 

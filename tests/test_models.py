@@ -24,10 +24,12 @@ from typing import Any
 
 import pytest
 
+import npc_ai.models as models_package
 from npc_ai.cli import models as cli_models
 from npc_ai.errors import ModelChecksumError, ModelError, ModelNotFoundError
 from npc_ai.models import cache as models
 from npc_ai.models import manifest as _manifest
+from npc_ai.models import store
 from npc_ai.models.cache import (
     ModelSpec,
     cache_dir,
@@ -200,13 +202,13 @@ class Recorder:
 def hashes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Every file the resolver hashes from the start of the test."""
     seen: list[Path] = []
-    real = models._hash_file
+    real = store.hash_file
 
     def counting(path: Path, *args: Any) -> str:
         seen.append(path)
         return real(path, *args)
 
-    monkeypatch.setattr(models, "_hash_file", counting)
+    monkeypatch.setattr(store, "hash_file", counting)
     return seen
 
 
@@ -226,6 +228,56 @@ def test_public_surface_is_pinned() -> None:
         "resolve_model",
         "verify_model",
     ]
+
+
+def test_package_names_are_pinned_and_load_lazily() -> None:
+    assert models_package.__all__ == [
+        "DEFAULT_MODEL",
+        "DERIVED",
+        "FULL_MODEL",
+        "DerivedModel",
+        "FilePart",
+        "ModelFile",
+        "ModelSpec",
+        "ModelStatus",
+        "Progress",
+        "build_model",
+        "cache_dir",
+        "load_manifest",
+        "model_status",
+        "resolve_model",
+        "verify_model",
+    ]
+    for name in models_package.__all__:
+        assert getattr(models_package, name) is not None
+    assert models_package.resolve_model is models.resolve_model
+    code = "import sys, npc_ai.models; print(sorted(m for m in sys.modules if 'npc_ai.' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['npc_ai.models']"
+
+
+def test_derived_models_do_not_import_the_resolver_that_dispatches_to_them() -> None:
+    """No cycle: cache (the entry points) imports derived; derived only the layers below."""
+    code = (
+        "import sys, npc_ai.models.derived\n"
+        "print(sorted(m for m in sys.modules if m.startswith('npc_ai.models.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert eval(out.stdout) == [
+        "npc_ai.models.assembly",
+        "npc_ai.models.derived",
+        "npc_ai.models.manifest",
+        "npc_ai.models.packaged",
+        "npc_ai.models.store",
+    ]
+
+
+def test_default_dialogue_model_is_the_trimmed_full_model() -> None:
+    from npc_ai.models import DEFAULT_MODEL, DERIVED, FULL_MODEL
+
+    assert DERIVED[DEFAULT_MODEL].source == FULL_MODEL
+    spec = load_manifest()[FULL_MODEL]
+    assert spec.kind == "gguf" and spec.role == "dialogue" and spec.default
 
 
 def test_real_manifest_describes_the_three_defaults() -> None:

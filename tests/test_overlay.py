@@ -430,7 +430,15 @@ def test_sse_clients_receive_caption_events() -> None:
             partial = reader.until("partial")
             assert partial["event"]["text"] == "hello" and partial["event"]["final"] is False
             final = reader.until("final")
-            assert final["event"]["segment"] == 0
+            assert list(final["event"].items()) == [  # no word times on the page
+                ("segment", 0),
+                ("revision", 0),
+                ("final", True),
+                ("text", "Hello there."),
+                ("start", 0.0),
+                ("end", 2.0),
+                ("language", "en"),
+            ]
             assert [line["text"] for line in final["lines"]] == ["Hello there."]
             translation = reader.until("translation")
             assert translation["event"] == {

@@ -7,11 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from npc_ai.backends.llama_cpp import DEFAULT_MODEL
 from npc_ai.backends.llama_engine import EngineOptions, LlamaBatchEngine
 from npc_ai.dialogue.npc import DialogueOptions
 from npc_ai.dialogue.persona import Persona
-from npc_ai.models.cache import resolve_model
+from npc_ai.models import DEFAULT_MODEL, resolve_model
 from npc_ai.runtime import ReplyDelta, ReplyDone, Runtime
 from tests.frames import assert_no_stall, run_frames
 from tests.test_runtime import pump

@@ -23,6 +23,7 @@ from npc_ai.subtitles.speech.events import (
 )
 from npc_ai.subtitles.speech.fake import EnergyVad, ScriptedRecognizer, scripted_stream
 from npc_ai.subtitles.speech.streaming import SAMPLE_RATE, StreamingTranscriber
+from npc_ai.translation import CachedTranslator
 
 
 def script(text: str, start: float) -> list[Word]:
@@ -60,6 +61,12 @@ class Upper:
         if self.fail_on and self.fail_on in text:
             raise RuntimeError("no model for that")
         return f"{target}:{text.upper()}"
+
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        return frozenset()
+
+    def close(self) -> None:
+        pass
 
 
 def run_push(session: LiveSubtitles, source: PushSource, audio: np.ndarray) -> list[SubtitleEvent]:
@@ -120,6 +127,28 @@ def test_repeated_line_is_translated_once() -> None:
     events = run_push(session, source, audio)
     assert [e.text for e in events if isinstance(e, CaptionTranslation)] == ["es:HALT", "es:HALT"]
     assert len(translator.calls) == 1
+
+
+def test_a_cached_translator_given_is_the_one_cache() -> None:
+    """open_translator's CachedTranslator is used as it is: a line it already knows costs
+    the session no translation, and no second cache sits in front of it."""
+    first = script("halt", 0.3)
+    audio = scripted_stream(first, 1.8)
+    source = PushSource()
+    upper = Upper()
+    cached = CachedTranslator(upper)
+    cached.translate("halt", "en", "es")  # known before the session starts
+    session = LiveSubtitles(
+        source,
+        options=SubtitleOptions(targets=("es", "de")),
+        transcriber=transcriber(audio, first),
+        translator=cached,
+    )
+    events = run_push(session, source, audio)
+    assert [e.text for e in events if isinstance(e, CaptionTranslation)] == ["es:HALT", "de:HALT"]
+    assert upper.calls == [("halt", "en", "es"), ("halt", "en", "de")]
+    assert len(session.translation_seconds) == 1  # the cache hit is not timed
+    assert cached.stats().size == 2
 
 
 def test_translation_failure_is_a_non_fatal_event() -> None:

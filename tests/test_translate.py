@@ -13,6 +13,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import npc_ai.translation as translate
 from npc_ai.backends import apertium as apertium_backend
 from npc_ai.backends.argos import (
     ArgosTranslator,
@@ -39,8 +42,7 @@ from npc_ai.errors import (
     TranslationPackError,
     TranslatorUnavailableError,
 )
-from npc_ai.translation import core as translate
-from npc_ai.translation.core import (
+from npc_ai.translation import (
     CachedTranslator,
     IdentityTranslator,
     MultiTranslator,
@@ -57,9 +59,40 @@ needs_apertium = pytest.mark.skipif(not HAVE_APERTIUM, reason="apertium-eng-spa 
 
 
 def test_public_names() -> None:
-    assert translate.__all__ == sorted(translate.__all__)
+    assert translate.__all__ == [
+        "BACKENDS",
+        "CacheStats",
+        "CachedTranslator",
+        "IdentityTranslator",
+        "LanguagePair",
+        "MultiTranslator",
+        "RoutingTranslator",
+        "Translator",
+        "check_pair",
+        "format_pairs",
+        "normalize_language",
+        "open_translator",
+    ]
     for name in translate.__all__:
         assert getattr(translate, name).__doc__
+    assert set(translate.__all__) <= set(dir(translate))
+
+
+def test_the_package_and_the_backends_import_only_what_they_need() -> None:
+    """``import npc_ai.translation`` loads no backend and no wrapper; a backend loads the
+    contract only, never the factory that imports it (no cycle)."""
+    code = (
+        "import sys\n"
+        "import npc_ai.translation\n"
+        "print(sorted(m for m in sys.modules if m.startswith('npc_ai.')))\n"
+        "import npc_ai.backends.argos, npc_ai.backends.apertium\n"
+        "print(sorted(m for m in sys.modules if m.startswith('npc_ai.translation')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert eval(out[0]) == ["npc_ai.translation"]
+    assert eval(out[1]) == ["npc_ai.translation", "npc_ai.translation.contract"]
 
 
 # -- core ---------------------------------------------------------------------------------
@@ -102,6 +135,18 @@ def test_cache_hits_misses_and_lru_order() -> None:
     assert len(fake.calls) == 4
     cache.clear()
     assert cache.stats().size == 0
+
+
+def test_cache_peek_answers_from_the_cache_only() -> None:
+    fake = IdentityTranslator(tag=True)
+    cache = CachedTranslator(fake, maxsize=4)
+    assert cache.peek("one", "en", "es") is None  # not asked, not counted
+    assert fake.calls == [] and cache.stats().misses == 0
+    cache.translate("one", "en", "es")
+    assert cache.peek(" one", "EN", "es") == "[es] one"
+    assert cache.peek("", "en", "es") == ""
+    stats = cache.stats()
+    assert (stats.hits, stats.misses, len(fake.calls)) == (1, 1, 1)
 
 
 def test_cache_is_thread_safe() -> None:

@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from npc_ai.backends.llama_cpp import DEFAULT_MODEL, LlamaCppGenerator, LlamaOptions  # noqa: E402
+from npc_ai.backends.llama_cpp import LlamaCppGenerator, LlamaOptions  # noqa: E402
 from npc_ai.dialogue.npc import Npc  # noqa: E402
 from npc_ai.dialogue.persona import load_persona  # noqa: E402
 from npc_ai.generation import SamplingParams  # noqa: E402
-from npc_ai.models.cache import resolve_model  # noqa: E402
+from npc_ai.models import DEFAULT_MODEL, resolve_model  # noqa: E402
 
 PERSONA = ROOT / "sample_game" / "personas" / "blacksmith.toml"
 LINES = [

@@ -49,17 +49,13 @@ sys.path.insert(0, str(ROOT))
 from bench_dialogue import LINES, pct, raw_step_ms  # noqa: E402
 from bench_runtime_report import draw_plot, frame_targets, print_tables  # noqa: E402
 
-from npc_ai.backends.llama_cpp import (  # noqa: E402
-    DEFAULT_MODEL,
-    LlamaCppGenerator,
-    default_threads,
-)
+from npc_ai.backends.llama_cpp import LlamaCppGenerator, default_threads  # noqa: E402
 from npc_ai.backends.llama_engine import LlamaBatchEngine  # noqa: E402
 from npc_ai.dialogue.npc import DialogueOptions  # noqa: E402
 from npc_ai.dialogue.persona import Persona, load_persona  # noqa: E402
 from npc_ai.engine import Engine, Job, Piece, Priority, SerialEngine  # noqa: E402
 from npc_ai.generation import SamplingParams  # noqa: E402
-from npc_ai.models.cache import resolve_model  # noqa: E402
+from npc_ai.models import DEFAULT_MODEL, resolve_model  # noqa: E402
 from npc_ai.runtime import (  # noqa: E402
     Event,
     ReplyDelta,

@@ -212,7 +212,7 @@ def main() -> None:
     targets = tuple(t for t in args.translate.split(",") if t)
     translator = None
     if targets:
-        from npc_ai.translation.core import open_translator
+        from npc_ai.translation import open_translator
 
         translator = open_translator("auto")
         translator.translate("Warm-up.", "en", targets[0])  # first call loads the model

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from npc_ai.backends.apertium import ApertiumTranslator  # noqa: E402
 from npc_ai.backends.argos import ArgosTranslator, install_pack  # noqa: E402
-from npc_ai.translation.core import CachedTranslator  # noqa: E402
+from npc_ai.translation import CachedTranslator  # noqa: E402
 from tests.argos_fixture import make_pack  # noqa: E402
 
 CAPTIONS = [

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO
 
 from npc_ai.errors import TranslationFailedError, TranslatorUnavailableError
-from npc_ai.translation.core import LanguagePair, check_pair
+from npc_ai.translation.contract import LanguagePair, check_pair
 
 __all__ = [
     "ISO_639_3_TO_1",

@@ -38,7 +38,7 @@ from npc_ai.errors import (
     TranslationPackError,
     TranslatorUnavailableError,
 )
-from npc_ai.translation.core import LanguagePair, check_pair, format_pairs
+from npc_ai.translation.contract import LanguagePair, check_pair, format_pairs
 
 __all__ = [
     "ArgosTranslator",

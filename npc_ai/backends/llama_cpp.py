@@ -28,16 +28,10 @@ from npc_ai.engine import Job
 from npc_ai.errors import BackendError, InputError
 from npc_ai.generation import SamplingParams
 from npc_ai.models.cache import Progress, resolve_model
+from npc_ai.models.manifest import DEFAULT_MODEL
 
-__all__ = ["DEFAULT_MODEL", "FULL_MODEL", "LlamaCppGenerator", "LlamaOptions", "default_threads"]
+__all__ = ["LlamaCppGenerator", "LlamaOptions", "default_threads"]
 
-#: The default dialogue model: Gemma 3 270M with its output head cut to the tokens of English,
-#: Spanish, French and German (:mod:`npc_ai.models.derived`, built from ``FULL_MODEL`` on first
-#: use).
-#: About twice as fast per token, and as good on tools/eval_dialogue.py (docs/MODELS.md).
-DEFAULT_MODEL = "gemma3-270m-trim"
-#: The model as packaged, every one of its 262,144 tokens.
-FULL_MODEL = "gemma3-270m"
 _KEY = "conversation"
 
 

@@ -53,11 +53,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from npc_ai.backends.llama_cpp import DEFAULT_MODEL, LlamaCppGenerator, LlamaOptions
+    from npc_ai.backends.llama_cpp import LlamaCppGenerator, LlamaOptions
     from npc_ai.cli.models import progress_bar
     from npc_ai.dialogue.npc import DialogueOptions
     from npc_ai.dialogue.persona import load_persona
-    from npc_ai.models.cache import resolve_model
+    from npc_ai.models import DEFAULT_MODEL, resolve_model
 
     persona = load_persona(args.persona)
     dialogue = DialogueOptions(
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     interpreter = None
     if args.language:
         from npc_ai.dialogue.interpret import Interpreter
-        from npc_ai.translation.core import open_translator
+        from npc_ai.translation import open_translator
 
         translator = open_translator(args.translator)
         interpreter = Interpreter(translator, player=args.language, npc=persona.language)

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from npc_ai.errors import ModelError, TranslationError
-from npc_ai.models.cache import Progress, load_manifest, model_status, resolve_model, verify_model
+from npc_ai.models import (
+    DEFAULT_MODEL,
+    Progress,
+    load_manifest,
+    model_status,
+    resolve_model,
+    verify_model,
+)
 
 __all__ = ["add_parser", "progress_bar"]
 
@@ -142,7 +149,6 @@ def _list(args: argparse.Namespace) -> int:
                 f"{where} ({status.detail})" if status.detail != "verified" else f"{where} (ok)",
             ]
         )
-    from npc_ai.backends.llama_cpp import DEFAULT_MODEL
     from npc_ai.models.derived import DERIVED, derived_status
 
     manifest = load_manifest()
@@ -167,7 +173,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 class _Bar:
-    """A :data:`~npc_ai.models.cache.Progress` callback drawing one tqdm bar per label on stderr."""
+    """A :data:`~npc_ai.models.Progress` callback drawing one tqdm bar per label on stderr."""
 
     def __init__(self, enabled: bool) -> None:
         self._tqdm: Any = None
@@ -211,7 +217,7 @@ class _Bar:
 
 @contextlib.contextmanager
 def progress_bar(enabled: bool = True) -> Iterator[Progress]:
-    """A progress callback for :func:`~npc_ai.models.cache.resolve_model`: tqdm bars on stderr.
+    """A progress callback for :func:`~npc_ai.models.resolve_model`: tqdm bars on stderr.
 
     No bar when ``enabled`` is false, stderr is not a terminal or tqdm is not installed.
     """

@@ -9,13 +9,13 @@ finished it. The NPC's transcript and memory keep the persona-language text.
 
 ::
 
-    from npc_ai.translation.core import open_translator
+    from npc_ai.translation import open_translator
 
     interpreter = Interpreter(open_translator("auto"), player="es", npc=persona.language)
     npc = Npc(persona, model, interpreter=interpreter)
     npc.reply("¿Puedes arreglar mi espada?")  # heard in English, answered in Spanish
 
-Any :class:`~npc_ai.translation.core.Translator` works (Argos packs, apertium); a
+Any :class:`~npc_ai.translation.Translator` works (Argos packs, apertium); a
 missing pair fails when the interpreter is made, with the installed pairs in
 the message.
 """
@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 
 from npc_ai.errors import InputError
-from npc_ai.translation.core import Translator, check_pair, normalize_language
+from npc_ai.translation.contract import Translator, check_pair, normalize_language
 
 __all__ = ["Interpreter", "SentenceTranslator"]
 

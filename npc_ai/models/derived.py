@@ -4,7 +4,7 @@
 the tokens of English, Spanish, French and German (see docs/MODELS.md): the kept token ids ship
 with the package (``npc_ai/data/trim/*.ids``), :func:`build_model` writes the GGUF into the
 model cache and checks its sha256 against the digest recorded here, and :func:`resolve_derived`
-(called by :func:`npc_ai.models.cache.resolve_model`) builds it on first use (about 20 s) and
+(called by :func:`npc_ai.models.resolve_model`) builds it on first use (about 20 s) and
 verifies the cached file before returning it.
 
     npc-ai models build gemma3-270m-trim        # build (again) now
@@ -21,7 +21,9 @@ from importlib import resources
 from pathlib import Path
 
 from npc_ai.errors import ModelChecksumError, ModelError, ModelNotFoundError
-from npc_ai.models.cache import Progress, _hash_file, _Stamps, cache_dir, resolve_model
+from npc_ai.models import store
+from npc_ai.models.packaged import resolve_packaged
+from npc_ai.models.store import Progress, Stamps, cache_dir
 
 __all__ = [
     "DERIVED",
@@ -109,8 +111,8 @@ def _target(spec: DerivedModel) -> Path:
     return cache_dir() / "models" / spec.name / spec.file
 
 
-def _stamps(spec: DerivedModel) -> _Stamps:
-    return _Stamps(cache_dir() / "stamps" / f"{spec.name}.json")
+def _stamps(spec: DerivedModel) -> Stamps:
+    return Stamps.of(spec.name)
 
 
 def _checksum_error(spec: DerivedModel, path: Path, actual: str) -> ModelChecksumError:
@@ -135,7 +137,7 @@ def build_model(name: str, *, progress: Progress | None = None) -> Path:
     from npc_ai.backends.trim import write_trimmed
 
     spec = _spec(name)
-    source = resolve_model(spec.source, progress=progress)
+    source = resolve_packaged(spec.source, progress=progress)
     dest = _target(spec)
     label = f"{name}: building from {spec.source}"
     if progress is not None:
@@ -194,7 +196,7 @@ def resolve_derived(name: str, *, progress: Progress | None = None, full: bool =
     stamps = _stamps(spec)
     if full or not stamps.matches(path, spec.sha256):
         before = path.stat()
-        actual = _hash_file(path, f"{name}: verifying {spec.file}", before.st_size, progress)
+        actual = store.hash_file(path, f"{name}: verifying {spec.file}", before.st_size, progress)
         if actual != spec.sha256:
             raise _checksum_error(spec, path, actual)
         stamps.record(path, actual, before)

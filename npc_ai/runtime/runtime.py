@@ -143,9 +143,8 @@ class Runtime:
         """A runtime on a GGUF file (``None``: the default dialogue model), batched with
         llama.cpp. The file is checked before it is loaded: a missing or corrupt one is a
         :class:`~npc_ai.errors.ModelError` naming it."""
-        from npc_ai.backends.llama_cpp import DEFAULT_MODEL
         from npc_ai.backends.llama_engine import LlamaBatchEngine
-        from npc_ai.models.cache import resolve_model
+        from npc_ai.models import DEFAULT_MODEL, resolve_model
 
         path = resolve_model(DEFAULT_MODEL, path=None if model is None else os.fspath(model))
         engine = LlamaBatchEngine(path, options=engine_options)

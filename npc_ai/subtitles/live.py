@@ -27,28 +27,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Protocol
 
 from npc_ai.errors import AudioOverrunError, BackendError, InputError, NpcAiError
 from npc_ai.subtitles.speech.audio import AudioSource
 from npc_ai.subtitles.speech.events import Caption, CaptionTranslation, SubtitleError, SubtitleEvent
 from npc_ai.subtitles.speech.streaming import StreamingOptions, StreamingTranscriber
+from npc_ai.translation.contract import Translator
+from npc_ai.translation.wrappers import CachedTranslator
 
 __all__ = ["LiveSubtitles", "SubtitleOptions", "Translator"]
 
 logger = logging.getLogger(__name__)
-
-
-class Translator(Protocol):
-    """Translates one caption's text (``npc_ai.translation.core`` provides real ones)."""
-
-    def translate(self, text: str, source: str, target: str) -> str:
-        """``text`` in language ``source`` rendered in language ``target``."""
-        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,15 +72,19 @@ class SubtitleOptions:
     max_events: int = 1000
     """Events kept for a caller that does not poll; the oldest are dropped beyond this."""
     cache_size: int = 512
-    """Translations remembered (a repeated line is translated once)."""
+    """Translations remembered (a repeated line is translated once) when the translator given
+    is not a :class:`~npc_ai.translation.CachedTranslator` already (``open_translator``'s is:
+    its cache, shared by every session over it, is used as it is)."""
 
 
 class LiveSubtitles:
     """Transcription (and translation) of one audio source on worker threads.
 
     ``transcriber`` replaces the faster-whisper one built from ``options`` (tests pass one
-    over fakes); ``translator`` translates finals into ``options.targets``. Use as a context
-    manager, or call :meth:`start` and :meth:`stop`.
+    over fakes); ``translator`` translates finals into ``options.targets``, through a
+    :class:`~npc_ai.translation.CachedTranslator` (the translator itself when it is one, else
+    one of ``options.cache_size`` entries in front of it); the session does not close it.
+    Use as a context manager, or call :meth:`start` and :meth:`stop`.
     """
 
     def __init__(
@@ -101,7 +98,13 @@ class LiveSubtitles:
         self.source = source
         self.options = options or SubtitleOptions()
         self._transcriber = transcriber
-        self._translator = translator
+        self._translator: CachedTranslator | None = None
+        if translator is not None:
+            self._translator = (
+                translator
+                if isinstance(translator, CachedTranslator)
+                else CachedTranslator(translator, maxsize=self.options.cache_size)
+            )
         self._events: deque[SubtitleEvent] = deque()
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -109,11 +112,10 @@ class LiveSubtitles:
         self._translating: threading.Thread | None = None
         self._finals: deque[Caption | None] = deque()
         self._finals_cond = threading.Condition()
-        self._cache: OrderedDict[tuple[str, str, str], str] = OrderedDict()
         self._done = False
         self._dropped_events = 0
         self.translation_seconds: list[float] = []
-        """Wall seconds each translation took (for benchmarks)."""
+        """Wall seconds each translation took (for benchmarks); cache hits are left out."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -347,16 +349,12 @@ class LiveSubtitles:
                 )
 
     def _translated(self, text: str, source: str, target: str) -> str:
-        key = (text, source, target)
-        cached = self._cache.get(key)
+        translator = self._translator
+        assert translator is not None
+        cached = translator.peek(text, source, target)
         if cached is not None:
-            self._cache.move_to_end(key)
             return cached
-        assert self._translator is not None
         began = time.perf_counter()
-        out = self._translator.translate(text, source, target)
+        out = translator.translate(text, source, target)
         self.translation_seconds.append(time.perf_counter() - began)
-        self._cache[key] = out
-        while len(self._cache) > self.options.cache_size:
-            self._cache.popitem(last=False)
         return out

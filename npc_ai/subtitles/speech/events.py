@@ -5,15 +5,24 @@ a stream) and is shown first as partial captions (revisable: a later revision of
 same segment replaces it on screen) and then once as a final caption, which never
 changes again. Translations are made of finals only and are sent after their final.
 Times are audio seconds from the start of the stream, not wall-clock times.
+
+Each record maps itself to plain fields once, for every wire that carries it (the bridge's
+``subtitle.*`` notifications, the caption page's event stream): :attr:`kind` names what
+happened (``partial``, ``final``, ``translation``, ``error``) and ``to_dict()`` gives the
+fields as JSON and MessagePack types (times as floats, the error as its wire map).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from npc_ai.errors import NpcAiError
 
-__all__ = ["Caption", "CaptionTranslation", "SubtitleError", "SubtitleEvent", "Word"]
+__all__ = ["Caption", "CaptionTranslation", "EventKind", "SubtitleError", "SubtitleEvent", "Word"]
+
+EventKind = Literal["partial", "final", "translation", "error"]
+"""What a subtitle event is, as the wires name it (``subtitle.<kind>`` on the bridge)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,6 +33,15 @@ class Word:
     start: float  # audio seconds from the start of the stream
     end: float
     probability: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"text", "start", "end", "probability"}``."""
+        return {
+            "text": self.text,
+            "start": float(self.start),
+            "end": float(self.end),
+            "probability": float(self.probability),
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +57,25 @@ class Caption:
     language: str = "en"
     words: tuple[Word, ...] = ()
 
+    @property
+    def kind(self) -> EventKind:
+        """``"final"`` or ``"partial"``."""
+        return "final" if self.final else "partial"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, in declaration order: ``{"segment", "revision", "final", "text",
+        "start", "end", "language", "words"}`` (each word a :meth:`Word.to_dict`)."""
+        return {
+            "segment": self.segment,
+            "revision": self.revision,
+            "final": self.final,
+            "text": self.text,
+            "start": float(self.start),
+            "end": float(self.end),
+            "language": self.language,
+            "words": [word.to_dict() for word in self.words],
+        }
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CaptionTranslation:
@@ -50,6 +87,21 @@ class CaptionTranslation:
     start: float
     end: float
 
+    @property
+    def kind(self) -> EventKind:
+        """``"translation"``."""
+        return "translation"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"segment", "target", "text", "start", "end"}``."""
+        return {
+            "segment": self.segment,
+            "target": self.target,
+            "text": self.text,
+            "start": float(self.start),
+            "end": float(self.end),
+        }
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubtitleError:
@@ -60,6 +112,15 @@ class SubtitleError:
 
     error: NpcAiError
     fatal: bool
+
+    @property
+    def kind(self) -> EventKind:
+        """``"error"``."""
+        return "error"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"error": {"code", "name", "message", "data"}, "fatal"}``."""
+        return {"error": self.error.to_dict(), "fatal": self.fatal}
 
 
 # A run-time union (Python 3.10+), so isinstance(event, SubtitleEvent) works too.
