@@ -253,7 +253,7 @@ def test_package_names_are_pinned_and_load_lazily() -> None:
     assert models_package.resolve_model is models.resolve_model
     code = "import sys, npc_ai.models; print(sorted(m for m in sys.modules if 'npc_ai.' in m))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['npc_ai.models']"
+    assert out.stdout.strip() == "['npc_ai._lazy', 'npc_ai.models']"
 
 
 def test_derived_models_do_not_import_the_resolver_that_dispatches_to_them() -> None:

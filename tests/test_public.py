@@ -85,7 +85,7 @@ def test_import_is_cheap() -> None:
         "'av', 'msgpack', 'sqlite3', 'socket', 'asyncio'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == ["npc_ai"]
+    assert json.loads(out.stdout) == ["npc_ai", "npc_ai._lazy"]
 
 
 def test_a_game_gets_what_it_needs_without_loading_subtitles() -> None:

@@ -11,8 +11,9 @@ Names are loaded on first use (see :mod:`npc_ai.models.cache` for how a model is
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from npc_ai._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from npc_ai.models.cache import model_status, resolve_model, verify_model
@@ -65,14 +66,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
