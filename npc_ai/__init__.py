@@ -3,15 +3,18 @@
 The names a game needs are here, loaded on first use, so ``import npc_ai``
 costs next to nothing (no model library, no pygame, no numpy)::
 
+    import time
+
     import npc_ai
 
     with npc_ai.Runtime.from_default() as npcs:      # one model, many NPCs
         smith = npcs.add_npc(npc_ai.load_persona("sample_game/personas/blacksmith.toml"))
-        npcs.say(smith, "Can you mend my sword?")
-        while running:
-            for event in npcs.update(dt):            # once a frame, within its budget
+        reply = npcs.say(smith, "Can you mend my sword?")
+        while not reply.done:                        # the game's frame loop
+            for event in npcs.update():              # within its budget, never waiting
                 if isinstance(event, npc_ai.ReplyDelta):
-                    bubble += event.text
+                    print(event.text, end="", flush=True)
+            time.sleep(1 / 60)                       # the rest of the frame
 
 The packages behind them: :mod:`npc_ai.dialogue` (personas, the reply turn,
 structured replies, the guard), :mod:`npc_ai.runtime` (the game loop),

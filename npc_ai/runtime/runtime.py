@@ -3,20 +3,24 @@ frame and never waits for the model.
 
 A pygame loop::
 
-    from npc_ai.runtime import Priority, ReplyDelta, ReplyDone, Runtime
+    import pygame
+    from npc_ai import Priority, ReplyDelta, Runtime, load_persona
 
+    pygame.init()
+    screen, clock = pygame.display.set_mode((640, 360)), pygame.time.Clock()
+    font = pygame.font.Font(None, 24)
     with Runtime.from_default() as npcs:               # loads the model once
-        smith = npcs.add_npc(load_persona("blacksmith.toml"), priority=Priority.FOCUSED)
-        npcs.say(smith, "Can you mend my sword?")
-        while running:
-            for event in pygame.event.get():
-                ...
-            for event in npcs.update(dt):            # at most budget_ms on this thread
+        persona = load_persona("sample_game/personas/blacksmith.toml")
+        smith = npcs.add_npc(persona, priority=Priority.FOCUSED)
+        reply, bubble = npcs.say(smith, "Can you mend my sword?"), ""
+        while not reply.done:
+            pygame.event.pump()
+            for event in npcs.update():                # at most budget_ms on this thread
                 if isinstance(event, ReplyDelta):
-                    bubble[event.npc] += event.text
-                elif isinstance(event, ReplyDone):
-                    ...
-            draw()
+                    bubble += event.text
+            screen.fill("black")
+            screen.blit(font.render(bubble, True, "white"), (20, 20))
+            pygame.display.flip()
             clock.tick(60)
 
 Generation runs on a worker thread, batched over every NPC that is talking

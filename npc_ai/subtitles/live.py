@@ -8,14 +8,13 @@ translated, so translations do not flicker). The game or UI thread collects even
 
 Example (a game loop)::
 
-    from npc_ai import MicSource
-    from npc_ai.subtitles.live import LiveSubtitles, SubtitleOptions
+    from npc_ai import LiveSubtitles, MicSource, SubtitleOptions
 
     with LiveSubtitles(MicSource(), options=SubtitleOptions(targets=())) as subs:
-        while running:
-            for event in subs.poll(max_events=20):
-                overlay.show(event)      # Caption, CaptionTranslation or SubtitleError
-            ...draw the frame...
+        while not subs.done:                       # the game's frame loop
+            for event in subs.poll(max_events=20):   # never blocks
+                print(event)             # Caption, CaptionTranslation or SubtitleError
+            time.sleep(1 / 60)           # the rest of the frame
 
 Events come in this order: a segment's partial captions by revision, then its final, then
 its translations; segments in increasing order. A :class:`SubtitleError` with ``fatal``
