@@ -43,9 +43,9 @@ def test_npcs_talk_at_once_without_stalling_frames(
         runtime.say(n, "Tell me a long story about this village.", seed=i)
         for i, n in enumerate(ids)
     ]
-    times = run_frames(runtime.update, frames=240)  # 4 s of a 60 FPS game
+    frames = run_frames(runtime.update, frames=240)  # 4 s of a 60 FPS game
     pump(runtime, lambda: all(h.done for h in handles), timeout=120)
-    assert_no_stall(times)
+    assert_no_stall(frames)
     for handle in handles:
         assert handle.text.strip() and handle.finish_reason in ("stop", "sentences", "length")
         assert "\n" not in handle.text

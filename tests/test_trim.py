@@ -216,7 +216,8 @@ def test_logits_are_the_full_models_over_the_kept_tokens(built: Path) -> None:
 
     src = resolve_model("gemma3-270m")
     full_vocab, small_vocab = read_vocab(src), read_vocab(built)
-    kept = [i for i, text in enumerate(full_vocab.tokens) if text in set(small_vocab.tokens)]
+    small_tokens = set(small_vocab.tokens)  # built once: 262k lookups, not 262k set builds
+    kept = [i for i, text in enumerate(full_vocab.tokens) if text in small_tokens]
     assert [full_vocab.tokens[i] for i in kept] == list(small_vocab.tokens)
     prompt = "Player: Good morning! What are you forging today?\nBlacksmith:"
     logits = []
