@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from npc_ai.errors import InputError, OverlayError
+from npc_ai.pygame.text import OutlinedText, blit_rows, board_rows, load_font, wrap_text
 from npc_ai.subtitles.board import BoardLine, BoardOptions, CaptionBoard, OverlayStyle, parse_color
 from npc_ai.subtitles.speech.events import SubtitleEvent
 
@@ -71,39 +72,6 @@ class WindowOptions:
             )
 
 
-def wrap_text(text: str, fits: Callable[[str], bool]) -> list[str]:
-    """Break ``text`` into rows at spaces so that each row ``fits``; an overlong word is cut."""
-    rows: list[str] = []
-    row = ""
-    for word in text.split():
-        candidate = f"{row} {word}" if row else word
-        if fits(candidate):
-            row = candidate
-            continue
-        if row:
-            rows.append(row)
-        while not fits(word) and len(word) > 1:
-            cut = len(word) - 1
-            while cut > 1 and not fits(word[:cut]):
-                cut -= 1
-            rows.append(word[:cut])
-            word = word[cut:]
-        row = word
-    if row:
-        rows.append(row)
-    return rows
-
-
-def _outline_offsets(radius: int) -> list[tuple[int, int]]:
-    """The points of a disc of ``radius`` around (0, 0) (slightly rounded out)."""
-    return [
-        (dx, dy)
-        for dx in range(-radius, radius + 1)
-        for dy in range(-radius, radius + 1)
-        if dx * dx + dy * dy <= radius * radius + radius
-    ]
-
-
 class CaptionWindow:
     """A window drawing a :class:`~npc_ai.subtitles.board.CaptionBoard`. See the module docs."""
 
@@ -121,11 +89,9 @@ class CaptionWindow:
         self._pg: Any = None
         self._screen: pygame.Surface | None = None
         self._font: pygame.font.Font | None = None
+        self._text: OutlinedText | None = None
         self._tick: pygame.time.Clock | None = None
-        self._cache: dict[tuple[str, str], pygame.Surface] = {}
         self._drawn = -1
-        self._offsets = _outline_offsets(self.options.style.outline_width)
-        self._disc: pygame.mask.Mask | None = None
         self._painted: pygame.Rect | None = None  # where text was drawn; None: repaint all
 
     # -- life cycle -----------------------------------------------------------------------
@@ -177,7 +143,15 @@ class CaptionWindow:
         pygame.display.set_caption(o.title)
         self._pg = pygame
         self._screen = screen
-        self._font = self._load_font()
+        s = o.style
+        self._font = load_font(s.font, s.font_size)
+        self._text = OutlinedText(
+            self._font,
+            outline_color=s.outline_color,
+            outline_width=s.outline_width,
+            antialias=o.antialias,
+            background=o.chroma_key,
+        )
         self._tick = pygame.time.Clock()
         if o.background == "transparent":
             self._make_transparent(pygame)
@@ -189,9 +163,9 @@ class CaptionWindow:
         """Close the window (pygame's display only; the caller's own pygame stays)."""
         if self._screen is None:
             return
-        self._cache.clear()
         self._screen = None
         self._font = None
+        self._text = None
         self._pg.display.quit()
 
     def __enter__(self) -> CaptionWindow:
@@ -232,16 +206,10 @@ class CaptionWindow:
             screen.fill(key, self._painted)  # only where the last rows were
         rows = self._layout(self.board.lines)
         s = o.style
-        row_height = self._row_height()
-        if s.position == "bottom":
-            top = screen.get_height() - s.margin - len(rows) * row_height
-        else:
-            top = s.margin
-        painted = self._pg.Rect(0, 0, 0, 0)
-        for i, image in enumerate(rows):
-            x = (screen.get_width() - image.get_width()) // 2
-            drawn = screen.blit(image, (x, top + i * row_height))
-            painted = drawn if not painted.width else painted.union(drawn)
+        area = self._pg.Rect(0, s.margin, screen.get_width(), screen.get_height() - 2 * s.margin)
+        painted = blit_rows(
+            screen, rows, area, row_height=self._row_height(), bottom=s.position == "bottom"
+        )
         self._painted = painted
         self._pg.display.flip()
         self._drawn = self.board.version
@@ -272,77 +240,16 @@ class CaptionWindow:
 
     # -- drawing --------------------------------------------------------------------------
 
-    def _load_font(self) -> pygame.font.Font:
-        import pygame as pg
-
-        s = self.options.style
-        # pygame's default font (``Font(None, n)``) is drawn at 0.6875 of the size asked for;
-        # the file itself gives the full height (48 -> 48 px rather than 33 px).
-        default = os.path.join(os.path.dirname(pg.__file__), pg.font.get_default_font())
-        if s.font is None:
-            return pg.font.Font(default, s.font_size)
-        if os.path.isfile(s.font):
-            try:
-                font = pg.font.Font(s.font, s.font_size)
-                font.size("Ag")  # pygame hands back a broken font for a bad file; this raises
-                return font
-            except (pg.error, OSError) as exc:
-                raise OverlayError(f"cannot load font file {s.font}: {exc}") from exc
-        found = pg.font.match_font(s.font)
-        if found is None:
-            log.warning("no installed font named %r; using the default font", s.font)
-            return pg.font.Font(default, s.font_size)
-        return pg.font.Font(found, s.font_size)
-
     def _row_height(self) -> int:
-        assert self._font is not None
-        return int(self._font.get_linesize()) + 2 * self.options.style.outline_width
+        assert self._text is not None
+        return self._text.row_height
 
     def _layout(self, lines: Iterable[BoardLine]) -> list[pygame.Surface]:
-        font = self._font
-        assert font is not None
+        text = self._text
+        assert text is not None
         s = self.options.style
         room = self.surface.get_width() - 2 * s.margin - 2 * s.outline_width
-        wanted: list[tuple[str, str]] = []
-        for line in lines:
-            color = s.color_for(line.kind)
-            for row in wrap_text(line.text, lambda t: font.size(t)[0] <= room):
-                wanted.append((row, color))
-        wanted = wanted[-s.max_lines :]
-        cache = {key: self._cache[key] for key in wanted if key in self._cache}
-        for key in wanted:
-            if key not in cache:
-                cache[key] = self._render(*key)
-        self._cache = cache
-        return [cache[key] for key in wanted]
-
-    def _render(self, text: str, color: str) -> pygame.Surface:
-        import pygame as pg
-
-        font = self._font
-        assert font is not None
-        s = self.options.style
-        r = s.outline_width
-        fill = font.render(text, self.options.antialias, parse_color(color))
-        # Rows are composed once on the flat key colour and kept opaque, so each redraw only
-        # copies them (blending per-pixel alpha rows on every redraw cost more than drawing).
-        image = pg.Surface((fill.get_width() + 2 * r, fill.get_height() + 2 * r)).convert()
-        image.fill(parse_color(self.options.chroma_key))
-        if r:
-            if self._disc is None:
-                self._disc = pg.mask.Mask((2 * r + 1, 2 * r + 1))
-                for dx, dy in self._offsets:
-                    self._disc.set_at((r + dx, r + dy))
-            # The outline is the glyphs' shape widened by a disc of the outline's radius (one
-            # mask convolution, ten times faster than blitting the glyphs at every offset),
-            # drawn in the outline colour under the fill: a stroke pygame's fonts do not offer.
-            # The shape comes from a plain (not antialiased) rendering, whose colour key gives
-            # a mask three times faster than per-pixel alpha; the disc covers the soft edge.
-            plain = fill if not self.options.antialias else font.render(text, False, "white")
-            shape = pg.mask.from_surface(plain).convolve(self._disc)
-            shape.to_surface(image, setcolor=parse_color(s.outline_color), unsetcolor=None)
-        image.blit(fill, (r, r))
-        return image
+        return text.rows(board_rows(lines, s, lambda t: text.font.size(t)[0] <= room))
 
     def _make_transparent(self, pg: Any) -> None:
         if sys.platform != "win32":
