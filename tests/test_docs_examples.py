@@ -36,6 +36,7 @@ BLOCK_COUNTS = {
     "docs/MEMORY.md": 1,
     "docs/MODELS.md": 1,
     "docs/PERSONA.md": 1,
+    "docs/PYGAME.md": 1,
     "docs/RUNTIME.md": 2,
     "docs/SAVES.md": 1,
     "docs/SUBTITLES.md": 4,
