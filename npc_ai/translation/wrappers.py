@@ -73,15 +73,11 @@ class CachedTranslator(Closing):
 
     def translate(self, text: str, source: str, target: str) -> str:
         """The cached translation, or the inner translator's (then remembered)."""
+        found = self.peek(text, source, target)
+        if found is not None:
+            return found
         key = self._key(text, source, target)
-        if not key[2]:
-            return ""
         with self._lock:
-            found = self._cache.get(key)
-            if found is not None:
-                self._cache.move_to_end(key)
-                self._hits += 1
-                return found
             self._misses += 1
         result = self.inner.translate(key[2], key[0], key[1])
         if self.maxsize:
