@@ -199,13 +199,15 @@ def test_describe_lists_the_table() -> None:
         for name in ("npc.say", "npc.load", "translate.text", "subtitle.push", "npc.export"):
             assert name in names
         say = next(m for m in d["methods"] if m["name"] == "npc.say")
-        assert [(p["name"], p["type"], p["required"]) for p in say["params"]] == [
-            ("npc", "str", True),
-            ("text", "str", True),
-            ("seed", "int", False),
+        assert [(p["name"], p["type"], p["required"], p["since"]) for p in say["params"]] == [
+            ("npc", "str", True, "1.0"),
+            ("text", "str", True, "1.0"),
+            ("seed", "int", False, "1.0"),
+            ("heard_by", "[str]", False, "1.1"),
+            ("priority", "str", False, "1.1"),
         ]
         assert say["notifications"] == ["npc.delta", "npc.done", "npc.error"]
-        assert say["available"] is True
+        assert say["available"] is True and say["since"] == "1.0"
 
 
 def test_unavailable_and_unknown_methods() -> None:
@@ -558,7 +560,7 @@ def test_ten_thousand_random_frames_then_a_good_client_is_served() -> None:
 
 
 def test_many_clients_at_once() -> None:
-    with serving() as srv:
+    with serving(limits=Limits(max_clients=8)) as srv:  # the default is 4
         failures: list[BaseException] = []
 
         def run(i: int) -> None:
