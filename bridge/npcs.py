@@ -166,6 +166,13 @@ def load(ctx: NpcContext, p: dict[str, Any]) -> dict[str, Any]:
     npc_id = p.get("id") or persona.name
     if npc_id in ctx.npcs:
         raise InputError(f"an NPC with id {npc_id!r} is already loaded", id=npc_id)
+    if ctx.loaded_elsewhere(npc_id):
+        raise InputError(
+            f"another client has loaded an NPC with id {npc_id!r}; ids are server-wide (an id "
+            "names the NPC's memory), so give this one another id",
+            id=npc_id,
+            loaded_by="another client",
+        )
     priority = _priority(p.get("priority"))
     remember = _remember(ctx, p.get("memory"))
     interpreter = _interpreter(ctx, persona, p.get("language"))

@@ -79,9 +79,12 @@ def serving(
     discovery: Path | None = None,
     memory: MemoryStore | None = None,
     fail_after: int | None = None,
+    choose: Any = None,
     **services: Any,
 ) -> Iterator[Running]:
-    generator = ScriptedGenerator(script or [REPLY], delay=delay, fail_after=fail_after)
+    generator = ScriptedGenerator(
+        script or [REPLY], delay=delay, fail_after=fail_after, choose=choose
+    )
     runtime = Runtime(SerialEngine(generator), options=RuntimeOptions(budget_ms=5), memory=memory)
     options = ServerOptions(
         token=TOKEN,
