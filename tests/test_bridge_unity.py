@@ -128,6 +128,27 @@ def test_the_client_sends_only_methods_of_the_protocol() -> None:
     assert {n for n in notifications if f'case "{n}":' in text} == notifications
 
 
+def test_what_11_added_is_what_the_server_marks_since_1_1() -> None:
+    """The client's lists of 1.1 methods and parameters (for "the server is too old") are the
+    server table's."""
+    text = (RUNTIME / "BridgeClient.cs").read_text(encoding="utf-8")
+
+    def listed(name: str) -> set[str]:
+        block = re.search(rf"{name} =\s*\{{(.*?)\}};", text, re.S)
+        assert block, name
+        return set(re.findall(r'"([a-z_.]+)"', block.group(1)))
+
+    assert listed("Methods11") == {m.name for m in METHODS.values() if m.since == "1.1"}
+    for method, name in (("npc.load", "LoadParams11"), ("npc.say", "SayParams11")):
+        assert listed(name) == {p.name for p in METHODS[method].params if p.since == "1.1"}
+    added = {
+        m.name
+        for m in METHODS.values()
+        if m.since == "1.0" and any(p.since == "1.1" for p in m.params)
+    }
+    assert added == {"npc.load", "npc.say"}
+
+
 # -- compiled ------------------------------------------------------------------------------
 
 
