@@ -264,6 +264,10 @@ def string_method(text: str, name: str, args: list[Any]) -> Any:
         return text.strip()
     if name == "is_empty":
         return not text
+    if name == "replace":
+        return text.replace(args[0], args[1])
+    if name == "join":
+        return text.join(args[0])
     raise NotImplementedError(f"String.{name}")
 
 

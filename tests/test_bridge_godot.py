@@ -916,3 +916,96 @@ def test_gdscript_client_speaks_1_1_to_a_live_server(client_script: Script, tmp_
         assert any("Ayla" in t for t in overheard) and any(LINE in t for t in overheard)
         loop.call("disconnect_from_server")
     assert script.log == []
+
+
+# -- the examples --------------------------------------------------------------------------------
+# Godot is not here to run them: their scene wiring is checked against the scene file, their
+# calls against the add-on, and the example's pure logic is run by the interpreter.
+
+EXAMPLES = sorted((GODOT / "example").glob("*.gd"))
+
+
+def res_path(path: str) -> Path:
+    assert path.startswith("res://"), path
+    return GODOT / path.removeprefix("res://")
+
+
+def scene(path: Path) -> tuple[dict[str, str], str]:
+    """A text scene's nodes (path from the root, "." for the root -> type) and its root's
+    script (a res:// path)."""
+    text = path.read_text(encoding="utf-8")
+    resources = {
+        m["id"]: m["path"]
+        for m in re.finditer(
+            r'^\[ext_resource type="Script" path="(?P<path>[^"]+)" id="(?P<id>[^"]+)"\]$',
+            text,
+            re.M,
+        )
+    }
+    nodes = {}
+    pattern = r'^\[node name="([^"]+)" type="(\w+)"(?: parent="([^"]+)")?\]$'
+    for name, kind, parent in re.findall(pattern, text, re.M):
+        nodes["." if not parent else name if parent == "." else f"{parent}/{name}"] = kind
+    root = text[text.index('[node name="') :]
+    root = root[: root.index("\n\n")]
+    script = re.search(r'^script = ExtResource\("([^"]+)"\)$', root, re.M)
+    assert script, path
+    return nodes, resources[script.group(1)]
+
+
+def test_the_example_project_opens_on_the_mood_scene() -> None:
+    project = configparser.ConfigParser()
+    project.read_string("[top]\n" + (GODOT / "project.godot").read_text(encoding="utf-8"))
+    main = project["application"]["run/main_scene"].strip('"')
+    assert main == "res://example/npc_mood.tscn" and res_path(main).is_file()
+    assert project["autoload"]["NpcAi"] == '"*res://addons/npc_ai/npc_ai.gd"'
+    assert res_path("res://addons/npc_ai/npc_ai.gd").is_file()
+    plugins = project["editor_plugins"]["enabled"]
+    assert plugins == 'PackedStringArray("res://addons/npc_ai/plugin.cfg")'
+
+
+def test_the_mood_scene_has_the_nodes_its_script_uses() -> None:
+    nodes, script_path = scene(GODOT / "example" / "npc_mood.tscn")
+    script = res_path(script_path)
+    assert script == GODOT / "example" / "npc_mood.gd"
+    code = script.read_text(encoding="utf-8")
+    assert f"extends {nodes['.']}\n" in code
+    used = re.findall(r"^@onready var \w+: (\w+) = \$([\w/]+)$", code, re.M)
+    assert len(used) == 5
+    for kind, path in used:
+        assert nodes.get(path) == kind, (path, kind, nodes)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_examples_use_only_what_the_addon_has(example: Path) -> None:
+    code = example.read_text(encoding="utf-8")
+    found = signals()
+    functions = set(re.findall(r"^(?:static )?func (\w+)\(", CLIENT, re.M))
+    connected = set(re.findall(r"\bNpcAi\.(\w+)\.connect\(", code))
+    called = set(re.findall(r"\bNpcAi\.(\w+)\(", code))
+    assert connected and called
+    assert connected <= found.keys(), connected - found.keys()
+    assert called <= functions, called - functions
+    # Each handler takes what its signal sends.
+    for signal in connected:
+        handler = re.search(rf"NpcAi\.{signal}\.connect\((_\w+)\)", code)
+        if handler:
+            head = re.search(rf"^func {handler.group(1)}\(([^)]*)\)", code, re.M)
+            assert head, handler.group(1)
+            params = [p.split(":")[0].strip() for p in head.group(1).split(",") if p.strip()]
+            assert len(params) == len(found[signal]), (signal, params)
+
+
+def test_the_mood_example_shows_emotion_and_action() -> None:
+    code = (GODOT / "example" / "npc_mood.gd").read_text(encoding="utf-8")
+    # Structured NPCs, the other one within earshot, the reply's choices on screen.
+    assert '{"structured": true}' in code
+    assert 'NpcAi.say(speaker, text, -1, earshot, "focused")' in code
+    assert "NpcAi.npc_acted.connect(_on_npc_acted)" in code
+    assert '_emotion.text = "%s feels %s" % [who, emotion]' in code
+    assert "_actions.add_item(" in code
+    example = Script(code)
+    assert example.call("action_text", "repair", {"item": "sword"}) == "repair (item: sword)"
+    assert example.call("action_text", "turn_away", {}) == "turn away"
+    two = {"item": "axe", "place": "the inn"}
+    assert example.call("action_text", "sell_to", two) == "sell to (item: axe, place: the inn)"
