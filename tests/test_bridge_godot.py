@@ -1009,3 +1009,20 @@ def test_the_mood_example_shows_emotion_and_action() -> None:
     assert example.call("action_text", "turn_away", {}) == "turn away"
     two = {"item": "axe", "place": "the inn"}
     assert example.call("action_text", "sell_to", two) == "sell to (item: axe, place: the inn)"
+
+
+@pytest.mark.parametrize("doc", ["bridge/godot/README.md", "docs/BRIDGE.md"])
+def test_the_documented_gdscript_parses_and_uses_only_the_addon(doc: str) -> None:
+    blocks = re.findall(r"```gdscript\n(.*?)```", (ROOT / doc).read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 2
+    code = "\n".join(blocks)
+    for block in blocks:
+        parser.parse(block)  # raises on a syntax error
+    functions = set(re.findall(r"^(?:static )?func (\w+)\(", CLIENT, re.M))
+    connected = set(re.findall(r"\bNpcAi\.(\w+)\.connect\(", code))
+    called = set(re.findall(r"\bNpcAi\.(\w+)\(", code))
+    assert connected <= signals().keys(), connected - signals().keys()
+    assert called <= functions, called - functions
+    # The 1.1 example: structured replies and overhearing.
+    assert '{"structured": true}' in code and "NpcAi.npc_acted.connect(" in code
+    assert re.search(r'NpcAi\.say\("smith", words, -1, PackedStringArray\(\["guard"\]\)', code)

@@ -493,3 +493,30 @@ def test_smoke_11_against_a_live_server(smoke_exe: Path, tmp_path: Path) -> None
     overheard = [m for m in guard.memories if m.source == "earshot:smith"]
     assert any("Ayla" in m.text for m in overheard), guard.memories
     assert any(LINE in m.text for m in overheard), guard.memories
+
+
+README_STUBS = """
+namespace UnityEngine
+{
+    public class Animator : Behaviour { public void SetTrigger(string name) { } }
+}
+namespace UnityEngine.UI
+{
+    public class Text : Behaviour { public string text = ""; }
+}
+"""
+
+
+@needs_mono
+def test_the_readme_examples_compile(tmp_path: Path) -> None:
+    """The README's example components compile as C# 6 against the package (with stubs of
+    the Unity names they use)."""
+    readme = (UNITY / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```csharp\n(.*?)```", readme, re.S) if " class " in b]
+    assert len(blocks) == 2 and "LoadOptions" in blocks[1] and "heardBy:" in blocks[1]
+    sources = [*sorted(RUNTIME.glob("*.cs")), UNITY / "Tests~" / "UnityStubs.cs"]
+    for i, block in enumerate(blocks):
+        sources.append(tmp_path / f"Readme{i}.cs")
+        sources[-1].write_text(block, encoding="utf-8")
+    (tmp_path / "ReadmeStubs.cs").write_text(README_STUBS, encoding="utf-8")
+    mcs(tmp_path / "Readme.dll", [*sources, tmp_path / "ReadmeStubs.cs"], library=True)
