@@ -384,12 +384,14 @@ def facts(ctx: NpcContext, p: dict[str, Any]) -> dict[str, Any]:
 def teach(ctx: NpcContext, p: dict[str, Any]) -> dict[str, Any]:
     """``npc.teach``."""
     kind, text = p["kind"], p["text"]
-    if not kind.strip():
+    if not (0 < len(kind) <= 100 and kind.isprintable() and kind.strip() == kind):
         raise InputError(
-            "npc.teach: kind names what the fact is about (e.g. 'quest.ore') and must not be empty",
+            "npc.teach: kind names what the fact is about, e.g. 'quest.ore': 1 to 100 "
+            "printable characters on one line, without leading or trailing spaces; got "
+            f"{kind[:40]!r}",
             param="kind",
         )
-    # The store checks the rest (lengths, one printable line for kind) with InputError.
+    # The store checks the text (not blank, at most 8,000 characters) with InputError.
     _memory(ctx, p["id"], "teach").learn(kind, text)
     return {}
 

@@ -372,7 +372,7 @@ def test_facts_teach_and_relationship() -> None:
         assert c.relationship("smith", adjust=1) == 0.0
         for kind, text in (("", "x"), (" a", "x"), ("a\nb", "x"), ("k" * 101, "x")):
             error = code_of(lambda k=kind, t=text: c.teach("smith", t, kind=k))
-            assert error.remote_code == 1300, kind
+            assert error.remote_code == 1300 and error.remote_data["param"] == "kind", kind
         for text in ("", "   ", "x" * 8001):
             assert code_of(lambda t=text: c.teach("smith", t, kind="k")).remote_code == 1300
         for adjust in (math.nan, math.inf, 2.5, -3):

@@ -760,6 +760,7 @@ def test_public_names() -> None:
     import bridge.media
     import bridge.messages
     import bridge.methods
+    import bridge.npcs
     import bridge.outbox
     import bridge.protocol
     import bridge.server
@@ -773,6 +774,7 @@ def test_public_names() -> None:
         bridge.media,
         bridge.messages,
         bridge.methods,
+        bridge.npcs,
         bridge.outbox,
         bridge.protocol,
         bridge.server,
