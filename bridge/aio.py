@@ -5,10 +5,11 @@
     from bridge.aio import AsyncClient
 
     async with await AsyncClient.connect() as npcs:       # reads the discovery file
-        await npcs.call("npc.load", file="guard.toml", id="guard")
+        await npcs.load("guard", file="guard.toml", structured=True)
         reply = await npcs.say("guard", "Who goes there?")
         async for piece in reply:
             print(piece, end="", flush=True)
+        print(reply.emotion, reply.action, reply.args)
 
 A reader task routes responses to their waiting calls (they may come out of
 order) and reply notifications to their :class:`AsyncReplyStream`; other
@@ -20,10 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bridge.client import given, require_minor, structured_fields
 from bridge.discovery import read_discovery
 from bridge.errors import ConnectionDeadError, RemoteError
 from bridge.protocol import ClientConnection, Notification, Response
@@ -32,13 +34,17 @@ __all__ = ["AsyncClient", "AsyncReplyStream"]
 
 
 class AsyncReplyStream:
-    """An NPC reply: ``async for`` its pieces; then ``text`` and ``finish_reason``."""
+    """An NPC reply: ``async for`` its pieces; then ``text`` and ``finish_reason`` (and for a
+    structured NPC ``emotion``, ``action`` and ``args``; None otherwise or when cancelled)."""
 
     def __init__(self, client: AsyncClient, stream: int) -> None:
         self.id = stream
         self.text = ""
         self.finish_reason: str | None = None
         self.error: RemoteError | None = None
+        self.emotion: str | None = None
+        self.action: str | None = None
+        self.args: dict[str, str] | None = None
         self._client = client
         self._queue: asyncio.Queue[Notification | None] = asyncio.Queue()
 
@@ -54,6 +60,7 @@ class AsyncReplyStream:
                 yield str(note.params.get("text", ""))
             elif note.method == "npc.done":
                 self.text = str(note.params.get("text", ""))
+                self.emotion, self.action, self.args = structured_fields(note.params)
                 self.finish_reason = str(note.params.get("finish_reason", ""))
             else:
                 self.error = RemoteError.from_map(note.params.get("error"))
@@ -142,17 +149,84 @@ class AsyncClient:
         self._writer.write(self._conn.notify(method, params))
         await self._writer.drain()
 
-    async def say(self, npc: str, text: str, *, seed: int | None = None) -> AsyncReplyStream:
-        """The player says ``text`` to ``npc``; ``async for`` the result for the reply."""
-        params: dict[str, Any] = {"npc": npc, "text": text}
-        if seed is not None:
-            params["seed"] = seed
+    @property
+    def minor(self) -> int:
+        """The server's minor protocol version (0 for a 1.0 server, which sends none)."""
+        minor = self.server.get("minor", 0)
+        return minor if type(minor) is int else 0
+
+    async def load(
+        self,
+        npc_id: str | None = None,
+        *,
+        persona: str | dict[str, Any] | None = None,
+        file: str | None = None,
+        priority: str | None = None,
+        structured: bool | None = None,
+        language: str | None = None,
+        memory: bool | None = None,
+    ) -> dict[str, Any]:
+        """``npc.load``: give ``persona`` (TOML text or a map) or ``file``; ``{id, name}``.
+
+        ``structured``, ``language`` (the player's) and ``memory`` are protocol 1.1.
+        """
+        if structured is not None or language is not None or memory is not None:
+            require_minor(self.server, 1, "npc.load with structured, language or memory")
+        params = given(
+            id=npc_id,
+            persona=persona,
+            file=file,
+            priority=priority,
+            structured=structured,
+            language=language,
+            memory=memory,
+        )
+        return dict(await self.call("npc.load", **params))
+
+    async def say(
+        self,
+        npc: str,
+        text: str,
+        *,
+        seed: int | None = None,
+        heard_by: Sequence[str] | None = None,
+        priority: str | None = None,
+    ) -> AsyncReplyStream:
+        """The player says ``text`` to ``npc``; ``async for`` the result for the reply.
+
+        ``heard_by`` (this client's NPCs within earshot) and ``priority`` are protocol 1.1.
+        """
+        if heard_by is not None or priority is not None:
+            require_minor(self.server, 1, "npc.say with heard_by or priority")
+        listeners = None if heard_by is None else list(heard_by)
+        params = given(npc=npc, text=text, seed=seed, heard_by=listeners, priority=priority)
         result = await self.call("npc.say", **params)
         stream = AsyncReplyStream(self, int(result["stream"]))
         self._streams[stream.id] = stream
         for note in self._early.pop(stream.id, []):
             self._route(note)
         return stream
+
+    async def prepare(self, npc_id: str) -> None:
+        """``npc.prepare`` (1.1): return once the NPC's persona is read."""
+        require_minor(self.server, 1, "npc.prepare")
+        await self.call("npc.prepare", id=npc_id)
+
+    async def facts(self, npc_id: str) -> list[dict[str, Any]]:
+        """``npc.facts`` (1.1): ``[{kind, text, turn}]``, the newest fact of each kind."""
+        require_minor(self.server, 1, "npc.facts")
+        return list((await self.call("npc.facts", id=npc_id))["facts"])
+
+    async def teach(self, npc_id: str, text: str, *, kind: str) -> None:
+        """``npc.teach`` (1.1): the NPC knows ``text`` (replacing the fact of that ``kind``)."""
+        require_minor(self.server, 1, "npc.teach")
+        await self.call("npc.teach", id=npc_id, text=text, kind=kind)
+
+    async def relationship(self, npc_id: str, *, adjust: float | None = None) -> float:
+        """``npc.relationship`` (1.1): -1..1, moved by ``adjust`` first when given."""
+        require_minor(self.server, 1, "npc.relationship")
+        params = given(id=npc_id, adjust=adjust)
+        return float((await self.call("npc.relationship", **params))["relationship"])
 
     async def close(self) -> None:
         if self._closed:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge.protocol import Limits
+from npc_ai.errors import InputError
 
 if TYPE_CHECKING:
     from bridge.media import SubtitleFactory
@@ -55,9 +56,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=[],
         help="a folder npc.load may read persona files from (repeatable)",
     )
-    p.add_argument("--discovery", metavar="PATH", help="write the discovery file here instead")
+    p.add_argument(
+        "--discovery",
+        metavar="PATH",
+        help="write the discovery file here instead (run a second server with its own file)",
+    )
     p.add_argument("--no-discovery", action="store_true", help="write no discovery file")
     p.add_argument("--max-frame", type=int, default=1 << 20, help="largest frame payload in bytes")
+    p.add_argument(
+        "--max-clients",
+        type=int,
+        default=Limits().max_clients,
+        metavar="N",
+        help="clients served at once; a hello past them is refused (default: %(default)s)",
+    )
     p.add_argument("--model", metavar="PATH", help="a GGUF file instead of the default model")
     p.add_argument("--threads", type=int, help="generation threads (default: leave one core free)")
     p.add_argument("--context", type=int, default=2048, help="context size per NPC in tokens")
@@ -85,6 +97,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
+    from bridge.discovery import check_discovery_free, default_discovery_path
     from bridge.server import BridgeServer, ServerOptions, claim_stdout
     from npc_ai.backends.llama_cpp import LlamaOptions
     from npc_ai.backends.llama_engine import EngineOptions
@@ -94,14 +107,19 @@ def run(args: argparse.Namespace) -> int:
     for folder in args.personas:
         if not Path(folder).is_dir():
             log.warning("persona folder %s does not exist", folder)
+    if args.max_clients < 1:
+        raise InputError(f"--max-clients must be at least 1, got {args.max_clients}")
     options = ServerOptions(
         port=args.port,
         token=args.token,
-        limits=Limits(max_frame=args.max_frame),
+        limits=Limits(max_frame=args.max_frame, max_clients=args.max_clients),
         persona_dirs=tuple(Path(d) for d in args.personas),
         discovery=Path(args.discovery) if args.discovery else None,
         write_discovery=not args.no_discovery and not args.stdio,
     )
+    if options.write_discovery:
+        # Before the model loads: a second server learns at once that the file is taken.
+        check_discovery_free(options.discovery or default_discovery_path())
     # Over stdio, stdout carries frames: from here on nothing else may write to it.
     out_fd = claim_stdout() if args.stdio else None
     engine_options = EngineOptions(

@@ -5,15 +5,21 @@
     from bridge.client import Client
 
     with Client.connect() as npcs:                # reads the discovery file
-        npcs.call("npc.load", file="blacksmith.toml", id="smith")
+        npcs.load("smith", file="blacksmith.toml", structured=True)
         reply = npcs.say("smith", "Can you mend my sword?")
         for piece in reply:
             print(piece, end="", flush=True)
-        print(reply.finish_reason)
+        print(reply.finish_reason, reply.emotion, reply.action, reply.args)
+        npcs.teach("smith", "Ayla agreed to fetch ore.", kind="quest.ore")
 
 Everything runs on the calling thread: bytes are read only while a call
 waits or a reply is iterated. Notifications that belong to no reply go to
 ``on_notification`` (or pile up in :attr:`Client.notifications`).
+
+The typed helpers (:meth:`Client.load`, :meth:`Client.say`, :meth:`Client.prepare`,
+:meth:`Client.facts`, :meth:`Client.teach`, :meth:`Client.relationship`) cover
+protocol 1.1; against a 1.0 server the 1.1 ones raise
+:class:`~bridge.errors.UnavailableError` without sending anything.
 """
 
 from __future__ import annotations
@@ -29,12 +35,30 @@ from pathlib import Path
 from typing import IO, Any
 
 from bridge.discovery import read_discovery
-from bridge.errors import ConnectionDeadError, RemoteError
+from bridge.errors import ConnectionDeadError, RemoteError, UnavailableError
 from bridge.protocol import ClientConnection, Notification, Response
 
 __all__ = ["Client", "ReplyStream"]
 
 NotificationCallback = Callable[[str, dict[str, Any]], object]
+
+
+def given(**params: Any) -> dict[str, Any]:
+    """The params that were given (None means "leave it to the server's default")."""
+    return {name: value for name, value in params.items() if value is not None}
+
+
+def require_minor(server: dict[str, Any], minor: int, what: str) -> None:
+    """Refuse, before sending, what a server of an older minor version cannot do."""
+    has = server.get("minor", 0)
+    has = has if type(has) is int else 0
+    if has < minor:
+        raise UnavailableError(
+            f"{what} needs bridge protocol 1.{minor}; this server speaks 1.{has} "
+            f"({server.get('server', 'unknown')}): update npc-ai on the server",
+            needs=f"1.{minor}",
+            server_minor=has,
+        )
 
 
 class _Socket:
@@ -83,12 +107,26 @@ class _Pipes:
         self.stdout.close()
 
 
+def structured_fields(done: dict[str, Any]) -> tuple[str | None, str | None, dict[str, str] | None]:
+    """``emotion``, ``action`` and ``args`` of an ``npc.done`` (None when it has none)."""
+    if "emotion" not in done:
+        return None, None, None
+    args = done.get("args")
+    return (
+        str(done["emotion"]),
+        str(done.get("action", "none")),
+        {str(k): str(v) for k, v in args.items()} if isinstance(args, dict) else {},
+    )
+
+
 class ReplyStream:
     """An NPC reply arriving over the bridge: iterate it for text pieces.
 
     After the iteration, ``text`` is the whole line and ``finish_reason``
     why it ended; an ``npc.error`` raises :class:`RemoteError` from the
-    iteration.
+    iteration. For an NPC loaded with ``structured=True``, ``emotion``,
+    ``action`` and ``args`` are the reply's (None otherwise, and when the
+    reply was cancelled).
     """
 
     def __init__(self, client: Client, stream: int) -> None:
@@ -96,6 +134,9 @@ class ReplyStream:
         self.text = ""
         self.finish_reason: str | None = None
         self.error: RemoteError | None = None
+        self.emotion: str | None = None
+        self.action: str | None = None
+        self.args: dict[str, str] | None = None
         self._client = client
         self._pieces: deque[str] = deque()
 
@@ -128,6 +169,7 @@ class ReplyStream:
             self._pieces.append(str(params.get("text", "")))
         elif method == "npc.done":
             self.text = str(params.get("text", ""))
+            self.emotion, self.action, self.args = structured_fields(params)
             self.finish_reason = str(params.get("finish_reason", ""))
         else:
             self.error = RemoteError.from_map(params.get("error"))
@@ -224,16 +266,84 @@ class Client:
         self._check_open()
         self._transport.send(self._conn.notify(method, params))
 
-    def say(self, npc: str, text: str, *, seed: int | None = None) -> ReplyStream:
-        """The player says ``text`` to ``npc``; iterate the result for the reply."""
-        params: dict[str, Any] = {"npc": npc, "text": text}
-        if seed is not None:
-            params["seed"] = seed
+    @property
+    def minor(self) -> int:
+        """The server's minor protocol version (0 for a 1.0 server, which sends none)."""
+        minor = self.server.get("minor", 0)
+        return minor if type(minor) is int else 0
+
+    def load(
+        self,
+        npc_id: str | None = None,
+        *,
+        persona: str | dict[str, Any] | None = None,
+        file: str | None = None,
+        priority: str | None = None,
+        structured: bool | None = None,
+        language: str | None = None,
+        memory: bool | None = None,
+    ) -> dict[str, Any]:
+        """``npc.load``: give ``persona`` (TOML text or a map) or ``file``; ``{id, name}``.
+
+        ``structured``, ``language`` (the player's) and ``memory`` are protocol 1.1.
+        """
+        if structured is not None or language is not None or memory is not None:
+            require_minor(self.server, 1, "npc.load with structured, language or memory")
+        params = given(
+            id=npc_id,
+            persona=persona,
+            file=file,
+            priority=priority,
+            structured=structured,
+            language=language,
+            memory=memory,
+        )
+        return dict(self.call("npc.load", **params))
+
+    def say(
+        self,
+        npc: str,
+        text: str,
+        *,
+        seed: int | None = None,
+        heard_by: Sequence[str] | None = None,
+        priority: str | None = None,
+    ) -> ReplyStream:
+        """The player says ``text`` to ``npc``; iterate the result for the reply.
+
+        ``heard_by`` (this client's NPCs within earshot) and ``priority`` are protocol 1.1.
+        """
+        if heard_by is not None or priority is not None:
+            require_minor(self.server, 1, "npc.say with heard_by or priority")
+        listeners = None if heard_by is None else list(heard_by)
+        params = given(npc=npc, text=text, seed=seed, heard_by=listeners, priority=priority)
         stream = ReplyStream(self, int(self.call("npc.say", **params)["stream"]))
         self._streams[stream.id] = stream
         for note in self._early.pop(stream.id, []):
             self._route(note)
         return stream
+
+    def prepare(self, npc_id: str) -> None:
+        """``npc.prepare`` (1.1): return once the NPC's persona is read (its first reply is
+        then quicker)."""
+        require_minor(self.server, 1, "npc.prepare")
+        self.call("npc.prepare", id=npc_id)
+
+    def facts(self, npc_id: str) -> list[dict[str, Any]]:
+        """``npc.facts`` (1.1): ``[{kind, text, turn}]``, the newest fact of each kind."""
+        require_minor(self.server, 1, "npc.facts")
+        return list(self.call("npc.facts", id=npc_id)["facts"])
+
+    def teach(self, npc_id: str, text: str, *, kind: str) -> None:
+        """``npc.teach`` (1.1): the NPC knows ``text`` (replacing the fact of that ``kind``)."""
+        require_minor(self.server, 1, "npc.teach")
+        self.call("npc.teach", id=npc_id, text=text, kind=kind)
+
+    def relationship(self, npc_id: str, *, adjust: float | None = None) -> float:
+        """``npc.relationship`` (1.1): -1..1, moved by ``adjust`` first when given."""
+        require_minor(self.server, 1, "npc.relationship")
+        params = given(id=npc_id, adjust=adjust)
+        return float(self.call("npc.relationship", **params)["relationship"])
 
     def poll(self, timeout: float = 0.0) -> None:
         """Read what has arrived (waiting up to ``timeout``) and dispatch it."""

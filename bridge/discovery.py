@@ -1,7 +1,7 @@
 """The discovery file: where a TCP bridge server listens and the token it wants.
 
 ``npc-ai serve`` writes it once it listens (JSON: host, port, token, pid,
-protocol), readable by the user only, and removes it on exit; clients read it.
+protocol, minor), readable by the user only, and removes it on exit; clients read it.
 """
 
 from __future__ import annotations
@@ -14,10 +14,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bridge.protocol import PROTOCOL_VERSION
+from bridge.protocol import PROTOCOL_MINOR, PROTOCOL_VERSION
 from npc_ai.errors import NpcAiError
 
-__all__ = ["default_discovery_path", "read_discovery", "remove_discovery", "write_discovery"]
+__all__ = [
+    "check_discovery_free",
+    "default_discovery_path",
+    "read_discovery",
+    "remove_discovery",
+    "write_discovery",
+]
 
 
 def default_discovery_path() -> Path:
@@ -47,21 +53,32 @@ def read_discovery(path: Path | None = None) -> dict[str, Any]:
     return data
 
 
+def check_discovery_free(path: Path) -> None:
+    """Raise, naming the other server and the way out, when a live server owns ``path``.
+
+    ``npc-ai serve`` calls it before loading a model, so the refusal comes at once.
+    """
+    if not path.exists():
+        return
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+        pid = int(old.get("pid", 0))
+    except (ValueError, OSError, TypeError, AttributeError):
+        return  # unreadable: not a live server's; it is replaced
+    if pid and pid != os.getpid() and _alive(pid):
+        raise NpcAiError(
+            f"another npc-ai server (pid {pid}, port {old.get('port')}) owns {path}; stop it, "
+            "or start this one with --discovery OTHER_PATH (and connect its clients with that "
+            "file)",
+            path=str(path),
+            pid=pid,
+            port=old.get("port"),
+        )
+
+
 def write_discovery(path: Path, port: int, token: str) -> None:
     """Write the discovery file, readable by the user only (0600 in a 0700 folder)."""
-    if path.exists():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-            pid = int(old.get("pid", 0))
-        except (ValueError, OSError, TypeError, AttributeError):
-            pid = 0
-        if pid and pid != os.getpid() and _alive(pid):
-            raise NpcAiError(
-                f"another npc-ai server (pid {pid}, port {old.get('port')}) owns {path}; "
-                "stop it, or give this one --discovery PATH",
-                path=str(path),
-                pid=pid,
-            )
+    check_discovery_free(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if hasattr(os, "getuid"):
         # A folder someone else made (in a shared temp dir) could let them swap the file.
@@ -78,6 +95,7 @@ def write_discovery(path: Path, port: int, token: str) -> None:
         "token": token,
         "pid": os.getpid(),
         "protocol": PROTOCOL_VERSION,
+        "minor": PROTOCOL_MINOR,
     }
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -25,6 +25,7 @@ __all__ = [
     "RemoteError",
     "ResultTooLargeError",
     "TooBusyError",
+    "TooManyClientsError",
     "UnavailableError",
     "UnknownMethodError",
     "VersionMismatchError",
@@ -125,6 +126,14 @@ class ResultTooLargeError(BridgeError):
     """A result would not fit in one frame (``max_frame``); nothing was lost on the server."""
 
     code = 2013
+
+
+class TooManyClientsError(BridgeError):
+    """The server already serves as many clients as it may (``max_clients``); answers the
+    hello of the client past the limit (protocol 1.1)."""
+
+    code = 2014
+    fatal = True
 
 
 class RemoteError(BridgeError):

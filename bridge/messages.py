@@ -17,6 +17,7 @@ from npc_ai.errors import NpcAiError
 __all__ = [
     "MAX_MSGID",
     "NOTIFICATION",
+    "PROTOCOL_MINOR",
     "PROTOCOL_VERSION",
     "REQUEST",
     "RESPONSE",
@@ -33,6 +34,10 @@ __all__ = [
 
 #: The protocol's major version; ``rpc.hello`` must carry it.
 PROTOCOL_VERSION = 1
+#: The minor version this side speaks: additions a client of an older minor can ignore. The
+#: server announces it (``minor`` in the hello result, ``rpc.describe``, the discovery file);
+#: a server that sends no ``minor`` speaks 0.
+PROTOCOL_MINOR = 1
 REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
 #: The largest message id (ids are unsigned 32-bit).
 MAX_MSGID = 2**32 - 1
@@ -50,10 +55,19 @@ class Limits:
     hello_timeout: float = 5.0
     #: Bytes queued for a client that does not read before it is disconnected.
     max_queue: int = 8 << 20
+    #: Clients served at once (past the handshake); a game, its editor and a tool or two.
+    max_clients: int = 4
 
     def __post_init__(self) -> None:
-        if self.max_frame < 64 or self.max_pending < 1 or self.hello_timeout <= 0:
-            raise ValueError("max_frame must be >= 64, max_pending >= 1, hello_timeout > 0")
+        if (
+            self.max_frame < 64
+            or self.max_pending < 1
+            or self.hello_timeout <= 0
+            or self.max_clients < 1
+        ):
+            raise ValueError(
+                "max_frame must be >= 64, max_pending >= 1, hello_timeout > 0, max_clients >= 1"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The map sent in the hello result."""
@@ -62,6 +76,7 @@ class Limits:
             "max_pending": self.max_pending,
             "hello_timeout": self.hello_timeout,
             "max_queue": self.max_queue,
+            "max_clients": self.max_clients,
         }
 
 

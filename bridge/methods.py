@@ -11,50 +11,45 @@ which also keeps one client's dialogue requests in the order it sent them.
 Methods of the protocol whose component this server lacks stay in the table
 with no handler: ``rpc.describe`` marks them unavailable and calling one is
 error 2011, so clients can tell "not here" from "no such method".
+
+A handler whose answer takes a while without holding the event loop
+(``npc.prepare``) returns a :class:`concurrent.futures.Future` of its result;
+the server answers when it resolves. Each method and parameter says in
+``since`` which protocol version added it (``rpc.describe`` shows it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
-from bridge import media
+from bridge import media, npcs
 from bridge.errors import BadParamsError, UnavailableError, UnknownMethodError
-from bridge.protocol import PROTOCOL_VERSION
-from npc_ai.dialogue.persona import Persona, load_persona, parse_persona
+from bridge.npcs import MAX_HEARD_BY, done_params, persona_file
+from bridge.protocol import PROTOCOL_MINOR, PROTOCOL_VERSION
 from npc_ai.errors import InputError
-from npc_ai.runtime import Priority, ReplyDelta, ReplyDone, ReplyError, ReplyHandle, Runtime
 
 __all__ = [
+    "MAX_HEARD_BY",
     "METHODS",
     "Context",
     "Method",
     "Param",
     "check_params",
     "describe",
+    "done_params",
     "find",
     "persona_file",
 ]
 
 
-class Context(media.MediaContext, Protocol):
+class Context(media.MediaContext, npcs.NpcContext, Protocol):
     """What a handler may use: one client's state on the server."""
 
-    runtime: Runtime
-    #: The NPCs this client loaded: id -> the runtime's id (the same: NPC ids are
-    #: server-wide, since they name the NPC's memory in the store and in save blobs).
-    npcs: dict[str, str]
-    #: Replies of this client not yet ended, by stream id.
-    streams: dict[int, ReplyHandle]
-    persona_dirs: tuple[Path, ...]
     server_name: str
     #: The components this server has (see :attr:`Method.needs`).
     services: frozenset[str]
-
-    def notify(self, method: str, params: dict[str, Any]) -> None:
-        """Queue a notification for this client."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +61,8 @@ class Param:
     type: str
     required: bool = True
     doc: str = ""
+    #: The protocol version that added it.
+    since: str = "1.0"
 
 
 Handler = Callable[[Context, dict[str, Any]], Any]
@@ -84,18 +81,27 @@ class Method:
     blocking: bool = False
     #: The server component it needs ("translator", "subtitles", "memory"), if any.
     needs: str | None = None
+    #: The protocol version that added it.
+    since: str = "1.0"
 
     def to_dict(self, services: Collection[str] = ()) -> dict[str, Any]:
         return {
             "name": self.name,
             "doc": self.doc,
             "params": [
-                {"name": p.name, "type": p.type, "required": p.required, "doc": p.doc}
+                {
+                    "name": p.name,
+                    "type": p.type,
+                    "required": p.required,
+                    "doc": p.doc,
+                    "since": p.since,
+                }
                 for p in self.params
             ],
             "result": self.result,
             "notifications": list(self.notifications),
             "available": self.available(services),
+            "since": self.since,
         }
 
     def available(self, services: Collection[str]) -> bool:
@@ -167,7 +173,7 @@ def find(name: str, services: Collection[str] = ()) -> Method:
 def describe(services: Collection[str] = ()) -> dict[str, Any]:
     """The ``rpc.describe`` result (without the server's name)."""
     methods = [m.to_dict(services) for m in METHODS.values()]
-    return {"protocol": PROTOCOL_VERSION, "methods": methods}
+    return {"protocol": PROTOCOL_VERSION, "minor": PROTOCOL_MINOR, "methods": methods}
 
 
 # -- rpc -----------------------------------------------------------------------------------
@@ -183,148 +189,6 @@ def _ping(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 
 def _hello(ctx: Context, p: dict[str, Any]) -> Any:  # pragma: no cover - the connection answers
     raise InputError("rpc.hello is answered by the connection itself")
-
-
-# -- npc -----------------------------------------------------------------------------------
-
-_PRIORITIES = {"focused": Priority.FOCUSED, "nearby": Priority.NEARBY}
-_PRIORITIES["background"] = Priority.BACKGROUND
-
-
-def _priority(value: str | None) -> Priority:
-    if value is None:
-        return Priority.NEARBY
-    try:
-        return _PRIORITIES[value]
-    except KeyError:
-        raise BadParamsError(
-            f"priority must be one of {', '.join(_PRIORITIES)}, got {value!r}",
-            param="priority",
-            expected="focused | nearby | background",
-        ) from None
-
-
-def persona_file(name: str, dirs: tuple[Path, ...]) -> Path:
-    """The persona file ``name`` names, if it resolves inside one of ``dirs``.
-
-    Relative names are tried in each folder in turn; symlinks and ``..`` are
-    resolved before the check, so neither leads outside.
-    """
-    if not dirs:
-        raise InputError(
-            "this server has no persona folders; send the persona itself, or start the "
-            "server with --personas DIR"
-        )
-    roots = [d.resolve() for d in dirs]
-    try:
-        path = Path(name)  # no ~ expansion: a client names files inside the folders
-        candidates = [path] if path.is_absolute() else [root / path for root in roots]
-        for candidate in candidates:
-            real = candidate.resolve()
-            if any(real.is_relative_to(root) for root in roots) and real.is_file():
-                return real
-    except (OSError, ValueError, RuntimeError):  # NUL bytes, symlink loops, odd names
-        pass
-    raise InputError(
-        f"persona file {name!r} is not in the server's persona folders "
-        f"({', '.join(str(r) for r in roots)})",
-        file=name,
-    )
-
-
-def _load(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    if ("persona" in p) == ("file" in p):
-        raise BadParamsError(
-            "npc.load needs exactly one of 'persona' (TOML text or a map) and 'file'",
-            param="persona",
-            expected="persona | file",
-        )
-    persona: Persona
-    if "file" in p:
-        persona = load_persona(persona_file(p["file"], ctx.persona_dirs))
-    else:
-        persona = parse_persona(p["persona"], source="<npc.load>")
-    npc_id = p.get("id") or persona.name
-    if npc_id in ctx.npcs:
-        raise InputError(f"an NPC with id {npc_id!r} is already loaded", id=npc_id)
-    priority = _priority(p.get("priority"))
-    # Another client's NPC of that id makes the runtime refuse (InputError, 1300).
-    runtime_id = ctx.runtime.add_npc(persona, npc_id=npc_id, priority=priority)
-    ctx.npcs[npc_id] = runtime_id
-    return {"id": npc_id, "name": persona.name}
-
-
-def _npc(ctx: Context, npc_id: str) -> str:
-    try:
-        return ctx.npcs[npc_id]
-    except KeyError:
-        known = ", ".join(sorted(ctx.npcs)) or "none"
-        raise InputError(f"no NPC with id {npc_id!r} (loaded: {known})", id=npc_id) from None
-
-
-def _unload(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    ctx.runtime.remove_npc(_npc(ctx, p["id"]))
-    del ctx.npcs[p["id"]]
-    return {}
-
-
-def _set_priority(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    ctx.runtime.set_priority(_npc(ctx, p["id"]), _priority(p["priority"]))
-    return {}
-
-
-def _say(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    npc_id = p["npc"]
-    runtime_id = _npc(ctx, npc_id)
-
-    def on_delta(event: ReplyDelta) -> None:
-        ctx.notify("npc.delta", {"stream": event.reply, "text": event.text})
-
-    def on_done(event: ReplyDone) -> None:
-        ctx.streams.pop(event.reply, None)
-        ctx.notify(
-            "npc.done",
-            {
-                "stream": event.reply,
-                "npc": npc_id,
-                "text": event.text,
-                "finish_reason": event.finish_reason,
-            },
-        )
-
-    def on_error(event: ReplyError) -> None:
-        ctx.streams.pop(event.reply, None)
-        ctx.notify(
-            "npc.error", {"stream": event.reply, "npc": npc_id, "error": event.error.to_dict()}
-        )
-
-    handle = ctx.runtime.say(
-        runtime_id,
-        p["text"],
-        seed=p.get("seed"),
-        on_delta=on_delta,
-        on_done=on_done,
-        on_error=on_error,
-    )
-    ctx.streams[handle.id] = handle
-    return {"stream": handle.id}
-
-
-def _cancel(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    handle = ctx.streams.get(p["stream"])
-    if handle is None or handle.done:
-        return {"cancelled": False}
-    handle.cancel()
-    return {"cancelled": True}
-
-
-def _export(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    ids = p.get("ids")
-    return {"blob": ctx.runtime.export_memory(sorted(ctx.npcs) if ids is None else ids)}
-
-
-def _import(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    return {"ids": ctx.runtime.import_memory(p["blob"])}
 
 
 # -- the table -----------------------------------------------------------------------------
@@ -365,21 +229,42 @@ _TABLE = (
             Param(name="persona", type="str|map", required=False, doc="TOML text or a map"),
             Param(name="file", type="str", required=False, doc="path in a persona folder"),
             Param(name="priority", type="str", required=False, doc="focused | nearby | background"),
+            Param(
+                name="structured",
+                type="bool",
+                required=False,
+                doc="npc.done also carries an emotion and an action of the persona's own",
+                since="1.1",
+            ),
+            Param(
+                name="language",
+                type="str",
+                required=False,
+                doc="the player's language: lines in and replies out are translated",
+                since="1.1",
+            ),
+            Param(
+                name="memory",
+                type="bool",
+                required=False,
+                doc="long-term memory (default: on when the server has a memory store)",
+                since="1.1",
+            ),
         ),
         result="{id: str, name: str}",
-        handler=_load,
+        handler=npcs.load,
     ),
     Method(
         name="npc.unload",
         doc="Remove an NPC; its reply in progress is cancelled.",
         params=(Param(name="id", type="str"),),
-        handler=_unload,
+        handler=npcs.unload,
     ),
     Method(
         name="npc.priority",
         doc="Who is served first: focused, nearby or background.",
         params=(Param(name="id", type="str"), Param(name="priority", type="str")),
-        handler=_set_priority,
+        handler=npcs.set_priority,
     ),
     Method(
         name="npc.say",
@@ -389,24 +274,38 @@ _TABLE = (
             Param(name="npc", type="str", doc="the NPC's id"),
             Param(name="text", type="str", doc="what the player says"),
             Param(name="seed", type="int", required=False, doc="same seed, same reply"),
+            Param(
+                name="heard_by",
+                type="[str]",
+                required=False,
+                doc="this client's NPCs within earshot: they remember the exchange",
+                since="1.1",
+            ),
+            Param(
+                name="priority",
+                type="str",
+                required=False,
+                doc="set the NPC's priority first: focused | nearby | background",
+                since="1.1",
+            ),
         ),
         result="{stream: int}",
         notifications=_STREAM_NOTES,
-        handler=_say,
+        handler=npcs.say,
     ),
     Method(
         name="npc.cancel",
         doc="Stop a reply; it ends with npc.done (finish_reason cancelled).",
         params=(Param(name="stream", type="int", doc="stream id"),),
         result="{cancelled: bool}",
-        handler=_cancel,
+        handler=npcs.cancel,
     ),
     Method(
         name="npc.export",
         doc="A save blob of the NPCs' memory (all of this client's NPCs by default).",
         params=(Param(name="ids", type="[str]", required=False),),
         result="{blob: bin}",
-        handler=_export,
+        handler=npcs.export,
         needs="memory",
     ),
     Method(
@@ -414,8 +313,48 @@ _TABLE = (
         doc="Restore NPC memory from a save blob; answers the NPC ids restored.",
         params=(Param(name="blob", type="bin"),),
         result="{ids: [str]}",
-        handler=_import,
+        handler=npcs.import_,
         needs="memory",
+    ),
+    Method(
+        name="npc.prepare",
+        doc="Read the NPC's persona into the model's cache now; answers when it is read.",
+        params=(Param(name="id", type="str"),),
+        handler=npcs.prepare,
+        since="1.1",
+    ),
+    Method(
+        name="npc.facts",
+        doc="What the NPC knows: the newest fact of each kind, in the order learned.",
+        params=(Param(name="id", type="str", doc="this client's NPC, or an id none loaded"),),
+        result="{facts: [{kind: str, text: str, turn: int}]}",
+        handler=npcs.facts,
+        needs="memory",
+        since="1.1",
+    ),
+    Method(
+        name="npc.teach",
+        doc="The NPC knows text from now on; a newer fact of the same kind replaces the older.",
+        params=(
+            Param(name="id", type="str", doc="this client's NPC, or an id none loaded"),
+            Param(name="text", type="str", doc="the fact, in the persona's language"),
+            Param(name="kind", type="str", doc="what it is about, e.g. quest.ore"),
+        ),
+        handler=npcs.teach,
+        needs="memory",
+        since="1.1",
+    ),
+    Method(
+        name="npc.relationship",
+        doc="How the NPC feels about the player, -1 to 1; adjust moves it first.",
+        params=(
+            Param(name="id", type="str", doc="this client's NPC, or an id none loaded"),
+            Param(name="adjust", type="float", required=False, doc="-2 to 2, clamped to -1..1"),
+        ),
+        result="{relationship: float}",
+        handler=npcs.relationship,
+        needs="memory",
+        since="1.1",
     ),
     Method(
         name="translate.text",

@@ -41,6 +41,7 @@ from bridge.errors import (
 from bridge.messages import (
     MAX_MSGID,
     NOTIFICATION,
+    PROTOCOL_MINOR,
     PROTOCOL_VERSION,
     REQUEST,
     RESPONSE,
@@ -57,6 +58,7 @@ from bridge.messages import (
 
 __all__ = [
     "NOTIFICATION",
+    "PROTOCOL_MINOR",
     "PROTOCOL_VERSION",
     "REQUEST",
     "RESPONSE",
@@ -217,6 +219,7 @@ class ServerConnection:
         result = {
             "server": self._server,
             "protocol": PROTOCOL_VERSION,
+            "minor": PROTOCOL_MINOR,
             "limits": self.limits.to_dict(),
         }
         return HelloAccepted(client, Response(message.msgid, None, result))

@@ -20,6 +20,7 @@ Run it from the command line with ``npc-ai serve`` (:mod:`bridge.cli`), or::
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import logging
@@ -38,7 +39,7 @@ from bridge.discovery import (
     remove_discovery,
     write_discovery,
 )
-from bridge.errors import HelloTimeoutError, ResultTooLargeError
+from bridge.errors import HelloTimeoutError, ResultTooLargeError, TooManyClientsError
 from bridge.outbox import Outbox
 from bridge.protocol import (
     HelloAccepted,
@@ -112,6 +113,7 @@ class _Session:
         self.subtitle_factory = server.subtitle_factory
         self.subtitles: dict[int, Any] = {}  # id -> (PushSource, LiveSubtitles)
         self.npcs: dict[str, str] = {}
+        self.no_memory: set[str] = set()
         self.streams: dict[int, ReplyHandle] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.closing = False  # flush what is queued, then close
@@ -123,6 +125,11 @@ class _Session:
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
         self.send(Notification(method, params))
+
+    def loaded_elsewhere(self, npc_id: str) -> bool:
+        return any(
+            npc_id in other.npcs for other in self.server.sessions.values() if other is not self
+        )
 
     # -- queue and writer ----------------------------------------------------------------
 
@@ -189,6 +196,23 @@ class _Session:
             if event.fatal:
                 self.closing = True
         elif isinstance(event, HelloAccepted):
+            limit = self.conn.limits.max_clients
+            if self.server.clients() > limit:  # this one counts itself
+                log.warning(
+                    "client %d (%r) refused: %d clients already, the limit",
+                    self.number,
+                    event.client,
+                    limit,
+                )
+                error = TooManyClientsError(
+                    f"this server already serves {limit} clients, its limit; close one of "
+                    "them, or start the server with --max-clients N",
+                    max_clients=limit,
+                )
+                self.conn.close()
+                self.send(Response(event.reply.msgid, error.to_dict(), None))
+                self.closing = True
+                return
             log.info("client %d is %r", self.number, event.client)
             self.send(event.reply)
         elif isinstance(event, Request):
@@ -211,6 +235,22 @@ class _Session:
             self.fail(msgid, name, exc)
             return
         self.server.wake()
+        if isinstance(result, concurrent.futures.Future):  # answered when it resolves
+            task = asyncio.get_running_loop().create_task(self._later(msgid, name, result))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+            return
+        if msgid is not None:
+            self.send(Response(msgid, None, result))
+
+    async def _later(
+        self, msgid: int | None, name: str, future: concurrent.futures.Future[Any]
+    ) -> None:
+        try:
+            result = await asyncio.wrap_future(future)
+        except Exception as exc:
+            self.fail(msgid, name, exc)
+            return
         if msgid is not None:
             self.send(Response(msgid, None, result))
 
@@ -268,6 +308,7 @@ class _Session:
             with contextlib.suppress(NpcAiError):
                 self.runtime.remove_npc(runtime_id)
         self.npcs.clear()
+        self.no_memory.clear()
         self._ready.set()
 
 
@@ -322,8 +363,13 @@ class BridgeServer:
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
         if self.options.write_discovery:
-            self.discovery_path = self.options.discovery or default_discovery_path()
-            write_discovery(self.discovery_path, self.port, self.token)
+            path = self.options.discovery or default_discovery_path()
+            try:
+                write_discovery(path, self.port, self.token)
+            except BaseException:  # another live server owns it: stop listening, say so
+                await self.close()
+                raise
+            self.discovery_path = path
         log.info("npc-ai bridge listening on 127.0.0.1:%d", self.port)
         return self.port
 
@@ -385,6 +431,10 @@ class BridgeServer:
         """Ask :meth:`run` to return (call on the event loop)."""
         if self._closed is not None:
             self._closed.set()
+
+    def clients(self) -> int:
+        """Clients connected past their hello."""
+        return sum(1 for s in self.sessions.values() if s.conn.state == "ready")
 
     def wake(self) -> None:
         """A reply may have started: poll the runtime at full rate."""

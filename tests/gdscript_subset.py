@@ -131,7 +131,8 @@ class Script:
         header = func.children[0]
         params = header.children[1].children if len(header.children) > 1 else []
         local: dict[str, Any] = {}
-        for i, param in enumerate(p for p in params if isinstance(p, Tree)):
+        args_of = (p for p in params if isinstance(p, Tree) and p.data != "trailing_comma")
+        for i, param in enumerate(args_of):
             name = str(param.children[0])
             if i < len(args):
                 local[name] = args[i]

@@ -264,6 +264,10 @@ def string_method(text: str, name: str, args: list[Any]) -> Any:
         return text.strip()
     if name == "is_empty":
         return not text
+    if name == "replace":
+        return text.replace(args[0], args[1])
+    if name == "join":
+        return text.join(args[0])
     raise NotImplementedError(f"String.{name}")
 
 
@@ -278,6 +282,16 @@ def container_method(obj: list[Any] | dict[Any, Any], name: str, args: list[Any]
     if isinstance(obj, list) and name == "append":
         obj.append(args[0])
         return None
+    if isinstance(obj, list) and name == "has":
+        # Variant equality: numbers compare by value, other kinds only with their own kind.
+        numbers = (int, float)
+        return any(
+            x == args[0]
+            and (typeof(x) == typeof(args[0]) or (type(x) in numbers and type(args[0]) in numbers))
+            for x in obj
+        )
+    if name == "duplicate" and not (args and args[0]):
+        return type(obj)(obj)  # shallow, as duplicate() and duplicate(false) are
     if isinstance(obj, dict):
         if name == "has":
             return args[0] in obj

@@ -32,6 +32,7 @@ from tests.conftest import ROOT
 from tests.gdscript_godot import ERRORS, GodotLoop, PackedVector2Array, Vector2, load_client
 from tests.gdscript_subset import PackedByteArray as GDBytes
 from tests.gdscript_subset import Script
+from tests.gdscript_values import PackedStringArray
 
 GODOT = ROOT / "bridge" / "godot"
 ADDON = GODOT / "addons" / "npc_ai"
@@ -693,3 +694,335 @@ def test_gdscript_finds_the_discovery_file_where_the_server_writes_it(
         monkeypatch.setenv("TMPDIR", str(tmp_path))
         monkeypatch.setattr(tempfile, "tempdir", None)  # Python caches the temp dir
     assert client_script.call("default_discovery_path") == str(default_discovery_path())
+
+
+# -- protocol 1.1 -------------------------------------------------------------------------------
+
+
+def test_npc_acted_signal_and_the_1_0_signals_unchanged() -> None:
+    found = signals()
+    # Old code connected to npc_done keeps working: its arguments are those of 1.0.
+    assert found["npc_done"] == ["stream", "text", "npc", "finish_reason"]
+    assert found["npc_acted"] == ["stream", "npc", "emotion", "action", "args"]
+    arm = re.search(r'\n\t\t"npc.done":\n((?:\t\t\t.*\n)+)', CLIENT)
+    assert arm and arm.group(1).index("npc_acted.emit(") < arm.group(1).index("npc_done.emit(")
+
+
+def test_what_11_added_is_what_the_server_marks_since_1_1() -> None:
+    """The client's list of 1.1 methods and parameters (for "the server is too old") is the
+    server table's."""
+    consts = load_client().consts
+    since = {m.name for m in METHODS.values() if m.since == "1.1"}
+    assert set(consts["METHODS_11"]) == since
+    params = {
+        m.name: sorted(p.name for p in m.params if p.since == "1.1")
+        for m in METHODS.values()
+        if m.since == "1.0" and any(p.since == "1.1" for p in m.params)
+    }
+    assert {k: sorted(v) for k, v in consts["PARAMS_11"].items()} == params
+    assert sorted(consts["LOAD_OPTIONS"]) == params["npc.load"]
+
+
+def test_gdscript_client_plays_the_11_golden_vectors(client_script: Script) -> None:
+    """Each 1.1 call of the add-on against a stand-in server that checks the request byte for
+    byte against the golden vector and answers with the golden response; the structured done
+    becomes npc_acted then npc_done; 2014 at connect; a 1.0 server's refusals of 1.1 calls
+    are said as a server too old."""
+    from tests.test_bridge_unity import golden_peer
+
+    script = client_script
+    with golden_peer() as (port, problems):
+        loop = GodotLoop(script)
+        seen = Recorder(loop)
+        loop.call("connect_to_server", port, "x")
+        loop.run_until(lambda: bool(seen.named("connected", "connect_failed")))
+        assert loop.call("server_minor") == 1
+        assert loop.call("server_info")["limits"]["max_clients"] == 4
+
+        def answered(msgid: int, name: str, *args: Any, options: Any = None) -> tuple[Any, Any]:
+            loop.node.fields["_last_id"] = msgid - 1  # the vectors carry fixed msgids
+            got, callback = answer_box(script)
+            more = [] if options is None else [options]
+            assert loop.call(name, *args, callback, *more) == msgid
+            loop.run_until(lambda: bool(got))
+            return got[0]  # type: ignore[no-any-return]
+
+        options = {"structured": True, "language": "es", "memory": True}
+        loaded = answered(11, "load_npc_file", "blacksmith.toml", "smith", "", options=options)
+        assert loaded == ({"id": "smith", "name": "Brakka"}, {})
+
+        loop.node.fields["_last_id"] = 11
+        heard_by = PackedStringArray(["guard", "innkeeper"])
+        line = loop.call("say", "smith", "¿Puedes arreglar mi espada?", 7, heard_by, "focused")
+        assert line == 12
+        loop.run_until(lambda: seen.ended(line))
+        acted = [(n, a) for n, a in seen.events if n in ("npc_acted", "npc_done")]
+        assert acted == [
+            ("npc_acted", (line, "smith", "calm", "repair", {"item": "sword"})),
+            ("npc_done", (line, "Sí, déjala aquí.", "smith", "stop")),
+        ]
+
+        assert answered(13, "prepare_npc", "smith") == ({}, {})
+        facts = answered(14, "get_facts", "smith")
+        assert facts[1] == {} and facts[0]["facts"] == [
+            {"kind": "player.name", "text": "Player's name is Ayla.", "turn": 1},
+            {
+                "kind": "quest.ore",
+                "text": "Ayla agreed to fetch ore from the Greyspur mine.",
+                "turn": 3,
+            },
+        ]
+        taught = answered(
+            15, "teach", "smith", "Ayla agreed to fetch ore from the Greyspur mine.", "quest.ore"
+        )
+        assert taught == ({}, {})
+        assert answered(16, "adjust_relationship", "smith", 0.25) == ({"relationship": 0.35}, {})
+        result, error = answered(17, "get_facts", "smith")
+        assert result is None and error["code"] == 1300
+        assert error["data"] == {"id": "smith", "loaded_by": "another client"}
+        loop.call("disconnect_from_server")
+
+        # Past the server's max_clients: connect_failed with 2014, which says the way out.
+        full = GodotLoop(script)
+        refused = Recorder(full)
+        full.call("connect_to_server", port, "x")
+        full.run_until(lambda: bool(refused.named("connected", "connect_failed")))
+        ((error,),) = refused.named("connect_failed")
+        assert error["code"] == 2014 and error["name"] == "TooManyClientsError"
+        assert "--max-clients" in error["message"] and error["data"] == {"max_clients": 4}
+        assert script.consts["TOO_MANY_CLIENTS"] == 2014
+
+        # A 1.0 server (no minor in its hello): the 1.1 calls fail, said as a server too old.
+        old = GodotLoop(script)
+        old_seen = Recorder(old)
+        old.call("connect_to_server", port, "x")
+        old.run_until(lambda: bool(old_seen.named("connected", "connect_failed")))
+        assert old.call("server_minor") == 0
+        got, callback = answer_box(script)
+        old.call("get_facts", "smith", callback)
+        old.call("load_npc_file", "blacksmith.toml", "smith", "", callback, {"structured": True})
+        old.run_until(lambda: len(got) == 2)
+        (_, unknown), (_, bad) = got
+        assert unknown["code"] == 2004 and "npc.facts uses protocol 1.1" in unknown["message"]
+        assert "speaks 1.0" in unknown["message"] and "update npc-ai" in unknown["message"]
+        assert bad["code"] == 2005 and "npc.load uses protocol 1.1" in bad["message"]
+        old.call("disconnect_from_server")
+    assert problems == []
+    assert script.log == []
+
+
+def test_gdscript_client_speaks_1_1_to_a_live_server(client_script: Script, tmp_path: Path) -> None:
+    """Every 1.1 call and field against the live server (scripted fake, memory store, no
+    translator): load options, a structured reply overheard by two NPCs at focused priority,
+    prepare, teach, facts, the relationship, and their errors."""
+    from npc_ai.memory import load_state
+    from tests.test_bridge_unity import LINE, TOKEN, live_server
+
+    script = client_script
+    with live_server(tmp_path / "bridge.json") as port:
+        loop = GodotLoop(script)
+        seen = Recorder(loop)
+        loop.call("connect_to_server", port, TOKEN)
+
+        def call(name: str, *args: Any) -> tuple[Any, Any]:
+            got, callback = answer_box(script)
+            loop.call(name, *args, callback)
+            loop.run_until(lambda: bool(got))
+            return got[0]  # type: ignore[no-any-return]
+
+        def load(file: str, npc: str, options: dict[str, Any]) -> tuple[Any, Any]:
+            got, callback = answer_box(script)
+            loop.call("load_npc_file", file, npc, "", callback, options)
+            loop.run_until(lambda: bool(got))
+            return got[0]  # type: ignore[no-any-return]
+
+        assert load("blacksmith.toml", "smith", {"structured": True})[1] == {}
+        assert loop.call("server_minor") == 1
+        assert load("guard.toml", "guard", {"memory": True})[1] == {}
+        assert load("innkeeper.toml", "inn", {"memory": False})[1] == {}
+        _, error = load("innkeeper.toml", "inn_es", {"language": "es"})
+        assert error["code"] == 2011 and error["data"]["param"] == "language"
+
+        # Options are checked by name and type before anything is sent.
+        for wrong in ({"structure": True}, {"memory": "yes"}):
+            got, callback = answer_box(script)
+            assert loop.call("load_npc_file", "guard.toml", "g2", "", callback, wrong) == -1
+            loop.frame()
+            assert got[0][0] is None and got[0][1]["code"] == 2005, got
+        assert [level for level, _ in script.log] == ["error", "error"]
+        assert "structure is not a load option" in script.log[0][1]
+        assert "memory must be a bool" in script.log[1][1]
+        script.log.clear()
+
+        assert call("prepare_npc", "smith") == ({}, {})
+
+        # A structured reply, overheard by the guard and the innkeeper, at focused priority:
+        # npc_acted, then the one npc_done.
+        heard_by = PackedStringArray(["guard", "inn"])
+        line = loop.call(
+            "say", "smith", "My name is Ayla. Can you mend my sword?", -1, heard_by, "focused"
+        )
+        loop.run_until(lambda: seen.ended(line))
+        ends = [(n, a) for n, a in seen.events if n in ("npc_acted", "npc_done", "npc_error")]
+        assert ends == [
+            ("npc_acted", (line, "smith", "calm", "repair", {"item": "sword"})),
+            ("npc_done", (line, LINE, "smith", "stop")),
+        ]
+
+        # No npc_acted for a plain NPC, nor for a cancelled structured reply.
+        plain = loop.call("say", "guard", "Good morning.")
+        cut = loop.call("say", "smith", "Tell me a long story.")
+        loop.call("cancel", cut)
+        loop.run_until(lambda: seen.ended(plain) and seen.ended(cut))
+        assert [a[0] for a in seen.named("npc_acted")] == [line]
+        assert [e[1][3] for e in seen.of_stream(cut) if e[0] == "npc_done"] == ["cancelled"]
+
+        # heard_by names only this client's NPCs.
+        stray = loop.call("say", "smith", "Hello?", -1, PackedStringArray(["nobody"]))
+        loop.run_until(lambda: seen.ended(stray))
+        ((kind, (_, error, _)),) = seen.of_stream(stray)
+        assert kind == "npc_error" and error["code"] == 1300
+
+        # Facts found in what the player said, and taught by the game.
+        assert call("teach", "smith", "Ayla agreed to fetch ore.", "quest.ore") == ({}, {})
+        facts, error = call("get_facts", "smith")
+        assert error == {}
+        kinds = {f["kind"]: f for f in facts["facts"]}
+        assert "Ayla" in kinds["player.name"]["text"] and kinds["player.name"]["turn"] >= 1
+        assert kinds["quest.ore"]["text"] == "Ayla agreed to fetch ore."
+        assert call("get_facts", "guard") == ({"facts": []}, {})  # overheard: no facts
+        _, error = call("get_facts", "inn")
+        assert error["code"] == 1300  # loaded with memory: false
+
+        # The relationship, read and moved (clamped to -1..1).
+        (before, _) = call("get_relationship", "smith")
+        got, callback = answer_box(script)
+        loop.call("adjust_relationship", "smith", 0.3, callback)
+        loop.run_until(lambda: bool(got))
+        after = got[0][0]["relationship"]
+        assert isinstance(after, float)
+        assert after == pytest.approx(min(1.0, before["relationship"] + 0.3))
+        got, callback = answer_box(script)
+        loop.call("adjust_relationship", "smith", 5.0, callback)
+        loop.run_until(lambda: bool(got))
+        assert got[0][1]["code"] == 2005
+
+        # The guard was within earshot: its memory holds the exchange as overheard.
+        exported, on_exported = answer_box(script)
+        loop.call("export_memory", on_exported, PackedStringArray(["guard"]))
+        loop.run_until(lambda: bool(exported))
+        (guard,) = load_state(bytes(exported[0][0]["blob"].b))
+        overheard = [m.text for m in guard.memories if m.source == "earshot:smith"]
+        assert any("Ayla" in t for t in overheard) and any(LINE in t for t in overheard)
+        loop.call("disconnect_from_server")
+    assert script.log == []
+
+
+# -- the examples --------------------------------------------------------------------------------
+# Godot is not here to run them: their scene wiring is checked against the scene file, their
+# calls against the add-on, and the example's pure logic is run by the interpreter.
+
+EXAMPLES = sorted((GODOT / "example").glob("*.gd"))
+
+
+def res_path(path: str) -> Path:
+    assert path.startswith("res://"), path
+    return GODOT / path.removeprefix("res://")
+
+
+def scene(path: Path) -> tuple[dict[str, str], str]:
+    """A text scene's nodes (path from the root, "." for the root -> type) and its root's
+    script (a res:// path)."""
+    text = path.read_text(encoding="utf-8")
+    resources = {
+        m["id"]: m["path"]
+        for m in re.finditer(
+            r'^\[ext_resource type="Script" path="(?P<path>[^"]+)" id="(?P<id>[^"]+)"\]$',
+            text,
+            re.M,
+        )
+    }
+    nodes = {}
+    pattern = r'^\[node name="([^"]+)" type="(\w+)"(?: parent="([^"]+)")?\]$'
+    for name, kind, parent in re.findall(pattern, text, re.M):
+        nodes["." if not parent else name if parent == "." else f"{parent}/{name}"] = kind
+    root = text[text.index('[node name="') :]
+    root = root[: root.index("\n\n")]
+    script = re.search(r'^script = ExtResource\("([^"]+)"\)$', root, re.M)
+    assert script, path
+    return nodes, resources[script.group(1)]
+
+
+def test_the_example_project_opens_on_the_mood_scene() -> None:
+    project = configparser.ConfigParser()
+    project.read_string("[top]\n" + (GODOT / "project.godot").read_text(encoding="utf-8"))
+    main = project["application"]["run/main_scene"].strip('"')
+    assert main == "res://example/npc_mood.tscn" and res_path(main).is_file()
+    assert project["autoload"]["NpcAi"] == '"*res://addons/npc_ai/npc_ai.gd"'
+    assert res_path("res://addons/npc_ai/npc_ai.gd").is_file()
+    plugins = project["editor_plugins"]["enabled"]
+    assert plugins == 'PackedStringArray("res://addons/npc_ai/plugin.cfg")'
+
+
+def test_the_mood_scene_has_the_nodes_its_script_uses() -> None:
+    nodes, script_path = scene(GODOT / "example" / "npc_mood.tscn")
+    script = res_path(script_path)
+    assert script == GODOT / "example" / "npc_mood.gd"
+    code = script.read_text(encoding="utf-8")
+    assert f"extends {nodes['.']}\n" in code
+    used = re.findall(r"^@onready var \w+: (\w+) = \$([\w/]+)$", code, re.M)
+    assert len(used) == 5
+    for kind, path in used:
+        assert nodes.get(path) == kind, (path, kind, nodes)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_examples_use_only_what_the_addon_has(example: Path) -> None:
+    code = example.read_text(encoding="utf-8")
+    found = signals()
+    functions = set(re.findall(r"^(?:static )?func (\w+)\(", CLIENT, re.M))
+    connected = set(re.findall(r"\bNpcAi\.(\w+)\.connect\(", code))
+    called = set(re.findall(r"\bNpcAi\.(\w+)\(", code))
+    assert connected and called
+    assert connected <= found.keys(), connected - found.keys()
+    assert called <= functions, called - functions
+    # Each handler takes what its signal sends.
+    for signal in connected:
+        handler = re.search(rf"NpcAi\.{signal}\.connect\((_\w+)\)", code)
+        if handler:
+            head = re.search(rf"^func {handler.group(1)}\(([^)]*)\)", code, re.M)
+            assert head, handler.group(1)
+            params = [p.split(":")[0].strip() for p in head.group(1).split(",") if p.strip()]
+            assert len(params) == len(found[signal]), (signal, params)
+
+
+def test_the_mood_example_shows_emotion_and_action() -> None:
+    code = (GODOT / "example" / "npc_mood.gd").read_text(encoding="utf-8")
+    # Structured NPCs, the other one within earshot, the reply's choices on screen.
+    assert '{"structured": true}' in code
+    assert 'NpcAi.say(speaker, text, -1, earshot, "focused")' in code
+    assert "NpcAi.npc_acted.connect(_on_npc_acted)" in code
+    assert '_emotion.text = "%s feels %s" % [who, emotion]' in code
+    assert "_actions.add_item(" in code
+    example = Script(code)
+    assert example.call("action_text", "repair", {"item": "sword"}) == "repair (item: sword)"
+    assert example.call("action_text", "turn_away", {}) == "turn away"
+    two = {"item": "axe", "place": "the inn"}
+    assert example.call("action_text", "sell_to", two) == "sell to (item: axe, place: the inn)"
+
+
+@pytest.mark.parametrize("doc", ["bridge/godot/README.md", "docs/BRIDGE.md"])
+def test_the_documented_gdscript_parses_and_uses_only_the_addon(doc: str) -> None:
+    blocks = re.findall(r"```gdscript\n(.*?)```", (ROOT / doc).read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 2
+    code = "\n".join(blocks)
+    for block in blocks:
+        parser.parse(block)  # raises on a syntax error
+    functions = set(re.findall(r"^(?:static )?func (\w+)\(", CLIENT, re.M))
+    connected = set(re.findall(r"\bNpcAi\.(\w+)\.connect\(", code))
+    called = set(re.findall(r"\bNpcAi\.(\w+)\(", code))
+    assert connected <= signals().keys(), connected - signals().keys()
+    assert called <= functions, called - functions
+    # The 1.1 example: structured replies and overhearing.
+    assert '{"structured": true}' in code and "NpcAi.npc_acted.connect(" in code
+    assert re.search(r'NpcAi\.say\("smith", words, -1, PackedStringArray\(\["guard"\]\)', code)

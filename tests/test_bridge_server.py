@@ -79,9 +79,12 @@ def serving(
     discovery: Path | None = None,
     memory: MemoryStore | None = None,
     fail_after: int | None = None,
+    choose: Any = None,
     **services: Any,
 ) -> Iterator[Running]:
-    generator = ScriptedGenerator(script or [REPLY], delay=delay, fail_after=fail_after)
+    generator = ScriptedGenerator(
+        script or [REPLY], delay=delay, fail_after=fail_after, choose=choose
+    )
     runtime = Runtime(SerialEngine(generator), options=RuntimeOptions(budget_ms=5), memory=memory)
     options = ServerOptions(
         token=TOKEN,
@@ -199,13 +202,15 @@ def test_describe_lists_the_table() -> None:
         for name in ("npc.say", "npc.load", "translate.text", "subtitle.push", "npc.export"):
             assert name in names
         say = next(m for m in d["methods"] if m["name"] == "npc.say")
-        assert [(p["name"], p["type"], p["required"]) for p in say["params"]] == [
-            ("npc", "str", True),
-            ("text", "str", True),
-            ("seed", "int", False),
+        assert [(p["name"], p["type"], p["required"], p["since"]) for p in say["params"]] == [
+            ("npc", "str", True, "1.0"),
+            ("text", "str", True, "1.0"),
+            ("seed", "int", False, "1.0"),
+            ("heard_by", "[str]", False, "1.1"),
+            ("priority", "str", False, "1.1"),
         ]
         assert say["notifications"] == ["npc.delta", "npc.done", "npc.error"]
-        assert say["available"] is True
+        assert say["available"] is True and say["since"] == "1.0"
 
 
 def test_unavailable_and_unknown_methods() -> None:
@@ -558,7 +563,7 @@ def test_ten_thousand_random_frames_then_a_good_client_is_served() -> None:
 
 
 def test_many_clients_at_once() -> None:
-    with serving() as srv:
+    with serving(limits=Limits(max_clients=8)) as srv:  # the default is 4
         failures: list[BaseException] = []
 
         def run(i: int) -> None:
@@ -755,6 +760,7 @@ def test_public_names() -> None:
     import bridge.media
     import bridge.messages
     import bridge.methods
+    import bridge.npcs
     import bridge.outbox
     import bridge.protocol
     import bridge.server
@@ -768,6 +774,7 @@ def test_public_names() -> None:
         bridge.media,
         bridge.messages,
         bridge.methods,
+        bridge.npcs,
         bridge.outbox,
         bridge.protocol,
         bridge.server,

@@ -16,7 +16,10 @@ own cost and not the model's:
    read to the end), every answer checked: errors, latency, throughput.
 
 ``--model`` adds the real model: the same replies (same seeds) in-process and
-through ``npc-ai serve``, tokens/s and first text. Prints Markdown tables for
+through ``npc-ai serve``, tokens/s and first text. ``--structured`` runs only
+the real model's structured replies (protocol 1.1), in-process and over the
+bridge with the same seeds, one NPC alone on each side: time to done and
+whether the line, emotion and action match. Prints Markdown tables for
 docs/BENCHMARKS.md; progress goes to stderr.
 """
 
@@ -44,8 +47,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bridge.client import Client  # noqa: E402
+from bridge.protocol import Limits  # noqa: E402
 from bridge.server import BridgeServer, ServerOptions  # noqa: E402
 from npc_ai.backends import ScriptedGenerator  # noqa: E402
+from npc_ai.dialogue.npc import DialogueOptions  # noqa: E402
 from npc_ai.dialogue.persona import load_persona  # noqa: E402
 from npc_ai.engine import SerialEngine  # noqa: E402
 from npc_ai.memory import MemoryStore  # noqa: E402
@@ -100,9 +105,11 @@ def serve(discovery: Path, words: int, delay: float) -> None:
     runtime = fake_runtime(fresh_lines(words) if words else [SHORT], delay)
 
     async def main() -> None:
-        server = BridgeServer(
-            runtime, ServerOptions(discovery=discovery, persona_dirs=(PERSONA.parent,))
+        # 32 clients at once in the third figure: past the default client limit of a game.
+        options = ServerOptions(
+            discovery=discovery, persona_dirs=(PERSONA.parent,), limits=Limits(max_clients=64)
         )
+        server = BridgeServer(runtime, options)
         await server.start()
         loop = asyncio.get_running_loop()
         closed = asyncio.Event()
@@ -333,6 +340,114 @@ def model_compare(tmp: Path, rounds: int) -> dict[str, Any]:
     return result
 
 
+# -- structured replies, real model (protocol 1.1) ------------------------------------------
+
+STRUCTURED_LINES = [
+    "Can you mend my sword?",
+    "How much for an axe?",
+    "Where is the inn?",
+    "You cheated me, smith!",
+]
+
+
+def structured_compare(tmp: Path, rounds: int) -> dict[str, Any]:
+    """Structured replies in-process (a Runtime) and over ``npc-ai serve`` (``structured:
+    true``), the same lines and seeds, one NPC alone on each side, alternating which goes
+    first. A first reply on each side (not counted) measures the NPC's calibration."""
+    from npc_ai.backends.llama_cpp import LlamaOptions
+    from npc_ai.backends.llama_engine import EngineOptions, LlamaBatchEngine
+    from npc_ai.models.cache import resolve_model
+
+    npc_ai = str(Path(sys.executable).with_name("npc-ai"))
+    discovery = tmp / "structured.json"
+    cmd = [npc_ai, "serve", "--discovery", str(discovery), "--threads", "1", "--no-subtitles"]
+    server = ServerProcess([*cmd, "--personas", str(PERSONA.parent)], discovery)
+    engine = LlamaBatchEngine(
+        resolve_model("gemma3-270m"), options=EngineOptions(llama=LlamaOptions(threads=1))
+    )
+    done_ms: dict[str, list[float]] = {"local": [], "bridge": []}
+    rows: list[dict[str, Any]] = []
+    try:
+        with (
+            MemoryStore() as store,
+            Runtime(engine, options=RuntimeOptions(budget_ms=5), memory=store) as rt,
+            server.client() as c,
+        ):
+            npc = rt.add_npc(
+                load_persona(PERSONA), npc_id="smith", dialogue=DialogueOptions(structured=True)
+            )
+            rt.prepare(npc).result(60)
+            c.load("smith", file=PERSONA.name, structured=True)
+            c.prepare("smith")
+
+            def local(line: str, seed: int) -> tuple[float, tuple[str, str, str, str]]:
+                start = time.perf_counter()
+                handle = rt.say(npc, line, seed=seed)
+                done: list[ReplyDone] = []
+                while not handle.done:
+                    done += [e for e in rt.update() if isinstance(e, ReplyDone)]
+                    time.sleep(0.002)
+                ms = (time.perf_counter() - start) * 1e3
+                s = done[-1].structured
+                assert s is not None
+                return ms, (done[-1].text, s.emotion, s.action, json.dumps(dict(s.args)))
+
+            def bridge(line: str, seed: int) -> tuple[float, tuple[str, str, str, str]]:
+                start = time.perf_counter()
+                reply = c.say("smith", line, seed=seed)
+                text = reply.read()
+                ms = (time.perf_counter() - start) * 1e3
+                assert reply.emotion is not None and reply.action is not None
+                return ms, (text, reply.emotion, reply.action, json.dumps(reply.args))
+
+            local("Good morning.", 1)  # calibration, once per NPC, on both sides
+            bridge("Good morning.", 1)
+            for r in range(rounds):
+                for i, line in enumerate(STRUCTURED_LINES):
+                    seed = 100 + r * 10 + i
+                    got = {}
+                    order = ("local", "bridge") if (r + i) % 2 == 0 else ("bridge", "local")
+                    for name in order:
+                        ms, got[name] = (local if name == "local" else bridge)(line, seed)
+                        done_ms[name].append(ms)
+                    rows.append({"line": line, "seed": seed, **got})
+                    log(f"  {line!r} seed {seed}: {got['local'][1:3]} / {got['bridge'][1:3]}")
+    finally:
+        server.stop()
+    return {
+        "replies": len(rows),
+        "local_done_p50": statistics.median(done_ms["local"]),
+        "bridge_done_p50": statistics.median(done_ms["bridge"]),
+        "same_text": sum(r["local"][0] == r["bridge"][0] for r in rows),
+        "same_emotion": sum(r["local"][1] == r["bridge"][1] for r in rows),
+        "same_action": sum(r["local"][2:] == r["bridge"][2:] for r in rows),
+        "rows": rows,
+    }
+
+
+def print_structured(m: dict[str, Any]) -> None:
+    n = m["replies"]
+    print(
+        f"| structured reply, real model, 1 thread, {n} replies each | time to done (p50) "
+        "| same line | same emotion | same action and args |"
+    )
+    print("| --- | --- | --- | --- | --- |")
+    print(f"| in-process (`Runtime`) | {m['local_done_p50']:.0f} ms | | | |")
+    print(
+        f"| over the bridge (`npc.done`) | {m['bridge_done_p50']:.0f} ms "
+        f"| {m['same_text']} of {n} | {m['same_emotion']} of {n} | {m['same_action']} of {n} |"
+    )
+    print(f"| ratio | {m['bridge_done_p50'] / m['local_done_p50']:.2f}x | | | |\n")
+    print("| line | seed | emotion, action (both ways) |")
+    print("| --- | --- | --- |")
+    for row in m["rows"]:
+        local, bridge = row["local"], row["bridge"]
+        both = f"{local[1]}, {local[2]} {local[3]}"
+        if local[1:] != bridge[1:]:
+            both += f" / bridge: {bridge[1]}, {bridge[2]} {bridge[3]}"
+        print(f"| {row['line']} | {row['seed']} | {both} |")
+
+
 # -- main ----------------------------------------------------------------------------------
 
 
@@ -340,6 +455,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--model", action="store_true", help="also the real model")
+    parser.add_argument(
+        "--structured",
+        action="store_true",
+        help="only structured replies of the real model, in-process and over the bridge",
+    )
     parser.add_argument("--serve", metavar="DISCOVERY", help=argparse.SUPPRESS)
     parser.add_argument("--words", type=int, default=200, help=argparse.SUPPRESS)
     parser.add_argument("--delay", type=float, default=PIECE_DELAY, help=argparse.SUPPRESS)
@@ -352,6 +472,18 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "load_before": os.getloadavg()[0],
     }
+    if args.structured:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            log("structured replies, real model, in-process and over the bridge")
+            results["structured"] = structured_compare(Path(tmp_name), 2 if args.quick else 3)
+        results["load_after"] = os.getloadavg()[0]
+        print(json.dumps(results, indent=1))
+        print(
+            f"\nMachine: {results['machine']}; 1-min load {results['load_before']:.1f} "
+            f"before, {results['load_after']:.1f} after.\n"
+        )
+        print_structured(results["structured"])
+        return
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         discovery = tmp / "bridge.json"

@@ -1,7 +1,8 @@
 """Write tests/data/bridge_golden.json: bridge messages and values with their exact bytes.
 
 The Python, Godot and Unity codecs are all tested against this one file.
-Run it only when the protocol changes (then bump its version in docs/PROTOCOL.md):
+Run it only when the protocol changes (then bump its version in docs/PROTOCOL.md). The 1.0
+vectors never change: a minor version adds its own after them (their names end in ``_11``).
 
     .venv/bin/python tools/make_bridge_golden.py
 """
@@ -19,7 +20,7 @@ import msgpack
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bridge.protocol import PROTOCOL_VERSION, frame  # noqa: E402
+from bridge.protocol import PROTOCOL_MINOR, PROTOCOL_VERSION, frame  # noqa: E402
 
 OUT = ROOT / "tests" / "data" / "bridge_golden.json"
 
@@ -226,6 +227,156 @@ MESSAGES: list[tuple[str, str, Any]] = [
     ),
 ]
 
+# Protocol 1.1 (docs/PROTOCOL.md §10), after the 1.0 vectors, which keep their bytes.
+MESSAGES_11: list[tuple[str, str, Any]] = [
+    (
+        "hello_response_11",
+        "a 1.1 server announces its minor version and max_clients",
+        [
+            1,
+            1,
+            None,
+            {
+                "server": "npc-ai 0.1.0",
+                "protocol": PROTOCOL_VERSION,
+                "minor": 1,
+                "limits": {**LIMITS, "max_clients": 4},
+            },
+        ],
+    ),
+    (
+        "load_request_11",
+        "structured replies, the player's language, long-term memory",
+        [
+            0,
+            11,
+            "npc.load",
+            [
+                {
+                    "id": "smith",
+                    "file": "blacksmith.toml",
+                    "structured": True,
+                    "language": "es",
+                    "memory": True,
+                }
+            ],
+        ],
+    ),
+    (
+        "say_request_11",
+        "NPCs within earshot and a priority",
+        [
+            0,
+            12,
+            "npc.say",
+            [
+                {
+                    "npc": "smith",
+                    "text": "¿Puedes arreglar mi espada?",
+                    "seed": 7,
+                    "heard_by": ["guard", "innkeeper"],
+                    "priority": "focused",
+                }
+            ],
+        ],
+    ),
+    (
+        "done_notification_structured_11",
+        "a structured NPC's done: emotion, action and its args",
+        [
+            2,
+            "npc.done",
+            [
+                {
+                    "stream": 19,
+                    "npc": "smith",
+                    "text": "Sí, déjala aquí.",
+                    "finish_reason": "stop",
+                    "emotion": "calm",
+                    "action": "repair",
+                    "args": {"item": "sword"},
+                }
+            ],
+        ],
+    ),
+    ("prepare_request_11", "", [0, 13, "npc.prepare", [{"id": "smith"}]]),
+    ("prepare_response_11", "answered once the persona is read", [1, 13, None, {}]),
+    ("facts_request_11", "", [0, 14, "npc.facts", [{"id": "smith"}]]),
+    (
+        "facts_response_11",
+        "the newest fact of each kind, in the order learned",
+        [
+            1,
+            14,
+            None,
+            {
+                "facts": [
+                    {"kind": "player.name", "text": "Player's name is Ayla.", "turn": 1},
+                    {
+                        "kind": "quest.ore",
+                        "text": "Ayla agreed to fetch ore from the Greyspur mine.",
+                        "turn": 3,
+                    },
+                ]
+            },
+        ],
+    ),
+    (
+        "teach_request_11",
+        "",
+        [
+            0,
+            15,
+            "npc.teach",
+            [
+                {
+                    "id": "smith",
+                    "text": "Ayla agreed to fetch ore from the Greyspur mine.",
+                    "kind": "quest.ore",
+                }
+            ],
+        ],
+    ),
+    (
+        "relationship_request_11",
+        "adjust as float64",
+        [0, 16, "npc.relationship", [{"id": "smith", "adjust": 0.25}]],
+    ),
+    ("relationship_response_11", "", [1, 16, None, {"relationship": 0.35}]),
+    (
+        "scope_error_response_11",
+        "another client's NPC",
+        [
+            1,
+            17,
+            {
+                "code": 1300,
+                "name": "InputError",
+                "message": "NPC 'smith' was loaded by another client; a client can read only "
+                "the NPCs it loaded (or ids no client has loaded)",
+                "data": {"id": "smith", "loaded_by": "another client"},
+            },
+            None,
+        ],
+    ),
+    (
+        "too_many_clients_response_11",
+        "the hello of a client past max_clients; the connection closes",
+        [
+            1,
+            1,
+            {
+                "code": 2014,
+                "name": "TooManyClientsError",
+                "message": "this server already serves 4 clients, its limit; close one of "
+                "them, or start the server with --max-clients N",
+                "data": {"max_clients": 4},
+            },
+            None,
+        ],
+    ),
+]
+
 VALUES: list[tuple[str, Any]] = [
     ("nil", None),
     ("true", True),
@@ -303,6 +454,7 @@ INVALID: list[tuple[str, str, bytes, int, bool]] = [
 def main() -> None:
     doc = {
         "protocol": PROTOCOL_VERSION,
+        "minor": PROTOCOL_MINOR,
         "format": (
             "Each vector: object (JSON; tags: {'$bin': hex} is MessagePack bin, {'$f32': x} "
             "float32, {'$f64': x} float64, {'$int': 'decimal'} an int beyond 2^53; every other "
@@ -315,7 +467,7 @@ def main() -> None:
         "values": [],
         "invalid": [],
     }
-    for name, note, obj in MESSAGES:
+    for name, note, obj in MESSAGES + MESSAGES_11:
         payload = packed(obj)
         assert payload == msgpack.packb(obj, use_bin_type=True)
         doc["messages"].append(

@@ -164,16 +164,18 @@ class Runtime:
         priority: Priority = Priority.NEARBY,
         dialogue: DialogueOptions | None = None,
         interpreter: Interpreter | None = None,
+        remember: bool = True,
     ) -> str:
         """Add an NPC; return its id (``npc_id``, or the persona's name).
 
         With a memory store, the NPC remembers what it heard under this id
-        (across sessions, and in the game's save blobs).
+        (across sessions, and in the game's save blobs); ``remember=False``
+        keeps it to this session's lines, leaving the store untouched.
         """
         self._check_open()
         npc_id = npc_id or persona.name
         memory = None
-        if self.store is not None:
+        if self.store is not None and remember:
             from npc_ai.memory.npc_memory import NpcMemory
 
             memory = NpcMemory(

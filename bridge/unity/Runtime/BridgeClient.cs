@@ -54,14 +54,26 @@ namespace NpcAi.Bridge
         public static readonly string[] MethodsUsed =
         {
             "rpc.hello", "rpc.describe", "rpc.ping", "npc.load", "npc.unload", "npc.priority",
-            "npc.say", "npc.cancel", "npc.export", "npc.import", "translate.text",
-            "subtitle.start", "subtitle.push", "subtitle.stop",
+            "npc.say", "npc.cancel", "npc.export", "npc.import", "npc.prepare", "npc.facts",
+            "npc.teach", "npc.relationship", "translate.text", "subtitle.start",
+            "subtitle.push", "subtitle.stop",
         };
+
+        /// <summary>What protocol 1.1 added: its methods, and its parameters of 1.0
+        /// methods.</summary>
+        static readonly string[] Methods11 =
+        {
+            "npc.prepare", "npc.facts", "npc.teach", "npc.relationship",
+        };
+        static readonly string[] LoadParams11 = { "structured", "language", "memory" };
+        static readonly string[] SayParams11 = { "heard_by", "priority" };
 
         sealed class Pending
         {
             public TaskCompletionSource<object> Tcs; // null for npc.say (events report it)
             public Reply Say;
+            public string Method;
+            public bool Uses11; // a 1.0 server refuses it with 2004 or 2005
         }
 
         sealed class Reply
@@ -94,8 +106,21 @@ namespace NpcAi.Bridge
         }
 
         /// <summary>What the server answered to the hello: <c>server</c>, <c>protocol</c>,
-        /// <c>limits</c>.</summary>
+        /// <c>minor</c> (1.1), <c>limits</c>.</summary>
         public Dictionary<string, object> ServerInfo { get; private set; }
+
+        /// <summary>The server's minor protocol version: 1 for a 1.1 server, 0 for a 1.0 one
+        /// (which sends no <c>minor</c>). What 1.1 added needs 1 or more.</summary>
+        public int ServerMinor
+        {
+            get
+            {
+                var info = ServerInfo;
+                object minor;
+                return info != null && info.TryGetValue("minor", out minor) && minor is long
+                    ? (int)(long)minor : 0;
+            }
+        }
 
         /// <summary>Why the connection ended (null while it is open).</summary>
         public string CloseReason { get; private set; }
@@ -124,7 +149,9 @@ namespace NpcAi.Bridge
 
         /// <summary>Connect, do the handshake, and return the ready client.</summary>
         /// <exception cref="BridgeException">The server refused the hello (2007 wrong token,
-        /// 2008 another protocol version, ...), or no discovery file (1300).</exception>
+        /// 2008 another protocol version, 2014 the server already serves its
+        /// <c>max_clients</c>: close another client or start the server with --max-clients N),
+        /// or no discovery file (1300).</exception>
         /// <exception cref="TimeoutException">No connection or no hello answer in
         /// time.</exception>
         /// <exception cref="SocketException">Nothing listens there.</exception>
@@ -234,6 +261,8 @@ namespace NpcAi.Bridge
 
         long Send(string method, IDictionary<string, object> args, Pending p)
         {
+            p.Method = method;
+            p.Uses11 = Uses11(method, args);
             lock (gate)
             {
                 long id = NextId();
@@ -247,6 +276,37 @@ namespace NpcAi.Bridge
                 }
                 return id;
             }
+        }
+
+        static bool Uses11(string method, IDictionary<string, object> args)
+        {
+            if (Array.IndexOf(Methods11, method) >= 0) { return true; }
+            var added = method == "npc.load" ? LoadParams11
+                : method == "npc.say" ? SayParams11 : null;
+            if (added == null || args == null) { return false; }
+            foreach (var name in added)
+            {
+                if (args.ContainsKey(name)) { return true; }
+            }
+            return false;
+        }
+
+        /// <summary>The error of a response; a 1.0 server's 2004 (no such method) or 2005 (no
+        /// such parameter) to a 1.1 call is said as what it is: the server is too
+        /// old.</summary>
+        BridgeException ErrorOf(Pending p, object map)
+        {
+            var error = BridgeException.FromMap(map);
+            if (!p.Uses11 || ServerMinor >= 1
+                || (error.Code != BridgeException.UnknownMethod
+                    && error.Code != BridgeException.BadParams))
+            {
+                return error;
+            }
+            return new BridgeException(
+                error.Code, error.ErrorName,
+                p.Method + " uses protocol 1.1, and this server speaks 1." + ServerMinor
+                + ": update npc-ai (the server said: " + error.Message + ")", error.ErrorData);
         }
 
         long NextId()
@@ -385,19 +445,20 @@ namespace NpcAi.Bridge
                 Raise(Warning, "a response to msgid " + m.Msgid + ", which is not in flight");
                 return;
             }
-            if (p.Say != null) { Started(p.Say, m); return; }
-            if (m.Error != null) { p.Tcs.TrySetException(BridgeException.FromMap(m.Error)); }
+            if (p.Say != null) { Started(p, m); return; }
+            if (m.Error != null) { p.Tcs.TrySetException(ErrorOf(p, m.Error)); }
             else { p.Tcs.TrySetResult(m.Result); }
         }
 
-        void Started(Reply reply, Message m)
+        void Started(Pending p, Message m)
         {
+            var reply = p.Say;
             var result = m.Result as Dictionary<string, object>;
             if (m.Error != null || result == null || !(result.ContainsKey("stream")))
             {
                 lock (gate) { replies.Remove(reply.Handle); }
                 if (reply.Cancel != null) { reply.Cancel.TrySetResult(false); }
-                var error = m.Error != null ? BridgeException.FromMap(m.Error)
+                var error = m.Error != null ? ErrorOf(p, m.Error)
                     : new BridgeException(BridgeException.BadMessage, "BadMessageError",
                                           "npc.say answered without a stream id");
                 Raise(NpcErrorReceived, new NpcError(reply.Handle, reply.Npc, error));
@@ -423,9 +484,7 @@ namespace NpcAi.Bridge
                     Raise(NpcDeltaReceived, new NpcDelta(Handle(p, false), Fields.Str(p, "text")));
                     break;
                 case "npc.done":
-                    Raise(NpcDoneReceived, new NpcDone(
-                        Handle(p, true), Fields.Str(p, "npc"), Fields.Str(p, "text"),
-                        Fields.Str(p, "finish_reason")));
+                    Raise(NpcDoneReceived, NpcDone.FromParams(Handle(p, true), p));
                     break;
                 case "npc.error":
                     Raise(NpcErrorReceived, new NpcError(

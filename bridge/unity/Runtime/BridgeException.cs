@@ -26,11 +26,18 @@ namespace NpcAi.Bridge
         public const int Authentication = 2007;
         /// <summary>2008: the server speaks another protocol version.</summary>
         public const int VersionMismatch = 2008;
+        /// <summary>2009: too many requests in flight, or too much waiting to be
+        /// sent.</summary>
+        public const int TooBusy = 2009;
         /// <summary>2011: a protocol method whose component this server lacks.</summary>
         public const int Unavailable = 2011;
         /// <summary>2012: the connection is closed; nothing more can be sent or
         /// received.</summary>
         public const int ConnectionDead = 2012;
+        /// <summary>2014 (protocol 1.1): the server already serves its <c>max_clients</c>;
+        /// the hello is refused and the connection closed. Close another client, or start the
+        /// server with <c>--max-clients N</c>.</summary>
+        public const int TooManyClients = 2014;
 
         public BridgeException(int code, string name, string message, object data = null)
             : base(message)

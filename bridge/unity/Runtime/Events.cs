@@ -6,6 +6,7 @@
 // server's stream id (the client maps one to the other; see BridgeClient).
 using System;
 using System.Collections.Generic;
+using System.Collections.ObjectModel;
 
 namespace NpcAi.Bridge
 {
@@ -60,15 +61,54 @@ namespace NpcAi.Bridge
     }
 
     /// <summary><c>npc.done</c>: the reply ended; <see cref="Text"/> is the whole final
-    /// line.</summary>
+    /// line. A structured NPC's reply (loaded with <see cref="LoadOptions.Structured"/>;
+    /// protocol 1.1) also carries <see cref="Emotion"/>, <see cref="Action"/> and
+    /// <see cref="Args"/>, except when cancelled.</summary>
     public sealed class NpcDone
     {
+        static readonly IDictionary<string, string> NoArgs =
+            new ReadOnlyDictionary<string, string>(new Dictionary<string, string>());
+
         public NpcDone(long stream, string npc, string text, string finishReason)
+            : this(stream, npc, text, finishReason, null, null, null)
+        {
+        }
+
+        public NpcDone(long stream, string npc, string text, string finishReason, string emotion,
+                       string action, IDictionary<string, string> args)
         {
             Stream = stream;
             Npc = npc;
             Text = text;
             FinishReason = finishReason;
+            Emotion = emotion;
+            Action = action;
+            Args = args == null ? NoArgs
+                : new ReadOnlyDictionary<string, string>(new Dictionary<string, string>(args));
+        }
+
+        /// <summary>The notification's params as this client reads them: unknown keys are
+        /// ignored; emotion, action and args only when emotion is there.</summary>
+        internal static NpcDone FromParams(long handle, Dictionary<string, object> p)
+        {
+            object emotion;
+            if (!p.TryGetValue("emotion", out emotion) || !(emotion is string))
+            {
+                return new NpcDone(handle, Fields.Str(p, "npc"), Fields.Str(p, "text"),
+                                   Fields.Str(p, "finish_reason"));
+            }
+            var args = new Dictionary<string, string>();
+            object raw;
+            var map = p.TryGetValue("args", out raw) ? raw as Dictionary<string, object> : null;
+            if (map != null)
+            {
+                foreach (var kv in map) { args[kv.Key] = kv.Value as string ?? ""; }
+            }
+            object action;
+            p.TryGetValue("action", out action);
+            return new NpcDone(handle, Fields.Str(p, "npc"), Fields.Str(p, "text"),
+                               Fields.Str(p, "finish_reason"), (string)emotion,
+                               action as string ?? "none", args);
         }
 
         public long Stream { get; private set; }
@@ -78,6 +118,49 @@ namespace NpcAi.Bridge
         /// <summary>"stop", "sentences", "length", "blocked", "fallback" or
         /// "cancelled".</summary>
         public string FinishReason { get; private set; }
+
+        /// <summary>True when the reply carries an emotion and an action (a structured NPC's
+        /// reply that was not cancelled).</summary>
+        public bool IsStructured { get { return Emotion != null; } }
+
+        /// <summary>One of the persona's emotions ("calm"); null when not
+        /// <see cref="IsStructured"/>.</summary>
+        public string Emotion { get; private set; }
+
+        /// <summary>One of the persona's action names ("repair"), or "none"; null when not
+        /// <see cref="IsStructured"/>.</summary>
+        public string Action { get; private set; }
+
+        /// <summary>One allowed value for each argument of <see cref="Action"/>
+        /// (<c>item</c> → <c>sword</c>); empty for "none", an action without arguments, or a
+        /// reply that is not structured. Read-only.</summary>
+        public IDictionary<string, string> Args { get; private set; }
+    }
+
+    /// <summary>A fact an NPC knows (<c>npc.facts</c>, protocol 1.1).</summary>
+    public sealed class NpcFact
+    {
+        public NpcFact(string kind, string text, long turn)
+        {
+            Kind = kind;
+            Text = text;
+            Turn = turn;
+        }
+
+        internal NpcFact(Dictionary<string, object> p)
+            : this(Fields.Str(p, "kind"), Fields.Str(p, "text"), Fields.Long(p, "turn"))
+        {
+        }
+
+        /// <summary>What it is about: "player.name", found in what the player said, or a key
+        /// the game chose in <c>npc.teach</c> ("quest.ore").</summary>
+        public string Kind { get; private set; }
+
+        /// <summary>A sentence in the persona's language ("Player's name is Ayla.").</summary>
+        public string Text { get; private set; }
+
+        /// <summary>The NPC's turn counter when it was learned.</summary>
+        public long Turn { get; private set; }
     }
 
     /// <summary><c>npc.error</c>: the reply failed (also raised when the <c>npc.say</c> request

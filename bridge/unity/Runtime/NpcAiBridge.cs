@@ -195,26 +195,79 @@ namespace NpcAi.Bridge
             return client;
         }
 
-        /// <summary>Load an NPC from a <c>.toml</c> file in the server's persona
-        /// folders.</summary>
+        /// <summary>Load an NPC from a <c>.toml</c> file in the server's persona folders.
+        /// <paramref name="options"/> (protocol 1.1): structured replies (NpcDone then carries
+        /// Emotion, Action and Args), the player's language, long-term memory.</summary>
         public void LoadNpcFile(string file, string id = null, Action<string> onLoaded = null,
-                                Action<BridgeException> onError = null, string priority = null)
+                                Action<BridgeException> onError = null, string priority = null,
+                                LoadOptions options = null)
         {
-            Deliver(Live().LoadNpcFile(file, id, priority), onLoaded, onError);
+            Deliver(Live().LoadNpcFile(file, id, priority, options), onLoaded, onError);
         }
 
         /// <summary>Load an NPC from a persona as TOML text.</summary>
         public void LoadNpc(string personaToml, string id = null, Action<string> onLoaded = null,
-                            Action<BridgeException> onError = null, string priority = null)
+                            Action<BridgeException> onError = null, string priority = null,
+                            LoadOptions options = null)
         {
-            Deliver(Live().LoadNpc(personaToml, id, priority), onLoaded, onError);
+            Deliver(Live().LoadNpc(personaToml, id, priority, options), onLoaded, onError);
         }
 
         /// <summary>The player speaks to an NPC; returns the handle that NpcDeltaReceived,
-        /// NpcDoneReceived and NpcErrorReceived carry as Stream.</summary>
-        public long Say(string npc, string text)
+        /// NpcDoneReceived and NpcErrorReceived carry as Stream. Protocol 1.1:
+        /// <paramref name="heardBy"/> names this client's NPCs within earshot (they remember
+        /// the exchange as overheard); <paramref name="priority"/> sets the NPC's priority
+        /// first.</summary>
+        public long Say(string npc, string text, IList<string> heardBy = null,
+                        string priority = null)
         {
-            return Live().Say(npc, text);
+            return Live().Say(npc, text, null, heardBy, priority);
+        }
+
+        /// <summary>Read the NPC's persona into the model now (protocol 1.1; for a loading
+        /// screen): <paramref name="onReady"/> once it is read.</summary>
+        public void Prepare(string id, Action onReady = null,
+                            Action<BridgeException> onError = null)
+        {
+            Deliver(Then(Live().Prepare(id)), r =>
+            {
+                if (onReady != null) { onReady(); }
+            }, onError);
+        }
+
+        /// <summary>What the NPC knows about the player and what the game taught it (protocol
+        /// 1.1).</summary>
+        public void Facts(string id, Action<List<NpcFact>> onDone,
+                          Action<BridgeException> onError = null)
+        {
+            Deliver(Live().Facts(id), onDone, onError);
+        }
+
+        /// <summary>Teach the NPC a fact (protocol 1.1); a newer fact of the same kind
+        /// replaces the older one.</summary>
+        public void Teach(string id, string text, string kind, Action onDone = null,
+                          Action<BridgeException> onError = null)
+        {
+            Deliver(Then(Live().Teach(id, text, kind)), r =>
+            {
+                if (onDone != null) { onDone(); }
+            }, onError);
+        }
+
+        /// <summary>How the NPC feels about the player, -1 to 1 (protocol 1.1).</summary>
+        public void Relationship(string id, Action<double> onDone,
+                                 Action<BridgeException> onError = null)
+        {
+            Deliver(Live().Relationship(id), onDone, onError);
+        }
+
+        /// <summary>Move how the NPC feels about the player by <paramref name="by"/> (-2 to 2;
+        /// a quest done 0.3, a theft seen -0.5), clamped to -1..1; <paramref name="onDone"/>
+        /// gets the new value (protocol 1.1).</summary>
+        public void AdjustRelationship(string id, double by, Action<double> onDone = null,
+                                       Action<BridgeException> onError = null)
+        {
+            Deliver(Live().Relationship(id, by), onDone, onError);
         }
 
         /// <summary>Stop a reply; it still ends with one NpcDone ("cancelled").</summary>

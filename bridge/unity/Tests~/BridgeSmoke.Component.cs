@@ -120,9 +120,51 @@ static partial class BridgeSmoke
             Check(p.Log.Count(l => l.StartsWith("error")) == 1 && p.Has("error 1300"),
                   "one NpcError 1300");
 
+            // Protocol 1.1 through the component: a structured NPC's done carries its choices,
+            // and Prepare, Teach, Facts and AdjustRelationship answer on the main thread.
+            b.NpcDoneReceived += d =>
+            {
+                if (d.IsStructured) { p.Note("acted " + d.Emotion + " " + d.Action); }
+            };
+            b.LoadNpcFile("guard.toml", "guard", id => p.Note("loaded " + id),
+                          e => p.Note("load failed " + e.Code), null,
+                          new LoadOptions { Structured = true });
+            Check(p.Until(() => p.Has("loaded guard") || p.Has("load failed")),
+                  "a structured NPC loads: " + p.Log.Last());
+            b.Prepare("guard", () => p.Note("prepared"), e => p.Note("prepare failed " + e.Code));
+            Check(p.Until(() => p.Has("prepare")) && p.Has("prepared"), "Prepare answers");
+            line = b.Say("guard", "Halt? I only want to pass.", new[] { "smith" }, "focused");
+            Check(p.Until(() => p.Has("acted ")), "the structured reply ends");
+            Check(p.Has("acted calm "), "NpcDoneReceived carries the emotion and the action: "
+                  + p.Log.First(l => l.StartsWith("acted ")));
+            b.Teach("guard", "The player paid the toll.", "toll", () => p.Note("taught"),
+                    e => p.Note("teach failed " + e.Code));
+            b.Facts("guard", f => p.Note("facts " + string.Join(",", f.Select(x => x.Kind))),
+                    e => p.Note("facts failed " + e.Code));
+            b.AdjustRelationship("guard", 0.5, r => p.Note("relationship " + r),
+                                 e => p.Note("relationship failed " + e.Code));
+            Check(p.Until(() => p.Has("relationship")), "AdjustRelationship answers");
+            int taught = p.Log.IndexOf("taught"), facts = p.Log.IndexOf("facts toll"),
+                moved = p.Log.IndexOf("relationship 0.5");
+            Check(taught >= 0 && facts > taught && moved > facts,
+                  "Teach, Facts, AdjustRelationship answer in order: "
+                  + string.Join(" | ", p.Log.Skip(Math.Max(0, p.Log.Count - 4))));
+
+            // One more component, past the server's max_clients (the test allows one client):
+            // ConnectFailed 2014, on the main thread.
+            var extra = new Player();
+            extra.Bridge.port = o.Port;
+            extra.Bridge.token = o.Token;
+            extra.Bridge.ConnectFailed += e => extra.Note("failed " + e.Code);
+            extra.Bridge.Connected += i => extra.Note("connected");
+            extra.Call("Start");
+            Check(extra.Until(() => extra.Log.Count > 0), "a client past the limit is reported");
+            Check(extra.Log.SequenceEqual(new[] { "failed 2014" }),
+                  "ConnectFailed 2014 (TooManyClients): " + string.Join(", ", extra.Log));
+
             p.Call("OnDestroy");
             Check(!b.IsConnected, "OnDestroy closes the connection");
-            Check(p.OffThread == 0 && refused.OffThread == 0,
+            Check(p.OffThread == 0 && refused.OffThread == 0 && extra.OffThread == 0,
                   "every event and callback ran on the main thread (" + p.OffThread + " did not)");
             Check(p.MostPerFrame <= 3, "at most maxEventsPerFrame per frame (" + p.MostPerFrame + ")");
             Console.WriteLine("component: " + p.Log.Count + " events, most per frame "

@@ -8,6 +8,8 @@
 //   mono BridgeSmoke.exe component --port P --token T
 //       the NpcAiBridge MonoBehaviour (built with UnityStubs.cs) driven frame by frame: events
 //       and callbacks on the main thread, in order, at most maxEventsPerFrame per frame
+//   mono BridgeSmoke.exe golden11 --port P --token T     (the 1.1 vectors, BridgeSmoke.Protocol11.cs)
+//   mono BridgeSmoke.exe smoke11 --port P --token T      (1.1 against a live server, the same file)
 //   mono BridgeSmoke.exe discovery-path                   (prints the default discovery path)
 //   mono BridgeSmoke.exe bench --port P --token T [--pings N] [--replies M]
 //       figures for tools/bench_clients.py, one JSON line
@@ -46,6 +48,8 @@ static partial class BridgeSmoke
         if (args.Length >= 2 && args[0] == "golden") { Golden.Run(args[1]); }
         else if (args.Length >= 1 && args[0] == "smoke") { Smoke.Run(Options(args)); }
         else if (args.Length >= 1 && args[0] == "component") { ComponentRun.Run(Options(args)); }
+        else if (args.Length >= 1 && args[0] == "golden11") { Golden11.Run(Options(args)); }
+        else if (args.Length >= 1 && args[0] == "smoke11") { Live11.Run(Options(args)); }
         else if (args.Length >= 1 && args[0] == "bench")
         {
             int at = Array.IndexOf(args, "--pings"), rt = Array.IndexOf(args, "--replies");
@@ -57,7 +61,8 @@ static partial class BridgeSmoke
         {
             Console.Error.WriteLine(
                 "usage: BridgeSmoke golden FILE | smoke (--port P --token T | --discovery PATH) "
-                + "| component --port P --token T | discovery-path");
+                + "| component --port P --token T | golden11 --port P --token T "
+                + "| smoke11 --port P --token T | discovery-path");
             return 2;
         }
         Console.WriteLine(passed + " passed, " + failed + " failed");

@@ -1,3 +1,5 @@
+# gdlint: disable=max-public-methods
+# (the autoload is the protocol's face: one method per call a game makes, 26 of them)
 ## The npc-ai bridge client (docs/PROTOCOL.md), added by the plug-in as the autoload "NpcAi".
 ##
 ## It connects with StreamPeerTCP to `npc-ai serve` on 127.0.0.1 and never blocks: _process()
@@ -13,11 +15,19 @@
 ##
 ## Methods that take `callback` call it as callback.call(result, error): error is an empty
 ## Dictionary on success, else {code, name, message, data} (match on code, never message).
+##
+## Protocol 1.1 (docs/PROTOCOL.md, section 10) adds load options (structured, language,
+## memory), say's heard_by and priority, prepare_npc, get_facts, teach, get_relationship and
+## adjust_relationship, and the npc_acted signal. Against a 1.0 server (server_minor() 0) they
+## fail with 2004 or 2005 and a message saying the server is too old.
 extends Node
 
-## The handshake is done; `server` is the hello result {server, protocol, limits}.
+## The handshake is done; `server` is the hello result {server, protocol, minor, limits}
+## (no minor: a 1.0 server).
 signal connected(server: Dictionary)
-## No connection, or the server refused the hello (wrong token: code 2007).
+## No connection, or the server refused the hello: wrong token (code 2007, AUTHENTICATION) or
+## a server that already serves its max_clients (code 2014, TOO_MANY_CLIENTS; the message says
+## to close another client or start the server with --max-clients N).
 signal connect_failed(error: Dictionary)
 ## The connection ended after connected; open replies have had their npc_error.
 signal disconnected(reason: String)
@@ -26,6 +36,11 @@ signal npc_delta(stream: int, text: String)
 ## The reply ended; text is the whole final line. finish_reason: "stop", "sentences",
 ## "length", "blocked", "fallback" or "cancelled".
 signal npc_done(stream: int, text: String, npc: String, finish_reason: String)
+## A structured reply's choices (an NPC loaded with {"structured": true}; protocol 1.1), just
+## before its npc_done: emotion is one of the persona's emotions, action one of its action
+## names or "none", args one allowed value per argument of the action ({} for none). Not
+## emitted for a cancelled reply (its choices were never made) nor for other NPCs.
+signal npc_acted(stream: int, npc: String, emotion: String, action: String, args: Dictionary)
 ## The reply failed (or its npc.say was refused, or the connection was lost).
 signal npc_error(stream: int, error: Dictionary, npc: String)
 ## subtitle_start answered: audio may be pushed to this session.
@@ -57,7 +72,19 @@ const CONNECTION_DEAD := 2012
 const FRAME_ERROR := 2001
 const MALFORMED := 2002
 const INPUT_ERROR := 1300
+const UNKNOWN_METHOD := 2004
+const BAD_PARAMS := 2005
+const AUTHENTICATION := 2007
+const UNAVAILABLE := 2011
+const TOO_MANY_CLIENTS := 2014
 const MAX_MSGID := 0xffffffff
+## The options load_npc and load_npc_file take (protocol 1.1), with their types.
+const LOAD_OPTIONS := {"structured": TYPE_BOOL, "language": TYPE_STRING, "memory": TYPE_BOOL}
+## What protocol 1.1 added: its methods, and its parameters of 1.0 methods.
+const METHODS_11 := ["npc.prepare", "npc.facts", "npc.teach", "npc.relationship"]
+const PARAMS_11 := {
+	"npc.load": ["structured", "language", "memory"], "npc.say": ["heard_by", "priority"]
+}
 
 ## A name for the server's logs.
 var client_name := "godot"
@@ -139,12 +166,18 @@ func is_ready() -> bool:
 	return _state == State.READY
 
 
-## The hello result {server, protocol, limits} of the current connection.
+## The hello result {server, protocol, minor, limits} of the current connection.
 func server_info() -> Dictionary:
 	return _server
 
 
-## The discovery file's {host, port, token, pid, protocol}, or {"error": why}.
+## The server's minor protocol version: 1 for a 1.1 server, 0 for a 1.0 one (which sends no
+## minor). The 1.1 calls need 1 or more.
+func server_minor() -> int:
+	return int(_server.get("minor", 0))
+
+
+## The discovery file's {host, port, token, pid, protocol, minor}, or {"error": why}.
 static func read_discovery(path := "") -> Dictionary:
 	if path == "":
 		path = default_discovery_path()
@@ -205,14 +238,22 @@ func ping(echo: Variant = null, callback := Callable()) -> int:
 
 
 ## npc.load from a persona: TOML text or a Dictionary of its fields. priority: "focused",
-## "nearby" (default) or "background". callback(result {id, name}, error).
-func load_npc(persona: Variant, id := "", priority := "", callback := Callable()) -> int:
-	return request("npc.load", _load_params("persona", persona, id, priority), callback)
+## "nearby" (default) or "background". callback(result {id, name}, error). options (protocol
+## 1.1, see LOAD_OPTIONS): {"structured": true} for replies with an emotion and an action
+## (npc_acted); {"language": "es"} for the player's language (the server translates both
+## ways; 2011 without a translator); {"memory": false} for an NPC that keeps nothing in the
+## server's memory store.
+func load_npc(
+	persona: Variant, id := "", priority := "", callback := Callable(), options := {}
+) -> int:
+	return _load("persona", persona, id, priority, callback, options)
 
 
-## npc.load from a .toml file in one of the server's persona folders.
-func load_npc_file(file: String, id := "", priority := "", callback := Callable()) -> int:
-	return request("npc.load", _load_params("file", file, id, priority), callback)
+## npc.load from a .toml file in one of the server's persona folders (options: as load_npc).
+func load_npc_file(
+	file: String, id := "", priority := "", callback := Callable(), options := {}
+) -> int:
+	return _load("file", file, id, priority, callback, options)
 
 
 ## npc.unload: remove an NPC; its reply in progress is cancelled.
@@ -226,11 +267,24 @@ func set_priority(id: String, priority: String, callback := Callable()) -> int:
 
 
 ## npc.say: the player says text to an NPC. Returns the reply's handle (see the top of this
-## file), or -1 when not connected (npc_error follows with that -1).
-func say(npc: String, text: String, rng_seed := -1) -> int:
+## file), or -1 when not connected (npc_error follows with that -1). Protocol 1.1: heard_by
+## lists ids of this client's NPCs within earshot (each remembers the line and the reply as
+## overheard); priority ("focused", "nearby", "background") is set before the line is queued
+## and stays, as set_priority does.
+func say(
+	npc: String,
+	text: String,
+	rng_seed := -1,
+	heard_by := PackedStringArray(),
+	priority := "",
+) -> int:
 	var params := {"npc": npc, "text": text}
 	if rng_seed >= 0:
 		params.seed = rng_seed
+	if not heard_by.is_empty():
+		params.heard_by = heard_by
+	if priority != "":
+		params.priority = priority
 	var reply := {"handle": -1, "npc": npc, "stream": -1, "cancel": false}
 	var handle := _send_request("npc.say", params, Callable(), reply)
 	if handle < 0:
@@ -262,6 +316,38 @@ func export_memory(callback: Callable, ids := PackedStringArray()) -> int:
 ## npc.import: restore a save blob (its NPCs must be loaded): callback(result {ids}, error).
 func import_memory(blob: PackedByteArray, callback := Callable()) -> int:
 	return request("npc.import", {"blob": blob}, callback)
+
+
+## npc.prepare (1.1): read the NPC's persona into the model's cache now, so its first reply
+## starts sooner (for a loading screen). callback(result {}, error) once the reading is done,
+## from milliseconds to a few seconds later; other calls are answered meanwhile.
+func prepare_npc(id: String, callback := Callable()) -> int:
+	return request("npc.prepare", {"id": id}, callback)
+
+
+## npc.facts (1.1): what the NPC knows about the player and what the game taught it:
+## callback(result {facts: [{kind, text, turn}]}, error), the newest fact of each kind, oldest
+## first. Needs the server's memory store (2011 without one).
+func get_facts(id: String, callback: Callable) -> int:
+	return request("npc.facts", {"id": id}, callback)
+
+
+## npc.teach (1.1): the NPC knows text from now on; a newer fact of the same kind (e.g.
+## "quest.ore") replaces the older one. text is in the persona's language.
+func teach(id: String, text: String, kind: String, callback := Callable()) -> int:
+	return request("npc.teach", {"id": id, "text": text, "kind": kind}, callback)
+
+
+## npc.relationship (1.1): how the NPC feels about the player, -1 (hostile) to 1 (friendly):
+## callback(result {relationship: float}, error).
+func get_relationship(id: String, callback: Callable) -> int:
+	return request("npc.relationship", {"id": id}, callback)
+
+
+## npc.relationship with adjust (1.1): move it by `by` (-2 to 2; a quest done: 0.3, a theft
+## seen: -0.5), clamped to -1..1: callback(result {relationship: float}, error), the new value.
+func adjust_relationship(id: String, by: float, callback := Callable()) -> int:
+	return request("npc.relationship", {"id": id, "adjust": by}, callback)
 
 
 ## translate.text between ISO 639-1 codes: callback(result {text}, error).
@@ -407,6 +493,8 @@ func _on_response(msgid: Variant, error: Variant, result: Variant) -> void:
 		return
 	var pending: Dictionary = _pending[msgid]
 	_pending.erase(msgid)
+	if pending.v11 and server_minor() < 1:
+		err = _too_old(err, pending.method)
 	if msgid == _hello_id:
 		_hello_answered(result, err)
 	elif pending.reply != null:
@@ -450,6 +538,15 @@ func _on_notification(method: String, p: Dictionary) -> void:
 			npc_delta.emit(_handle_of(p, false), p.get("text", ""))
 		"npc.done":
 			var handle := _handle_of(p, true)
+			if p.has("emotion"):
+				var args: Variant = p.get("args", {})
+				npc_acted.emit(
+					handle,
+					p.get("npc", ""),
+					p.get("emotion", ""),
+					p.get("action", "none"),
+					args if args is Dictionary else {}
+				)
 			npc_done.emit(handle, p.get("text", ""), p.get("npc", ""), p.get("finish_reason", ""))
 		"npc.error":
 			npc_error.emit(_handle_of(p, true), p.get("error", {}), p.get("npc", ""))
@@ -489,7 +586,8 @@ func _send_request(method: String, params: Dictionary, callback: Callable, reply
 	var framed := MsgPack.frame(encoded.bytes)
 	if _outbox.size() + framed.size() > max_outbox:
 		return _refuse(callback, _busy())
-	_pending[msgid] = {"method": method, "callback": callback, "reply": reply}
+	var v11 := _uses_11(method, params)
+	_pending[msgid] = {"method": method, "callback": callback, "reply": reply, "v11": v11}
 	if reply != null:
 		reply.handle = msgid
 		_replies[msgid] = reply
@@ -560,14 +658,55 @@ func _close(reason: String, error := {}) -> void:
 		connect_failed.emit(error if not error.is_empty() else dead)
 
 
-static func _load_params(key: String, value: Variant, id: String, priority: String) -> Dictionary:
+func _load(
+	key: String,
+	value: Variant,
+	id: String,
+	priority: String,
+	callback: Callable,
+	options: Dictionary
+) -> int:
 	var params := {}
 	if id != "":
 		params.id = id
 	params[key] = value
 	if priority != "":
 		params.priority = priority
-	return params
+	for option in options:
+		var wrong := ""
+		if not LOAD_OPTIONS.has(option):
+			wrong = "%s is not a load option (they are: structured, language, memory)" % [option]
+		elif typeof(options[option]) != LOAD_OPTIONS[option]:
+			wrong = "the load option %s must be a %s" % [option, type_string(LOAD_OPTIONS[option])]
+		if wrong != "":
+			push_error("npc-ai: " + wrong)
+			return _refuse(callback, _error(BAD_PARAMS, "BadParamsError", wrong))
+		params[option] = options[option]
+	return request("npc.load", params, callback)
+
+
+## Whether a request uses what protocol 1.1 added (a 1.0 server refuses it).
+static func _uses_11(method: String, params: Dictionary) -> bool:
+	if METHODS_11.has(method):
+		return true
+	for param in PARAMS_11.get(method, []):
+		if params.has(param):
+			return true
+	return false
+
+
+## A 1.0 server's 2004 (no such method) or 2005 (no such parameter) for a 1.1 call, said as
+## what it is: the server is too old. Other errors are left as they are.
+func _too_old(err: Dictionary, method: String) -> Dictionary:
+	var code: Variant = err.get("code", 0)
+	if not (code is int and (code == UNKNOWN_METHOD or code == BAD_PARAMS)):
+		return err
+	var told := err.duplicate()
+	told.message = (
+		"%s uses protocol 1.1, and this server speaks 1.%d: update npc-ai (the server said: %s)"
+		% [method, server_minor(), err.get("message", "")]
+	)
+	return told
 
 
 static func _error(code: int, error_name: String, message: String) -> Dictionary:
