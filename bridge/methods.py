@@ -94,7 +94,8 @@ class Method:
                     "type": p.type,
                     "required": p.required,
                     "doc": p.doc,
-                    "since": p.since,
+                    # A parameter is as new as the method it belongs to.
+                    "since": max(p.since, self.since, key=_version),
                 }
                 for p in self.params
             ],
@@ -401,3 +402,7 @@ _TABLE = (
 
 #: Every method of the protocol, by name.
 METHODS: dict[str, Method] = {m.name: m for m in _TABLE}
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))

@@ -684,3 +684,13 @@ def test_real_model_structured_reply_over_stdio() -> None:
             allowed = allowed_args(reply.action)
             assert reply.args is not None and set(reply.args) == set(allowed)
             assert all(value in allowed[arg] for arg, value in reply.args.items())
+
+
+def test_the_parameters_of_a_new_method_are_as_new_as_it() -> None:
+    from bridge.methods import describe
+
+    table = {m["name"]: m for m in describe()["methods"]}
+    assert table["npc.prepare"]["since"] == "1.1"
+    assert {p["since"] for p in table["npc.prepare"]["params"]} == {"1.1"}
+    say = {p["name"]: p["since"] for p in table["npc.say"]["params"]}
+    assert say["text"] == "1.0" and say["heard_by"] == "1.1"
