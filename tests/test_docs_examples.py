@@ -47,6 +47,7 @@ EXPECTED_OUTPUT: dict[tuple[str, int], str | tuple[str, ...]] = {
     ("README.md", 3): "Ayla",
     ("docs/MEMORY.md", 1): "['player.name', 'quest.ore']",
     ("docs/PERSONA.md", 1): "Brakka Ironhand - village blacksmith",
+    ("docs/PYGAME.md", 1): "Brakka Ironhand: Hmph. Leave it on the anvil",
     ("docs/RUNTIME.md", 2): "emotion:",
     ("docs/SAVES.md", 1): "['player.name']",
     ("docs/SUBTITLES.md", 1): "http://127.0.0.1:",
