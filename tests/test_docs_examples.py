@@ -33,6 +33,7 @@ DOC_FILES = ["README.md", *(f"docs/{p.name}" for p in sorted((ROOT / "docs").glo
 # language changes a count here, and so does a new file with blocks: none goes untested unseen.
 BLOCK_COUNTS = {
     "README.md": 3,
+    "docs/BRIDGE.md": 1,
     "docs/MEMORY.md": 1,
     "docs/MODELS.md": 1,
     "docs/PERSONA.md": 1,
@@ -45,6 +46,7 @@ BLOCK_COUNTS = {
 # Text an example's output must contain, by (file, block number from 1): one piece or several.
 EXPECTED_OUTPUT: dict[tuple[str, int], str | tuple[str, ...]] = {
     ("README.md", 3): "Ayla",
+    ("docs/BRIDGE.md", 1): "Greyspur mine",
     ("docs/MEMORY.md", 1): "['player.name', 'quest.ore']",
     ("docs/PERSONA.md", 1): "Brakka Ironhand - village blacksmith",
     ("docs/PYGAME.md", 1): "Brakka Ironhand: Hmph. Leave it on the anvil",
@@ -57,7 +59,7 @@ EXPECTED_OUTPUT: dict[tuple[str, int], str | tuple[str, ...]] = {
 }
 
 # Names whose use loads a real dialogue or speech model.
-LOADS_A_MODEL = re.compile(r"\b(from_default|from_model|LlamaCppGenerator|LiveSubtitles)\b")
+LOADS_A_MODEL = re.compile(r"\b(from_default|from_model|LlamaCppGenerator|LiveSubtitles|serve)\b")
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)[ \t]*(?P<lang>[^\s`]*)")
 PYTHON = {"python", "py", "python3"}
