@@ -15,6 +15,11 @@ Run it from the command line with ``npc-ai serve`` (:mod:`bridge.cli`), or::
     runtime = Runtime.from_default()
     server = BridgeServer(runtime, ServerOptions(port=0))
     asyncio.run(server.run())          # until cancelled or close()
+
+(Over 500 lines on purpose: this is the one module that owns sockets and streams; its
+per-client session writes to the client's stream, so it stays beside the server rather than
+spreading socket I/O over two modules. The protocol, method table and handlers it drives live
+in their own modules and do no I/O.)
 """
 
 from __future__ import annotations
