@@ -433,7 +433,17 @@ function draw(lines) {
     return div;
   }));
 }
-const source = new EventSource("/events");
-source.addEventListener("caption", (e) => draw(JSON.parse(e.data).lines));
+let source = null;
+function connect() {
+  source = new EventSource("/events");
+  source.addEventListener("caption", (e) => draw(JSON.parse(e.data).lines));
+  source.addEventListener("error", () => {
+    // A dropped stream is retried by the browser itself (after the server's "retry"), but
+    // an answer that is not an event stream (503: too many pages open) ends the EventSource
+    // for good: start a new one, so a Browser Source recovers without a refresh.
+    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 2000);
+  });
+}
+connect();
 </script></body></html>
 """
