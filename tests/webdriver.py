@@ -231,8 +231,8 @@ new MutationObserver(record).observe(board, { childList: true, characterData: tr
 record();
 """
 
-#: True once the page's event stream is open.
-STREAM_OPEN = "return typeof source !== 'undefined' && source.readyState === 1"
+#: True once the page has drawn its first message (the snapshot: its stream is open).
+STREAM_OPEN = "return typeof messages !== 'undefined' && messages > 0"
 
 
 def first_seen(

@@ -19,6 +19,7 @@ Partials a page falls behind on may be dropped by design; they are counted as "d
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -94,21 +95,19 @@ def clock_skew(browser: Chromium) -> float:
 
 
 def run(
-    browser: Chromium, pages: int, events: list[SubtitleEvent], interval: float
+    browsers: list[Chromium], tabs: int, query: str, events: list[SubtitleEvent], interval: float
 ) -> dict[str, Any]:
-    with CaptionServer(WebOptions(max_clients=max(32, pages))) as server:
-        handles = []
-        for i in range(pages):
-            handles.append(browser.new_tab() if i else browser.current_tab())
-            browser.open(server.url)
-            browser.wait_for(STREAM_OPEN)
-            browser.run(BOARD_PROBE)
-        deadline = time.monotonic() + 20
-        while server.client_count < pages:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"only {server.client_count} of {pages} pages connected")
-            time.sleep(0.01)
-        skew = clock_skew(browser)
+    """``tabs`` pages in each of ``browsers``, each page opened at ``url + query``."""
+    with CaptionServer(WebOptions(max_clients=64)) as server:
+        pages: list[tuple[Chromium, str]] = []
+        for browser in browsers:
+            for i in range(tabs):
+                pages.append((browser, browser.new_tab() if i else browser.current_tab()))
+                browser.open(server.url + query)
+                browser.wait_for(STREAM_OPEN)
+                browser.run(BOARD_PROBE)
+        streams = server.client_count
+        skew = max(clock_skew(browser) for browser in browsers)
         time.sleep(0.5)
         stamps = []
         for event in events:
@@ -118,7 +117,7 @@ def run(
         time.sleep(1.0)  # the last lines reach every page
         delays: list[float] = []
         dropped = {"partial": 0, "final": 0, "translation": 0}
-        for handle in handles:
+        for browser, handle in pages:
             browser.switch(handle)
             seen = browser.run("return window.__seen")
             for event, stamp in zip(events, stamps, strict=True):
@@ -128,12 +127,16 @@ def run(
                     dropped[kind] += 1
                 else:
                     delays.append(found[0] - stamp)
-        for handle in handles[1:]:
-            browser.switch(handle)
-            browser.command("DELETE", "/window")
-        browser.switch(handles[0])
+        for browser in browsers:  # back to one tab each
+            handles = [h for b, h in pages if b is browser]
+            for handle in handles[1:]:
+                browser.switch(handle)
+                browser.command("DELETE", "/window")
+            browser.switch(handles[0])
     return {
-        "pages": pages,
+        "pages": len(pages),
+        "browsers": len(browsers),
+        "streams": streams,
         "events": len(events),
         "p50": float(np.percentile(delays, 50)),
         "p95": float(np.percentile(delays, 95)),
@@ -194,26 +197,37 @@ def main() -> None:
 
     events = session_events(args.phrases)
     results = []
-    with Chromium.start() as browser:
-        version = browser.version
-        for pages in (int(p) for p in args.pages.split(",")):
-            results.append(run(browser, pages, events, args.interval))
+    # (browsers, tabs in each, query): one page; N tabs of one browser (one stream through the
+    # pages' SharedWorker); N pages with their own streams, 4 tabs to a browser (a browser
+    # holds at most 6 connections to one server).
+    layouts: list[tuple[int, int, str]] = []
+    for n in (int(p) for p in args.pages.split(",")):
+        layouts.append((1, n, ""))
+        if n > 1:
+            layouts.append((-(-n // 4), min(n, 4), "?shared=0"))
+    with contextlib.ExitStack() as stack:
+        browsers = [stack.enter_context(Chromium.start())]
+        for count, tabs, query in layouts:
+            while len(browsers) < count:
+                browsers.append(stack.enter_context(Chromium.start()))
+            results.append(run(browsers[:count], tabs, query, events, args.interval))
+        version = browsers[0].version
     print(
         f"\nChromium {version} headless, {len(events)} events every {args.interval * 1000:.0f} ms "
         f"per run, {os.cpu_count()} CPUs; load average at the end {os.getloadavg()[0]:.1f}\n"
     )
     print(
-        "| pages open | delay p50 | p95 | max | lines measured | dropped partials "
-        "| dropped finals/translations | clock check |"
+        "| pages open | browsers | event streams | delay p50 | p95 | max | lines measured "
+        "| dropped partials | dropped finals/translations | clocks agree within |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         d = r["dropped"]
         measured = r["events"] * r["pages"] - sum(d.values())
         print(
-            f"| {r['pages']} | {r['p50']:.1f} ms | {r['p95']:.1f} ms | {r['max']:.1f} ms | "
-            f"{measured} | {d['partial']} | {d['final'] + d['translation']} | "
-            f"within {max(r['skew_ms'], 0):.1f} ms |"
+            f"| {r['pages']} | {r['browsers']} | {r['streams']} | {r['p50']:.1f} ms | "
+            f"{r['p95']:.1f} ms | {r['max']:.1f} ms | {measured} | {d['partial']} | "
+            f"{d['final'] + d['translation']} | {max(r['skew_ms'], 0):.1f} ms |"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
