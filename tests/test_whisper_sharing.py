@@ -162,6 +162,33 @@ def test_a_refused_recognizer_does_not_keep_the_model(loads: list[ModelKey]) -> 
     assert fw.MODELS.users() == {}
 
 
+def test_live_sessions_hold_one_model_and_give_it_back_when_they_end(
+    loads: list[ModelKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from npc_ai.subtitles.live import LiveSubtitles, SubtitleOptions
+    from npc_ai.subtitles.speech.audio import PushSource
+    from npc_ai.subtitles.speech.fake import EnergyVad
+
+    monkeypatch.setattr(fw, "SileroVad", EnergyVad)
+    options = SubtitleOptions(targets=(), workers=2, final_beam_size=3)
+    sources = [PushSource(16000), PushSource(16000)]
+    sessions = [LiveSubtitles(source, options=options) for source in sources]
+    for session in sessions:
+        session.start()
+    (key,) = fw.MODELS.users()
+    assert key.workers == 2
+    assert fw.MODELS.users() == {key: 4}  # greedy partials and beam-3 finals, twice
+    assert len(loads) == 1
+    sources[0].close()
+    assert list(sessions[0].events(timeout=10)) == []
+    assert fw.MODELS.users() == {key: 2}  # the ended session gave its share back
+    sources[1].close()
+    list(sessions[1].events(timeout=10))
+    assert fw.MODELS.users() == {}
+    for session in sessions:
+        session.stop()
+
+
 def _speech_pcm(line: str) -> np.ndarray:
     from tests.speech_fixtures import have_espeak, speak
 

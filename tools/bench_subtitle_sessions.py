@@ -151,7 +151,7 @@ def main() -> None:
     ap.add_argument("--model", default="tiny.en")
     ap.add_argument("--phrases", type=int, default=8, help="phrases per recording (default 8)")
     ap.add_argument("--rounds", type=int, default=2, help="times each set-up runs (default 2)")
-    ap.add_argument("--setups", default=",".join(SETUPS), help="; ".join(SETUPS))
+    ap.add_argument("--setups", default=";".join(SETUPS), help="set-ups, separated by ;")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
 
@@ -169,7 +169,7 @@ def main() -> None:
     ]
     memory = {shared: resident(args.model, shared) for shared in (True, False)}
     load = load_seconds(args.model)
-    names = args.setups.split(",")
+    names = args.setups.split(";")
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for _ in range(args.rounds):
         for name in names:

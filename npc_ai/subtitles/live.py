@@ -70,6 +70,9 @@ class SubtitleOptions:
     language: str | None = None
     task: str = "transcribe"
     cpu_threads: int = 1
+    workers: int = 1
+    """Passes the shared model runs at once for all sessions over it (each on ``cpu_threads``):
+    2 lets two sessions' passes run in parallel (see docs/BENCHMARKS.md)."""
     beam_size: int = 1
     final_beam_size: int | None = None
     """Beams for the final passes only (``None``: ``beam_size``); partials stay greedy."""
@@ -161,6 +164,7 @@ class LiveSubtitles:
         whisper = WhisperOptions(
             model=opts.model,
             cpu_threads=opts.cpu_threads,
+            workers=opts.workers,
             beam_size=opts.beam_size,
             language=opts.language,
             task=opts.task,
