@@ -12,6 +12,9 @@ free port:
   ``error``, ``expire`` or, first on connecting, ``snapshot``), the event's fields, and every
   line on the board now, so one message is enough to draw the screen. Comments keep idle
   connections alive.
+- ``GET /captions-worker.js`` is the SharedWorker through which the pages of one browser
+  share one event stream (a browser keeps at most 6 HTTP/1.1 connections to a server, and
+  each stream holds one); ``shared=0`` gives a page its own stream.
 
 Several browsers can watch at once. Each has its own bounded queue: when a slow one falls
 behind, its oldest partial messages are dropped (each message repeats the whole board, so
