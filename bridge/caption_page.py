@@ -12,6 +12,9 @@ free port:
   ``error``, ``expire`` or, first on connecting, ``snapshot``), the event's fields, and every
   line on the board now, so one message is enough to draw the screen. Comments keep idle
   connections alive.
+- ``GET /captions-worker.js`` is the SharedWorker through which the pages of one browser
+  share one event stream (a browser keeps at most 6 HTTP/1.1 connections to a server, and
+  each stream holds one); ``shared=0`` gives a page its own stream.
 
 Several browsers can watch at once. Each has its own bounded queue: when a slow one falls
 behind, its oldest partial messages are dropped (each message repeats the whole board, so
@@ -334,6 +337,8 @@ def _handler_for(server: CaptionServer) -> type[BaseHTTPRequestHandler]:
                 self._send(HTTPStatus.OK, "text/html; charset=utf-8", server.page())
             elif path == "/events":
                 self._stream()
+            elif path == "/captions-worker.js":
+                self._send(HTTPStatus.OK, "text/javascript; charset=utf-8", _WORKER.encode())
             elif path == "/favicon.ico":
                 self._send(HTTPStatus.NO_CONTENT, "text/plain", b"")
             else:
@@ -420,7 +425,9 @@ function wanted(line) {
   if (line.kind === "final") return showOriginal;
   return true;
 }
+let messages = 0;  // drawn so far (the first is the snapshot: the stream is open)
 function draw(lines) {
+  messages++;
   const shown = lines.filter(wanted).slice(-maxLines);
   board.replaceChildren(...shown.map((line) => {
     const div = document.createElement("div");
@@ -433,7 +440,56 @@ function draw(lines) {
     return div;
   }));
 }
-const source = new EventSource("/events");
-source.addEventListener("caption", (e) => draw(JSON.parse(e.data).lines));
+// One event stream per browser, shared by its caption pages through a SharedWorker: a
+// browser opens at most 6 HTTP/1.1 connections to one host and port, and each stream holds
+// one for good, so a 7th page of the same server would wait forever. Without SharedWorker
+// (or if it fails) the page opens its own stream.
+let source = null;
+function connect() {
+  source = new EventSource("/events");
+  source.addEventListener("caption", (e) => draw(JSON.parse(e.data).lines));
+  source.addEventListener("error", () => {
+    // A dropped stream is retried by the browser itself (after the server's "retry"), but
+    // an answer that is not an event stream (503: too many pages open) ends the EventSource
+    // for good: start a new one, so a Browser Source recovers without a refresh.
+    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 2000);
+  });
+}
+let worker = null;
+if (q.get("shared") === "0") connect();  // this page's own stream (for tests and tools)
+else try {
+  worker = new SharedWorker("/captions-worker.js", { name: "npc-ai-captions" });
+  worker.port.onmessage = (e) => draw(JSON.parse(e.data).lines);
+  worker.onerror = () => { worker = null; if (!source) connect(); };
+  worker.port.start();
+} catch (err) {
+  connect();
+}
 </script></body></html>
+"""
+
+#: The SharedWorker behind every caption page of one browser: one event stream, each message
+#: passed to every page (a page that joins gets the last one, which holds the whole board).
+_WORKER = """"use strict";
+const ports = [];
+let last = null;
+let source = null;
+function connect() {
+  source = new EventSource("/events");
+  source.addEventListener("caption", (e) => {
+    last = e.data;
+    for (const port of ports) port.postMessage(e.data);
+  });
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 2000);
+  });
+}
+onconnect = (e) => {
+  const port = e.ports[0];
+  ports.push(port);
+  // A closed page's port is dropped where the browser says so (MessagePort "close").
+  port.addEventListener("close", () => ports.splice(ports.indexOf(port), 1));
+  if (last !== null) port.postMessage(last);
+};
+connect();
 """

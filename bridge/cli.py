@@ -79,6 +79,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         choices=("tiny.en", "base"),
         help="speech model of subtitle sessions (base: multilingual)",
     )
+    p.add_argument(
+        "--subtitle-workers",
+        type=int,
+        default=1,
+        choices=(1, 2, 3, 4),
+        help="passes the shared speech model runs at once (2 keeps two sessions at their "
+        "one-session latency, for about 30 MB more; docs/BENCHMARKS.md)",
+    )
     p.add_argument("--no-subtitles", action="store_true", help="offer no subtitle.* methods")
     p.add_argument(
         "--memory",
@@ -126,7 +134,11 @@ def run(args: argparse.Namespace) -> int:
         llama=LlamaOptions(context_size=args.context, threads=args.threads)
     )
     translator = _translator(args.translator)
-    subtitles = None if args.no_subtitles else _subtitle_factory(args.subtitle_model, translator)
+    subtitles = (
+        None
+        if args.no_subtitles
+        else _subtitle_factory(args.subtitle_model, translator, workers=args.subtitle_workers)
+    )
     try:
         # The server is not a game: a larger budget hands over more text per poll.
         runtime_options = RuntimeOptions(budget_ms=5.0)
@@ -158,12 +170,15 @@ def _translator(backend: str) -> CachedTranslator | None:
         return None
 
 
-def _subtitle_factory(model: str, translator: CachedTranslator | None) -> SubtitleFactory:
-    """Live subtitles on faster-whisper; each session loads its model when it starts."""
+def _subtitle_factory(
+    model: str, translator: CachedTranslator | None, *, workers: int = 1
+) -> SubtitleFactory:
+    """Live subtitles on faster-whisper; sessions share one loaded model per name (loaded
+    when the first starts, dropped with the last)."""
     from npc_ai.subtitles.live import LiveSubtitles, SubtitleOptions
 
     def make(source: PushSource, language: str | None, targets: tuple[str, ...]) -> LiveSubtitles:
-        options = SubtitleOptions(model=model, language=language, targets=targets)
+        options = SubtitleOptions(model=model, language=language, targets=targets, workers=workers)
         return LiveSubtitles(source, options=options, translator=translator)
 
     return make

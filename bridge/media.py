@@ -4,6 +4,9 @@ They use what the server was given: a translator (a
 :class:`~npc_ai.translation.Translator`) and a subtitle factory that builds a
 :class:`~npc_ai.subtitles.live.LiveSubtitles` over a push source. The heavy
 modules (numpy, the speech stack) are imported only when a session starts.
+Sessions share their speech model: every session of every client over the same
+model uses one loaded copy (``npc_ai.backends.faster_whisper.MODELS``), released
+when the last of them ends.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def translate_text(ctx: MediaContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def start_subtitles(ctx: MediaContext, p: dict[str, Any]) -> dict[str, Any]:
-    """``subtitle.start`` (on a worker thread: it may load the speech model)."""
+    """``subtitle.start`` (on a worker thread: it loads the speech model when no other
+    session holds it)."""
     from npc_ai.subtitles.speech.audio import PushSource
     from npc_ai.subtitles.speech.streaming import SAMPLE_RATE
 

@@ -14,6 +14,13 @@ merging are faster-whisper's own.
 Silero VAD model faster-whisper ships, keeping its recurrent state between calls so a
 stream is judged as one signal.
 
+Loaded models are shared: every :class:`WhisperRecognizer` asking for the same model (its
+files, compute type, threads and workers) uses one loaded copy from :data:`MODELS`, a
+:class:`WhisperModelCache`, so two subtitle sessions (or two bridge clients) cost one model's
+memory and one load. CTranslate2 runs concurrent calls on one model safely (its workers take
+them from a queue; ``workers`` of them run in parallel, the rest wait), and nothing else in a
+pass is shared state. A model is released when its last recogniser is closed (or collected).
+
 Both import faster-whisper (and through it CTranslate2 and onnxruntime) only when created.
 """
 
@@ -23,6 +30,8 @@ import logging
 import math
 import os
 import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,7 +43,15 @@ from npc_ai.models.cache import resolve_model
 from npc_ai.subtitles.speech.events import Word
 from npc_ai.subtitles.speech.streaming import SAMPLE_RATE, AsrResult
 
-__all__ = ["MODEL_NAMES", "SileroVad", "WhisperOptions", "WhisperRecognizer"]
+__all__ = [
+    "MODELS",
+    "MODEL_NAMES",
+    "ModelKey",
+    "SileroVad",
+    "WhisperModelCache",
+    "WhisperOptions",
+    "WhisperRecognizer",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -67,38 +84,127 @@ class WhisperOptions:
     full_context: bool = False
     """Encode Whisper's whole 30 s window on every pass (slower, the stock behaviour)."""
     max_new_tokens: int = 120
+    workers: int = 1
+    """Passes the loaded model runs in parallel (CTranslate2's ``inter_threads``), each on
+    ``cpu_threads`` threads; more wait their turn. Recognisers sharing a model share these."""
+    shared: bool = True
+    """Use the model loaded once in :data:`MODELS` for every recogniser with the same files,
+    compute type, threads and workers (``False``: load a private copy)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelKey:
+    """What makes two loaded models interchangeable: the same files loaded the same way."""
+
+    path: str
+    device: str
+    compute_type: str
+    cpu_threads: int
+    workers: int
+
+
+class _Entry:
+    __slots__ = ("model", "users")
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.users = 1
+
+
+class WhisperModelCache:
+    """Loaded faster-whisper models, one per :class:`ModelKey`, shared by their users.
+
+    :meth:`acquire` loads a model the first time (two threads asking at once load it once) and
+    counts a user; :meth:`release` forgets a user, and the model with its last one, so memory
+    goes back once no session uses it. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[ModelKey, _Entry] = {}
+        self._loading: dict[ModelKey, threading.Lock] = {}
+
+    def acquire(self, key: ModelKey, load: Callable[[], Any]) -> Any:
+        """The model for ``key``, loaded with ``load()`` when nobody holds it; one user more."""
+        with self._lock:
+            gate = self._loading.setdefault(key, threading.Lock())
+        # One load per key at a time, without holding up other keys (a load takes ~0.1-1 s).
+        with gate:
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is not None:
+                    entry.users += 1
+                    return entry.model
+            model = load()
+            with self._lock:
+                self._entries[key] = _Entry(model)
+            return model
+
+    def retain(self, key: ModelKey) -> None:
+        """One user more of a model already held."""
+        with self._lock:
+            self._entries[key].users += 1
+
+    def release(self, key: ModelKey) -> None:
+        """One user fewer; the model is dropped with its last user."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return
+            entry.users -= 1
+            if entry.users <= 0:
+                del self._entries[key]
+                logger.debug("released the Whisper model %s", key.path)
+
+    def users(self) -> dict[ModelKey, int]:
+        """The models loaded now and how many recognisers use each."""
+        with self._lock:
+            return {key: entry.users for key, entry in self._entries.items()}
+
+
+MODELS = WhisperModelCache()
+"""The process's shared Whisper models (what :class:`WhisperRecognizer` uses by default)."""
 
 
 class WhisperRecognizer:
-    """A faster-whisper model transcribing one short buffer per call (thread-safe)."""
+    """A faster-whisper model transcribing one short buffer per call (thread-safe).
 
-    def __init__(self, options: WhisperOptions | None = None) -> None:
+    The model comes from ``cache`` (default :data:`MODELS`) unless ``options.shared`` is off;
+    :meth:`close` (or the context manager) gives it back.
+    """
+
+    def __init__(
+        self, options: WhisperOptions | None = None, *, cache: WhisperModelCache | None = None
+    ) -> None:
         self.options = opts = options or WhisperOptions()
         if opts.task not in ("transcribe", "translate"):
             raise InputError(
                 f"task must be 'transcribe' or 'translate', got {opts.task!r}", task=opts.task
             )
-        if opts.beam_size < 1 or opts.cpu_threads < 0:
-            raise InputError("beam_size must be >= 1 and cpu_threads >= 0")
-        from faster_whisper import WhisperModel
-
+        if opts.beam_size < 1 or opts.cpu_threads < 0 or opts.workers < 1:
+            raise InputError("beam_size and workers must be >= 1 and cpu_threads >= 0")
         path = _model_path(opts.model)
-        try:
-            self.model = WhisperModel(
-                str(path),
-                device="cpu",
-                compute_type=opts.compute_type,
-                cpu_threads=opts.cpu_threads,
-                local_files_only=True,
-            )
-        except Exception as exc:  # CTranslate2 raises plain RuntimeErrors
-            raise ModelLoadError(
-                f"faster-whisper could not load {path}: {exc}", path=str(path)
-            ) from exc
+        key = ModelKey(
+            path=os.path.realpath(path),
+            device="cpu",
+            compute_type=opts.compute_type,
+            cpu_threads=opts.cpu_threads,
+            workers=opts.workers,
+        )
+        self._cache: WhisperModelCache | None = None
+        self._release: weakref.finalize[Any, Any] | None = None
+        if opts.shared:
+            cache = MODELS if cache is None else cache
+            self.model: Any = cache.acquire(key, lambda: _load(key))
+            self._hold(cache, key)
+        else:
+            self.model = _load(key)
+        self.key = key
         self.multilingual: bool = bool(self.model.model.is_multilingual)
         if not self.multilingual and (
             opts.task == "translate" or opts.language not in (None, "en")
         ):
+            self.close()
             raise InputError(
                 f"model {opts.model!r} is English-only: language={opts.language!r} and "
                 f"task={opts.task!r} need a multilingual model such as 'base'",
@@ -108,20 +214,53 @@ class WhisperRecognizer:
         self._tokenizers: dict[str, Any] = {}
         self._suppress: list[int] | None = None
 
+    def _hold(self, cache: WhisperModelCache, key: ModelKey) -> None:
+        # The finaliser holds the cache and key, never self: a recogniser that is dropped
+        # without close() still gives its model back when it is collected.
+        self._cache = cache
+        self._release = weakref.finalize(self, cache.release, key)
+
+    def close(self) -> None:
+        """Give the model back (it is unloaded once no recogniser uses it). Idempotent;
+        the recogniser cannot transcribe afterwards."""
+        if self._release is not None:
+            self._release()
+        self.model = None
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self.model is None
+
+    def __enter__(self) -> WhisperRecognizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- SpeechRecognizer -----------------------------------------------------------------
 
     def with_beam(self, beam_size: int) -> WhisperRecognizer:
         """A recogniser sharing this one's loaded model (and lock) that decodes with
-        ``beam_size`` beams: greedy partials and beam-searched finals from one model."""
+        ``beam_size`` beams: greedy partials and beam-searched finals from one model.
+        It is one more user of the model: close it too."""
         if beam_size < 1:
             raise InputError("beam_size must be >= 1", beam_size=beam_size)
+        if self.model is None:
+            raise BackendError("this Whisper recognizer was closed")
         other = object.__new__(WhisperRecognizer)
         other.options = replace(self.options, beam_size=beam_size)
         other.model = self.model
+        other.key = self.key
         other.multilingual = self.multilingual
         other._lock = self._lock
         other._tokenizers = self._tokenizers
         other._suppress = self._suppress
+        other._cache = None
+        other._release = None
+        if self._cache is not None:
+            self._cache.retain(self.key)
+            other._hold(self._cache, self.key)
         return other
 
     def transcribe(
@@ -132,6 +271,8 @@ class WhisperRecognizer:
         ``prefix`` is the text of the buffer's beginning, already known: the decoder is forced
         through it and only what follows is returned (its words timed within the buffer).
         """
+        if self.model is None:
+            raise BackendError("this Whisper recognizer was closed")
         if len(audio) == 0:
             return AsrResult(text="")
         if len(audio) > 30 * SAMPLE_RATE:
@@ -270,6 +411,24 @@ def _after_tokens(alignment: list[dict[str, Any]], count: int) -> list[dict[str,
             return alignment[i:]
         seen += len(word["tokens"])
     return []
+
+
+def _load(key: ModelKey) -> Any:
+    from faster_whisper import WhisperModel
+
+    try:
+        return WhisperModel(
+            key.path,
+            device=key.device,
+            compute_type=key.compute_type,
+            cpu_threads=key.cpu_threads,
+            num_workers=key.workers,
+            local_files_only=True,
+        )
+    except Exception as exc:  # CTranslate2 raises plain RuntimeErrors
+        raise ModelLoadError(
+            f"faster-whisper could not load {key.path}: {exc}", path=key.path
+        ) from exc
 
 
 def _model_path(model: str) -> os.PathLike[str]:

@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from types import TracebackType
+from typing import Protocol
 
 from npc_ai.errors import AudioOverrunError, BackendError, InputError, NpcAiError
 from npc_ai.subtitles.speech.audio import AudioSource
@@ -41,6 +42,10 @@ from npc_ai.translation.wrappers import CachedTranslator
 __all__ = ["LiveSubtitles", "SubtitleOptions", "Translator"]
 
 logger = logging.getLogger(__name__)
+
+
+class _Closeable(Protocol):
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +69,9 @@ class SubtitleOptions:
     language: str | None = None
     task: str = "transcribe"
     cpu_threads: int = 1
+    workers: int = 1
+    """Passes the shared model runs at once for all sessions over it (each on ``cpu_threads``):
+    2 lets two sessions' passes run in parallel (see docs/BENCHMARKS.md)."""
     beam_size: int = 1
     final_beam_size: int | None = None
     """Beams for the final passes only (``None``: ``beam_size``); partials stay greedy."""
@@ -113,6 +121,9 @@ class LiveSubtitles:
         self._finals_cond = threading.Condition()
         self._done = False
         self._dropped_events = 0
+        #: Recognisers this session built (and so closes): their models are shared, and
+        #: released with their last user.
+        self._owned: list[_Closeable] = []
         self.translation_seconds: list[float] = []
         """Wall seconds each translation took (for benchmarks); cache hits are left out."""
 
@@ -132,7 +143,11 @@ class LiveSubtitles:
             )
         if self._transcriber is None:
             self._transcriber = self._build_transcriber()
-        self.source.open()
+        try:
+            self.source.open()
+        except BaseException:
+            self._release_models()
+            raise
         self._worker = threading.Thread(target=self._run, name="npc-ai-subtitles", daemon=True)
         if self._translator is not None and self._targets():
             self._translating = threading.Thread(
@@ -148,25 +163,41 @@ class LiveSubtitles:
         whisper = WhisperOptions(
             model=opts.model,
             cpu_threads=opts.cpu_threads,
+            workers=opts.workers,
             beam_size=opts.beam_size,
             language=opts.language,
             task=opts.task,
         )
+        # WhisperRecognizer takes its model from the process's shared cache: sessions over
+        # the same model (several clients of one bridge server) load it once.
         recognizer = WhisperRecognizer(whisper)
+        self._owned.append(recognizer)
         final = None
         final_beam = opts.final_beam_size or opts.beam_size
-        if opts.final_model and opts.final_model != opts.model:
-            # An English-only partials model means English speech: a multilingual
-            # finals model must not detect another language on its own.
-            language = opts.language or ("en" if opts.model.endswith(".en") else None)
-            final = WhisperRecognizer(
-                replace(whisper, model=opts.final_model, beam_size=final_beam, language=language)
-            )
-        elif final_beam != opts.beam_size:
-            final = recognizer.with_beam(final_beam)
-        return StreamingTranscriber(
-            recognizer, SileroVad(), options=opts.streaming, final_recognizer=final
-        )
+        try:
+            if opts.final_model and opts.final_model != opts.model:
+                # An English-only partials model means English speech: a multilingual
+                # finals model must not detect another language on its own.
+                language = opts.language or ("en" if opts.model.endswith(".en") else None)
+                final = WhisperRecognizer(
+                    replace(
+                        whisper, model=opts.final_model, beam_size=final_beam, language=language
+                    )
+                )
+            elif final_beam != opts.beam_size:
+                final = recognizer.with_beam(final_beam)
+            if final is not None:
+                self._owned.append(final)
+            vad = SileroVad()
+        except BaseException:
+            self._release_models()
+            raise
+        return StreamingTranscriber(recognizer, vad, options=opts.streaming, final_recognizer=final)
+
+    def _release_models(self) -> None:
+        for recognizer in self._owned:
+            recognizer.close()
+        self._owned.clear()
 
     def stop(self, timeout: float | None = None) -> None:
         """Finish: stop reading, turn the last phrase into a final, translate, end."""
@@ -298,6 +329,8 @@ class LiveSubtitles:
             self._finals_cond.notify_all()
         if self._translating is not None:
             self._translating.join()
+        # The recogniser is not asked again: give back the model (unloaded with its last user).
+        self._release_models()
         if fatal is not None:
             self._emit(SubtitleError(error=fatal, fatal=True))
         with self._cond:
