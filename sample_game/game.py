@@ -16,7 +16,7 @@ from pathlib import Path
 import pygame
 
 from npc_ai import Event as ReplyEvent
-from npc_ai import NpcAiError, ReplyDone, ReplyError, Runtime
+from npc_ai import NpcAiError, ReplyDone, ReplyError, Runtime, StructuredReply
 from npc_ai.pygame import (
     CaptionStrip,
     DialoguePanel,
@@ -26,7 +26,7 @@ from npc_ai.pygame import (
     TextInput,
     load_font,
 )
-from sample_game.actions import apply_action
+from sample_game.actions import Outcome, apply_action
 from sample_game.ambient import Ambient
 from sample_game.cast import CastMember
 from sample_game.entities import Person
@@ -138,6 +138,8 @@ class Game:
         self.renderer = WorldRenderer(self.world)
         #: Everything said and done, one line each (printed after a headless run).
         self.transcript: list[str] = []
+        #: Each structured reply to the player: (NPC id, the reply, what its action did).
+        self.actions: list[tuple[str, StructuredReply, Outcome | None]] = []
         #: Set by a script: the direction to walk this frame (None: the keyboard decides).
         self.steer: tuple[float, float] | None = None
         self.running = True
@@ -321,6 +323,7 @@ class Game:
             self.captions.say(name, event.text)
         if said is not None:
             outcome = apply_action(event.npc, member.persona, said, self.world.inventory)
+            self.actions.append((event.npc, said, outcome))
             if outcome is not None:
                 self.world.apply(outcome)
                 self.note(outcome.message)

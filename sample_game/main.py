@@ -111,11 +111,21 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def run_loop(game: Game, *, fps: int, script: ScriptRunner | None, stats: FrameStats) -> None:
-    """The frame loop: wait for the frame, then input, update, draw and flip, timed."""
+def run_loop(
+    game: Game,
+    *,
+    fps: int,
+    script: ScriptRunner | None,
+    stats: FrameStats,
+    speed: float = 1.0,
+) -> None:
+    """The frame loop: wait for the frame, then input, update, draw and flip, timed.
+
+    ``speed`` runs the game's clock faster than the wall clock (tests walk quicker).
+    """
     clock = pygame.time.Clock()
     while True:
-        dt = clock.tick(fps) / 1000
+        dt = clock.tick(fps) / 1000 * speed
         stats.start()
         events = pygame.event.get()
         if script is not None:

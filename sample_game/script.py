@@ -90,8 +90,11 @@ def parse_script(text: str, *, source: str = "<script>") -> list[Command]:
                 raise ScriptError(
                     f"{source}:{number}: {arg!r} is not a number of seconds"
                 ) from None
-        if name == "key" and pygame.key.key_code(arg.lower()) == pygame.K_UNKNOWN:
-            raise ScriptError(f"{source}:{number}: unknown key {arg!r}")
+        if name == "key":
+            try:
+                pygame.key.key_code(arg.lower())
+            except ValueError:
+                raise ScriptError(f"{source}:{number}: unknown key {arg!r}") from None
         commands.append(Command(name, arg, number))
     return commands
 

@@ -100,12 +100,10 @@ class World:
     def snapshot(self) -> dict[str, Any]:
         """The world as plain data (JSON-ready)."""
         return {
-            "player": [round(self.player.x, 1), round(self.player.y, 1)],
+            "player": [self.player.x, self.player.y],
             "inventory": dict(sorted(self.inventory.items.items())),
             "coins": self.inventory.coins,
-            "npcs": {
-                n: [round(v.person.x, 1), round(v.person.y, 1)] for n, v in self.villagers.items()
-            },
+            "npcs": {n: [v.person.x, v.person.y] for n, v in self.villagers.items()},
             "clock": round(self.clock, 2),
         }
 
