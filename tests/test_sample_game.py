@@ -542,6 +542,9 @@ walk innkeeper
 say My name is Ayla and I come from Eastmarch.
 wait-reply 60
 save
+"""
+
+TALK_MORE = """
 say Do you have a room for the night?
 wait-reply 60
 bye
@@ -579,6 +582,9 @@ def test_a_scripted_playthrough_on_the_real_model(screen: pygame.Surface, tmp_pa
         assert base64.b64decode(saved["npc_memory"])
         at_save = [m.text for m in game.runtime.memory("innkeeper").memories()]
         assert "My name is Ayla and I come from Eastmarch." in at_save
+        runner = ScriptRunner(parse_script(TALK_MORE))
+        run_loop(game, fps=60, script=runner, stats=stats)
+        assert runner.error is None, "\n".join(game.transcript)
         assert any("room for the night" in m.text for m in runtime.memory("innkeeper").memories())
         assert game.load()
         assert [m.text for m in runtime.memory("innkeeper").memories()] == at_save
@@ -592,7 +598,8 @@ def test_a_scripted_playthrough_on_the_real_model(screen: pygame.Surface, tmp_pa
         run_loop(
             game, fps=60, script=ScriptRunner(parse_script("wait 1\nwait-reply 60\n")), stats=stats
         )
-        assert max(stats.generating) == 4, stats.summary()
+        assert max(stats.generating) >= 4, stats.summary()  # (and maybe some small talk)
         busy = stats.while_generating()
         assert len(busy) > 60, stats.summary()
         assert max(busy) < FRAME_BUDGET_MS, stats.summary()
+        print(stats.summary())  # shown with pytest -s
