@@ -240,8 +240,7 @@ class Game:
         self.captions.update(dt)
         self.status.set(
             f"{self.world.inventory.describe()}  |  {self.languages.name} (L)  |  "
-            f"captions {'on' if self.captions_on else 'off'} (C)  |  "
-            "E talk  F5 save  F9 load  F3 HUD  Esc menu"
+            f"captions {'on' if self.captions_on else 'off'} (C)  |  E talk, Esc menu"
         )
 
     def draw(self) -> None:

@@ -153,7 +153,7 @@ class WorldRenderer:
         if label is None:
             label = self._font.render(pointer.place, True, color)
             self._names[pointer.place] = label
-        surface.blit(label, label.get_rect(midbottom=(int(tx), int(ty) - 12)))
+        surface.blit(label, label.get_rect(midtop=(int(tx), int(ty) + 12)))
 
 
 def _draw_person(

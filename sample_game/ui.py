@@ -136,7 +136,7 @@ class StatusBar:
 
     def __init__(self) -> None:
         self.text = ""
-        self._text = _TextCache(20)
+        self._text = _TextCache(18)
         self._bar: pygame.Surface | None = None
 
     def set(self, text: str) -> None:
