@@ -316,8 +316,10 @@ class Game:
         if not isinstance(event, ReplyDone) or event.finish_reason == "cancelled":
             return
         said = event.structured
-        mood = f" [{said.emotion}; {said.action} {' '.join(said.args.values())}]" if said else ""
-        self.transcript.append(f"{name}: {event.text}{mood.replace(' ]', ']')}")
+        mood = ""
+        if said is not None:
+            mood = f" [{said.emotion}; {' '.join([said.action, *said.args.values()])}]"
+        self.transcript.append(f"{name}: {event.text}{mood}")
         if self.captions_on and event.text.strip():
             self.captions.say(name, event.text)
         if said is not None:
