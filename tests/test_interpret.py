@@ -85,3 +85,23 @@ def test_a_real_translator_between_spanish_and_english(blacksmith: Persona) -> N
         assert "forge" in heard.casefold() or "where" in heard.casefold()
         assert "forja" in text.casefold() and "mañana" in text.casefold()
         assert reply.original == "The forge is hot. Come back tomorrow."
+
+
+def test_the_runtime_switches_an_npcs_language_between_replies(blacksmith: Persona) -> None:
+    engine = SerialEngine(ScriptedGenerator([" Good steel.", " Hot iron.", " Cold slag."]))
+    with Runtime(engine, options=RuntimeOptions(threaded=False)) as runtime:
+        smith = runtime.add_npc(blacksmith)
+
+        def reply(line: str) -> str:
+            handle = runtime.say(smith, line)
+            deadline = time.monotonic() + 5
+            while not handle.done and time.monotonic() < deadline:
+                runtime.update()
+            return handle.text
+
+        assert reply("Hello.") == "Good steel."
+        runtime.set_interpreter(smith, tagging())
+        assert reply("Hola.") == "[es] Hot iron."
+        assert runtime.history(smith)[-2].text == "[en] Hola."  # heard in its own language
+        runtime.set_interpreter(smith, None)
+        assert reply("Hello again.") == "Cold slag."

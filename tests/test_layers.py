@@ -25,6 +25,7 @@ CONTRACTS = {
     "core-io": "the core owns no sockets and draws nothing",
     "heavy": "the core imports no heavy library itself",
     "backends": "backends import only the core's contracts",
+    "sample-game": "the sample game uses npc_ai's public names",
     "acyclic": "no import cycles between the packages",
 }
 
@@ -34,6 +35,7 @@ BREAKS = {
     "core-io": ("npc_ai/memory/store.py", "import socket"),
     "heavy": ("npc_ai/runtime/runtime.py", "import llama_cpp"),
     "backends": ("npc_ai/backends/fake.py", "import npc_ai.subtitles.captions"),
+    "sample-game": ("sample_game/world.py", "from npc_ai.runtime.runtime import Runtime"),
     "acyclic": ("npc_ai/dialogue/prompt.py", "import npc_ai.runtime"),
 }
 

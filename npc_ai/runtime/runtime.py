@@ -254,6 +254,19 @@ class Runtime:
                     entry.npc.memory.reload()
         return loaded
 
+    def set_interpreter(self, npc_id: str, interpreter: Interpreter | None) -> None:
+        """Change the language the player talks to this NPC in (``None``: no translation).
+
+        It applies from the NPC's next reply on; a reply in progress finishes in the
+        language it started in. The NPC's transcript and memory stay in its own language,
+        so switching costs no prompt reading.
+        """
+        entry = self._entry(npc_id)
+        with self._state:  # the worker reads it when a turn begins
+            entry.npc.interpreter = (
+                interpreter if interpreter is not None and interpreter.needed else None
+            )
+
     def set_priority(self, npc_id: str, priority: Priority) -> None:
         """Who goes first: the NPC the player talks to, then nearby ones, then chatter."""
         entry = self._entry(npc_id)
