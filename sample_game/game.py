@@ -35,6 +35,7 @@ from sample_game.render import WorldRenderer
 from sample_game.saves import SaveError, read_save, write_save
 from sample_game.talk import Conversations
 from sample_game.ui import Menu, MessageLog, StatusBar
+from sample_game.voice import Heard, Voice
 from sample_game.world import TALK_RANGE, World, WorldError
 
 __all__ = ["SCREEN_SIZE", "Game", "GameOptions"]
@@ -97,6 +98,7 @@ class Game:
         options: GameOptions,
         *,
         languages: Languages | None = None,
+        voice: Voice | None = None,
         problems: Sequence[str] = (),
     ) -> None:
         self.screen = screen
@@ -104,6 +106,10 @@ class Game:
         self.options = options
         self.cast = {member.npc_id: member for member in cast}
         self.languages = languages or Languages(None)
+        #: Push-to-talk (V held): the microphone through speech recognition.
+        self.voice = voice or Voice()
+        #: The source the next V press listens to instead of the microphone (a script's WAV).
+        self.voice_source: object | None = None
         seed = options.seed or 0
         self.world = World.new(m.villager(seed) for m in cast)
         self.talk = Conversations(runtime, cast, self.languages)
@@ -147,6 +153,7 @@ class Game:
         self.did_io = False
         self._held: list[int] = []
         self._opened_at = -1  # the frame a conversation was opened with the E key
+        self._v_down = False
         self._frame = 0
         for problem in problems:
             self.note(problem)
@@ -193,6 +200,8 @@ class Game:
             and event.text.lower() == "e"
         ):
             return  # the E that opened the conversation is not the first letter typed
+        if self._push_to_talk(event):
+            return
         if self.view.process_event(event):
             return
         if event.type == pygame.KEYDOWN:
@@ -214,6 +223,49 @@ class Game:
             self.captions_on = not self.captions_on
             self.note(f"Captions {'on' if self.captions_on else 'off'} (C).")
 
+    def _push_to_talk(self, event: pygame.event.Event) -> bool:
+        """V down and up (and the letter it would type); True if the event was V's.
+
+        V speaks when nothing is typed in the conversation's input; once a line is begun,
+        V is a letter like any other.
+        """
+        if event.type == pygame.KEYDOWN and event.key == pygame.K_v:
+            line = self.panel.input if self.panel is not None else None
+            if line is not None and (line.text or line.composition):
+                return False
+            self._v_down = True
+            self.listen()
+            return True
+        if event.type == pygame.KEYUP and event.key == pygame.K_v and self._v_down:
+            self._v_down = False
+            self.voice.release()
+            return True
+        return event.type == pygame.TEXTINPUT and self._v_down and event.text.lower() == "v"
+
+    def listen(self) -> None:
+        """V pressed: listen to the player, talking to the NPC next to them."""
+        if self.panel is None:
+            npc_id = self.world.nearest(TALK_RANGE)
+            if npc_id is None:
+                if self.voice.unavailable is None:
+                    self.note("Nobody is close enough to hear you. Walk up to someone.")
+                return
+            self._opened_at = self._frame
+            self.open_conversation(npc_id)
+        source, self.voice_source = self.voice_source, None
+        self.voice.press(source=source)
+
+    def _on_voice(self) -> None:
+        for event in self.voice.poll():
+            if not isinstance(event, Heard):
+                self.note(event.text)
+            elif not event.text:
+                self.note("(V) Nothing was understood; hold V while you speak.")
+            elif self.panel is None:
+                self.note(f"(V) You said {event.text!r} to nobody: the conversation had ended.")
+            else:
+                self.say(event.text)
+
     def direction(self) -> tuple[float, float]:
         """Where the player walks this frame: the script's steering, or the held keys."""
         if self.steer is not None:
@@ -232,15 +284,17 @@ class Game:
             self.ambient.update(self.world, self.talk.focus)
         for event in self.view.update(dt):
             self._on_reply_event(event)
+        self._on_voice()
         self.languages.poll()
         self.messages.update(dt)
         self.captions.rect = pygame.Rect(
             0, 0, SCREEN_SIZE[0], self.panel.rect.top if self.panel else SCREEN_SIZE[1]
         )
         self.captions.update(dt)
+        heard = f"V: {self.voice.status}  |  " if self.voice.status else ""
         self.status.set(
-            f"{self.world.inventory.describe()}  |  {self.languages.name} (L)  |  "
-            f"captions {'on' if self.captions_on else 'off'} (C)  |  E talk, Esc menu"
+            f"{heard}{self.world.inventory.describe()}  |  {self.languages.name} (L)  |  "
+            f"captions {'on' if self.captions_on else 'off'} (C)  |  E talk, V speak, Esc menu"
         )
 
     def draw(self) -> None:

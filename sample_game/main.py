@@ -24,6 +24,7 @@ from sample_game.game import SCREEN_SIZE, Game, GameOptions
 from sample_game.languages import LANGUAGE_NAMES, Languages
 from sample_game.script import ScriptError, ScriptRunner, load_script
 from sample_game.stats import FrameStats
+from sample_game.voice import Voice
 
 __all__ = ["DEFAULT_SCRIPT", "main", "run_loop"]
 
@@ -33,6 +34,8 @@ HELP_KEYS = """\
 keys:
   arrows / WASD   walk
   E               talk to the NPC next to you (type, Enter to say it, Esc to leave)
+  V (hold)        push-to-talk: say your line aloud to the NPC next to you (microphone,
+                  Whisper tiny.en); with nothing typed yet, V speaks instead of typing
   L               switch your language (NPC lines are translated; they think in theirs)
   C               captions of every NPC line on or off
   F3              frame and model numbers (HUD)
@@ -157,7 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")  # no sound is played
     pygame.init()  # before parsing a script: key names need it
     try:
-        script = ScriptRunner(load_script(script_path)) if script_path else None
+        script = (
+            ScriptRunner(load_script(script_path), folder=script_path.parent)
+            if script_path
+            else None
+        )
     except ScriptError as exc:
         print(f"thornvale: {exc}", file=sys.stderr)
         return 2
@@ -189,18 +196,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"thornvale: cannot load the dialogue model: {exc}", file=sys.stderr)
         return 2
     stats = FrameStats()
+    voice = Voice()  # nothing is opened or loaded until V is pressed
     try:
         pygame.display.set_caption("Thornvale")
         screen = pygame.display.set_mode(SCREEN_SIZE)
         options = GameOptions(
             save_path=save, ambient=not args.no_ambient, seed=args.seed, captions=args.captions
         )
-        game = Game(screen, runtime, cast, options, languages=languages, problems=problems)
+        game = Game(
+            screen, runtime, cast, options, languages=languages, voice=voice, problems=problems
+        )
         if args.language:
             game.talk.set_language(args.language)
         game.note(f"You speak {LANGUAGE_NAMES.get(languages.current, languages.current)}.")
         run_loop(game, fps=args.fps, script=script, stats=stats)
     finally:
+        voice.close()
         runtime.close()  # returns at once even while NPCs are mid-reply
         languages.close()
         store.close()

@@ -6,6 +6,9 @@ One command a line; ``#`` starts a comment::
     talk                  press E next to the nearest NPC (walk first)
     say Can you mend my sword?
                           type a line and press Enter (opens a conversation if none is open)
+    speak FILE.wav        hold V while the file plays, as if the player said it into the
+                          microphone (opens a conversation if none is open); the path is
+                          relative to the script's folder
     wait-reply [SECONDS]  until the NPC's reply is finished (default 60 s)
     wait-ambient [SECONDS]
                           until NPCs near the player have had a chat (default 90 s)
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import pygame
 
+from npc_ai import FileSource
 from sample_game.game import Game
 from sample_game.tilemap import PLACES, tile_center
 from sample_game.world import TALK_RANGE
@@ -38,6 +42,7 @@ COMMANDS = (
     "walk",
     "talk",
     "say",
+    "speak",
     "wait-reply",
     "wait-ambient",
     "wait",
@@ -118,8 +123,16 @@ class ScriptRunner:
     """Plays ``commands`` on a game, one frame at a time: :meth:`step` gives the frame's
     events. ``error`` is set (and the run ends) when a step fails."""
 
-    def __init__(self, commands: list[Command], *, walk_timeout: float = 40.0) -> None:
+    def __init__(
+        self,
+        commands: list[Command],
+        *,
+        walk_timeout: float = 40.0,
+        folder: Path | None = None,
+    ) -> None:
         self.commands = commands
+        #: Where the script is: ``speak`` finds its files from there.
+        self.folder = folder
         self.walk_timeout = walk_timeout
         self.done = False
         self.error: str | None = None
@@ -202,6 +215,29 @@ class ScriptRunner:
             pygame.event.Event(pygame.TEXTINPUT, text=command.arg),
             pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RETURN, mod=0, unicode="\r"),
         ]
+
+    def _speak(self, game: Game, command: Command) -> Frames:
+        path = Path(command.arg)
+        if not path.is_absolute() and self.folder is not None:
+            path = self.folder / path
+        if not path.is_file():
+            raise ScriptError(f"line {command.line}: no sound file {path}")
+        if game.panel is None:
+            yield from self._talk(game, command)
+            yield []
+        # Played at its own pace, as a microphone delivers speech.
+        game.voice_source = FileSource(path, realtime=True)
+        yield [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_v, mod=0, unicode="v", scancode=0)]
+        waited = 0.0
+        while game.voice.holding and game.voice.busy:  # until the file has played
+            if waited > self.walk_timeout:
+                raise ScriptError(f"line {command.line}: {path} did not finish playing")
+            yield []
+            waited += self._dt
+        yield [pygame.event.Event(pygame.KEYUP, key=pygame.K_v, mod=0, unicode="v", scancode=0)]
+        while game.voice.busy:  # the last phrase is understood
+            yield []
+        yield []  # the frame that takes the player's line
 
     def _wait_reply(self, game: Game, command: Command) -> Frames:
         limit = float(command.arg or 60)
