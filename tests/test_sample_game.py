@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -173,7 +174,11 @@ def test_who_is_near_whom(make_game: Callable[..., Game]) -> None:
     world.player.x, world.player.y = smith.x - TILE, smith.y
     assert world.nearest(TALK_RANGE) == "blacksmith"
     game.frame(1 / 60, [])
-    assert any("Brakka" in p for p in game.runtime.engine.generator.prefilled)  # type: ignore[attr-defined]
+    generator = game.runtime.engine.generator  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 5.0  # prepare runs on the runtime's worker thread
+    while not any("Brakka" in p for p in generator.prefilled) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert any("Brakka" in p for p in generator.prefilled)
 
 
 def test_villagers_wander_near_home_and_stand_still_for_the_player(
