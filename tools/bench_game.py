@@ -207,8 +207,8 @@ class Filler:
 def session(level: int, quick: bool, seed: int) -> dict[str, Any]:
     """Play the script once with ``level`` replies generating; the session's figures."""
     import pygame
-
     from bench_runtime import OtherLoad
+
     from npc_ai import MemoryStore, NpcAiError, ReplyDelta, Runtime, open_translator
     from sample_game.cast import load_cast
     from sample_game.game import SCREEN_SIZE, Game, GameOptions
@@ -324,8 +324,8 @@ def session(level: int, quick: bool, seed: int) -> dict[str, Any]:
 def machine() -> dict[str, Any]:
     """The raw decode step and the first piece of a prepared persona's reply, alone."""
     import llama_cpp
-
     from bench_dialogue import LINES, first_piece_ms, raw_step_ms
+
     from npc_ai.backends.llama_cpp import LlamaCppGenerator, default_threads
     from npc_ai.dialogue.npc import DialogueOptions, Npc
     from npc_ai.dialogue.persona import load_persona
@@ -451,9 +451,7 @@ def main() -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: one short session")
-    parser.add_argument(
-        "--repeats", type=int, default=2, help="sessions per level (default: 2)"
-    )
+    parser.add_argument("--repeats", type=int, default=2, help="sessions per level (default: 2)")
     parser.add_argument(
         "--out", default=str(ROOT / "out"), help="folder for the JSON (default: out/)"
     )
