@@ -2,7 +2,7 @@
 """Thornvale's figures: frame work while 1, 2 and 4 NPCs generate, the focused NPC's first
 text after Enter, the game thread's time in npc_ai, and the whole game's peak RSS.
 
-    .venv/bin/python tools/bench_game.py [--repeats 2] [--quick] [--out out/]
+    .venv/bin/python tools/bench_game.py [--repeats 4] [--quick] [--out out/]
 
 Each session is the real game (``sample_game.game.Game``, the default model, the
 translator, ambient talk on) in its own process, headless (SDL's dummy driver), playing a
@@ -26,7 +26,7 @@ piece of a structured reply from a prepared persona on the synchronous ``Npc`` (
 of the line + a decode step). Other processes' CPU use is measured during each session.
 
 Writes bench_game.json to --out and prints Markdown tables for docs/BENCHMARKS.md;
-progress goes to stderr. The default run (3 levels x 2 repeats) takes about 7 minutes
+progress goes to stderr. The default run (3 levels x 4 sessions) takes about 6 minutes
 on a 2-core VM.
 """
 
@@ -80,6 +80,8 @@ say Can you mend my sword? It is notched.
 wait-reply 90
 bye
 """
+#: The script's lines to an NPC, in order (the first text is reported for each).
+LINE_LABELS = ("smith, first line", "smith, follow-up", "innkeeper, after small talk")
 FILLER_QUESTIONS = (
     "Tell me a long story about this village.",
     "What rumours have you heard lately? Tell me all of them.",
@@ -336,12 +338,14 @@ def machine() -> dict[str, Any]:
     try:
         step = raw_step_ms(gen)
         persona = load_persona(ROOT / "sample_game" / "personas" / "blacksmith.toml")
-        firsts = []
+        firsts, follow_ups = [], []
         for i in range(6):
             npc = Npc(persona, gen, options=DialogueOptions(structured=True))
             ms = first_piece_ms(npc, LINES[i % len(LINES)], seed=i)
+            follow = first_piece_ms(npc, LINES[(i + 1) % len(LINES)], seed=i)
             if i:  # the first reads the persona: not prepared
                 firsts.append(ms)
+                follow_ups.append(follow)
     finally:
         gen.close()
     return {
@@ -353,6 +357,7 @@ def machine() -> dict[str, Any]:
         "generation_threads": default_threads(),
         "raw_decode_step_ms": step,
         "first_piece_prepared_ms": statistics.median(firsts),
+        "first_piece_follow_up_ms": statistics.median(follow_ups),
     }
 
 
@@ -403,6 +408,10 @@ def summarise(sessions: list[dict[str, Any]]) -> dict[str, Any]:
             }
         )
         firsts += s["first_text_ms"]
+    by_line = []
+    for i, label in enumerate(LINE_LABELS):
+        values = [s["first_text_ms"][i] for s in sessions if len(s["first_text_ms"]) > i]
+        by_line.append({"line": label, "p50": pct(values, 0.5), "p90": pct(values, 0.9)})
     keys = per[0].keys()
     return {
         "level": sessions[0]["level"],
@@ -413,6 +422,7 @@ def summarise(sessions: list[dict[str, Any]]) -> dict[str, Any]:
         "first_text_ms": firsts,
         "first_text_p50": pct(firsts, 0.5),
         "first_text_p90": pct(firsts, 0.9),
+        "first_text_by_line": by_line,
         "peak_rss_mb": med("peak_rss_mb"),
         "other_load_cores": [s["other_load_cores"] for s in sessions],
         "wall_s": med("wall_s"),
@@ -423,13 +433,14 @@ def print_tables(result: dict[str, Any]) -> None:
     m = result["machine"]
     print(
         f"\n{m['model']}, {m['generation_threads']} generation thread(s), {m['cores']} cores, "
-        f"{result['date']}: raw decode step {m['raw_decode_step_ms']:.1f} ms; "
-        f"first piece of a prepared persona's reply alone {m['first_piece_prepared_ms']:.0f} ms"
+        f"{result['date']}: raw decode step {m['raw_decode_step_ms']:.1f} ms; first piece of "
+        f"a structured reply alone, persona prepared {m['first_piece_prepared_ms']:.0f} ms, "
+        f"follow-up {m['first_piece_follow_up_ms']:.0f} ms"
     )
     print(
-        "\n| NPCs generating | frame work p50 / p99 / max (adjusted) | raw | late frames "
-        "(adjusted / raw) | npc_ai ms per frame p50 / p99 / max | first text p50 (p90) "
-        "| peak RSS | other load (cores) |"
+        "\n| NPCs generating | frame work p50 / p99 / max | raw (no CPU wait taken off) "
+        "| late frames, adjusted / raw | npc_ai ms per frame p50 / p99 / max "
+        "| first text p50 (p90) | peak RSS | other load (cores) |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in result["levels"]:
@@ -437,10 +448,26 @@ def print_tables(result: dict[str, Any]) -> None:
         print(
             f"| {r['level']} | {r['p50']:.2f} / {r['p99']:.2f} / {r['max']:.2f} ms "
             f"| {r['p50_raw']:.2f} / {r['p99_raw']:.2f} / {r['max_raw']:.2f} ms "
-            f"| {r['late']:g} / {r['late_raw']:g} of {r['frames']:.0f} "
+            f"| {sum(r['late_each'])} / {sum(r['late_raw_each'])} "
+            f"of {r['frames'] * r['sessions']:.0f} "
             f"| {r['npc_ai_p50']:.3f} / {r['npc_ai_p99']:.3f} / {r['npc_ai_max']:.2f} "
             f"| {r['first_text_p50']:.0f} ms ({r['first_text_p90']:.0f}), "
             f"n={len(r['first_text_ms'])} | {r['peak_rss_mb']:.0f} MB | {loads} |"
+        )
+    print(
+        "\n| first text after Enter, p50 (p90) | "
+        + " | ".join(f"{r['level']} NPCs" for r in result["levels"])
+        + " |"
+    )
+    print("| --- |" + " --- |" * len(result["levels"]))
+    for i, label in enumerate(LINE_LABELS):
+        cells = [r["first_text_by_line"][i] for r in result["levels"]]
+        if not any(c["p50"] for c in cells):
+            continue  # --quick: one line
+        print(
+            f"| {label} | "
+            + " | ".join(f"{c['p50']:.0f} ms ({c['p90']:.0f})" for c in cells)
+            + " |"
         )
 
 
@@ -451,7 +478,7 @@ def main() -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: one short session")
-    parser.add_argument("--repeats", type=int, default=2, help="sessions per level (default: 2)")
+    parser.add_argument("--repeats", type=int, default=4, help="sessions per level (default: 4)")
     parser.add_argument(
         "--out", default=str(ROOT / "out"), help="folder for the JSON (default: out/)"
     )
