@@ -379,7 +379,7 @@ def summarise(sessions: list[dict[str, Any]]) -> dict[str, Any]:
     """Per level: medians over the sessions of each session's figures."""
 
     def med(key: str) -> float:
-        return statistics.median(s[key] for s in sessions)
+        return float(statistics.median(s[key] for s in sessions))
 
     per: list[dict[str, float]] = []
     firsts: list[float] = []
