@@ -25,7 +25,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bridge.client import given, require_minor, structured_fields
+from bridge.client import (
+    given,
+    load_params,
+    require_minor,
+    say_params,
+    server_minor,
+    structured_fields,
+)
 from bridge.discovery import read_discovery
 from bridge.errors import ConnectionDeadError, RemoteError
 from bridge.protocol import ClientConnection, Notification, Response
@@ -152,8 +159,7 @@ class AsyncClient:
     @property
     def minor(self) -> int:
         """The server's minor protocol version (0 for a 1.0 server, which sends none)."""
-        minor = self.server.get("minor", 0)
-        return minor if type(minor) is int else 0
+        return server_minor(self.server)
 
     async def load(
         self,
@@ -170,10 +176,9 @@ class AsyncClient:
 
         ``structured``, ``language`` (the player's) and ``memory`` are protocol 1.1.
         """
-        if structured is not None or language is not None or memory is not None:
-            require_minor(self.server, 1, "npc.load with structured, language or memory")
-        params = given(
-            id=npc_id,
+        params = load_params(
+            self.server,
+            npc_id,
             persona=persona,
             file=file,
             priority=priority,
@@ -196,10 +201,7 @@ class AsyncClient:
 
         ``heard_by`` (this client's NPCs within earshot) and ``priority`` are protocol 1.1.
         """
-        if heard_by is not None or priority is not None:
-            require_minor(self.server, 1, "npc.say with heard_by or priority")
-        listeners = None if heard_by is None else list(heard_by)
-        params = given(npc=npc, text=text, seed=seed, heard_by=listeners, priority=priority)
+        params = say_params(self.server, npc, text, seed=seed, heard_by=heard_by, priority=priority)
         result = await self.call("npc.say", **params)
         stream = AsyncReplyStream(self, int(result["stream"]))
         self._streams[stream.id] = stream

@@ -50,8 +50,7 @@ def given(**params: Any) -> dict[str, Any]:
 
 def require_minor(server: dict[str, Any], minor: int, what: str) -> None:
     """Refuse, before sending, what a server of an older minor version cannot do."""
-    has = server.get("minor", 0)
-    has = has if type(has) is int else 0
+    has = server_minor(server)
     if has < minor:
         raise UnavailableError(
             f"{what} needs bridge protocol 1.{minor}; this server speaks 1.{has} "
@@ -59,6 +58,53 @@ def require_minor(server: dict[str, Any], minor: int, what: str) -> None:
             needs=f"1.{minor}",
             server_minor=has,
         )
+
+
+def server_minor(server: dict[str, Any]) -> int:
+    """A server's minor protocol version from its hello (0 for a 1.0 server, which sends none)."""
+    minor = server.get("minor", 0)
+    return minor if type(minor) is int else 0
+
+
+def load_params(
+    server: dict[str, Any],
+    npc_id: str | None,
+    *,
+    persona: str | dict[str, Any] | None,
+    file: str | None,
+    priority: str | None,
+    structured: bool | None,
+    language: str | None,
+    memory: bool | None,
+) -> dict[str, Any]:
+    """The params of ``npc.load`` (both clients); refuses 1.1 options to a 1.0 server."""
+    if structured is not None or language is not None or memory is not None:
+        require_minor(server, 1, "npc.load with structured, language or memory")
+    return given(
+        id=npc_id,
+        persona=persona,
+        file=file,
+        priority=priority,
+        structured=structured,
+        language=language,
+        memory=memory,
+    )
+
+
+def say_params(
+    server: dict[str, Any],
+    npc: str,
+    text: str,
+    *,
+    seed: int | None,
+    heard_by: Sequence[str] | None,
+    priority: str | None,
+) -> dict[str, Any]:
+    """The params of ``npc.say`` (both clients); refuses 1.1 options to a 1.0 server."""
+    if heard_by is not None or priority is not None:
+        require_minor(server, 1, "npc.say with heard_by or priority")
+    listeners = None if heard_by is None else list(heard_by)
+    return given(npc=npc, text=text, seed=seed, heard_by=listeners, priority=priority)
 
 
 class _Socket:
@@ -269,8 +315,7 @@ class Client:
     @property
     def minor(self) -> int:
         """The server's minor protocol version (0 for a 1.0 server, which sends none)."""
-        minor = self.server.get("minor", 0)
-        return minor if type(minor) is int else 0
+        return server_minor(self.server)
 
     def load(
         self,
@@ -287,10 +332,9 @@ class Client:
 
         ``structured``, ``language`` (the player's) and ``memory`` are protocol 1.1.
         """
-        if structured is not None or language is not None or memory is not None:
-            require_minor(self.server, 1, "npc.load with structured, language or memory")
-        params = given(
-            id=npc_id,
+        params = load_params(
+            self.server,
+            npc_id,
             persona=persona,
             file=file,
             priority=priority,
@@ -313,10 +357,7 @@ class Client:
 
         ``heard_by`` (this client's NPCs within earshot) and ``priority`` are protocol 1.1.
         """
-        if heard_by is not None or priority is not None:
-            require_minor(self.server, 1, "npc.say with heard_by or priority")
-        listeners = None if heard_by is None else list(heard_by)
-        params = given(npc=npc, text=text, seed=seed, heard_by=listeners, priority=priority)
+        params = say_params(self.server, npc, text, seed=seed, heard_by=heard_by, priority=priority)
         stream = ReplyStream(self, int(self.call("npc.say", **params)["stream"]))
         self._streams[stream.id] = stream
         for note in self._early.pop(stream.id, []):
