@@ -200,6 +200,13 @@ class ReplyStream:
                 return
             self._client._receive()
 
+    def take(self) -> list[str]:
+        """The pieces that have arrived since the last take, without waiting (for a loop
+        that reads with :meth:`Client.poll` instead of iterating)."""
+        pieces = list(self._pieces)
+        self._pieces.clear()
+        return pieces
+
     def read(self) -> str:
         """Wait for the end; the whole line."""
         for _ in self:
@@ -306,6 +313,11 @@ class Client:
     def result(self, msgid: int) -> Any:
         """Wait for the result of a request sent with :meth:`request`."""
         return self._wait(msgid)
+
+    def answered(self, msgid: int) -> bool:
+        """Whether the response to ``msgid`` has been read (then :meth:`result` returns at
+        once); with :meth:`poll`, a loop can send requests and collect them without waiting."""
+        return msgid in self._responses
 
     def notify(self, method: str, **params: Any) -> None:
         """Send a notification (no response; a failure comes back with msgid nil)."""

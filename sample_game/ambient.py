@@ -9,9 +9,10 @@ the neighbour where it would name the player.
 
 What is said is remembered by the NPCs themselves (their memory, under their own ids):
 the one spoken to hears it, the speaker said it, NPCs within earshot overhear it. After
-the exchange each passes on what it knows of the player (``NpcMemory.gossip``) and the
-last things the player told it (``NpcMemory.tell``): tell the innkeeper a secret, and the
-guard may know it later.
+the exchange each passes on what it knows of the player and the last things the player
+told it: tell the innkeeper a secret, and the guard may know it later. Both go through a
+:class:`~sample_game.backend.Hearsay` (in-process: the NPCs' memory; over the bridge:
+facts only).
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from npc_ai import (
     ReplyDelta,
     ReplyError,
     ReplyHandle,
-    Runtime,
 )
 from npc_ai import Event as ReplyEvent
+from sample_game.backend import Hearsay, Npcs
 from sample_game.cast import CastMember
 from sample_game.languages import Languages
 from sample_game.world import EARSHOT, World
@@ -66,10 +67,11 @@ class Ambient:
 
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: Npcs,
         cast: Sequence[CastMember],
         languages: Languages,
         show: Show,
+        hearsay: Hearsay,
         *,
         pair_cooldown: float = 40.0,
         gap: float = 6.0,
@@ -79,6 +81,7 @@ class Ambient:
         self.cast = {member.npc_id: member for member in cast}
         self.languages = languages
         self.show = show
+        self.hearsay = hearsay
         self.pair_cooldown = pair_cooldown
         self.gap = gap
         self.enabled = True
@@ -89,7 +92,6 @@ class Ambient:
         self._last: dict[frozenset[str], float] = {}
         self._quiet_until = gap / 2
         self._added: set[str] = set()
-        self._told: set[tuple[str, str, str]] = set()
 
     @property
     def generating(self) -> int:
@@ -155,7 +157,7 @@ class Ambient:
     def reset(self) -> None:
         """After a load: drop the exchange under way (its replies were cancelled)."""
         self.exchange = None
-        self._told.clear()
+        self.hearsay.reset()
 
     # -- inside -----------------------------------------------------------------------------
 
@@ -165,14 +167,15 @@ class Ambient:
         ex.lines.append((speaker, text))
         ex.handle, ex.partial = None, ""
         self.languages.show(text, lambda shown: self.show(speaker, shown, True))
-        self.runtime.memory(speaker).said(text)
-        self.runtime.memory(listener).heard(text, speaker=speaker)
         where = world.villagers[speaker].person
-        for other, villager in world.villagers.items():
-            if other in (speaker, listener) or other not in self.cast:
-                continue
-            if villager.person.distance(where) <= EARSHOT:
-                self.runtime.memory(other).heard(text, speaker=speaker, source=f"earshot:{speaker}")
+        earshot = [
+            other
+            for other, villager in world.villagers.items()
+            if other not in (speaker, listener)
+            and other in self.cast
+            and villager.person.distance(where) <= EARSHOT
+        ]
+        self.hearsay.said(speaker, listener, text, earshot)
 
     def _ask(self, npc: str, neighbour: str, line: str) -> None:
         """``npc`` answers ``neighbour``'s ``line`` (through its neighbour-facing twin)."""
@@ -204,20 +207,5 @@ class Ambient:
         self.exchange = None
         self._quiet_until = world.clock + self.gap
         self.done.append(ex.lines)
-        self._gossip(ex.first, ex.second)
-        self._gossip(ex.second, ex.first)
-
-    def _gossip(self, teller: str, listener: str) -> None:
-        """``teller`` passes on to ``listener`` what it knows of the player, once each."""
-        memory, other = self.runtime.memory(teller), self.runtime.memory(listener)
-        facts = list(memory.facts().values())
-        heard = [
-            m
-            for m in memory.memories()
-            if m.kind == "heard" and m.speaker == "player" and not m.source
-        ][-2:]
-        fresh = [m for m in [*facts, *heard] if (teller, listener, m.text) not in self._told]
-        for m in fresh:
-            self._told.add((teller, listener, m.text))
-        if fresh:
-            memory.tell(other, fresh)
+        self.hearsay.gossip(ex.first, ex.second)
+        self.hearsay.gossip(ex.second, ex.first)

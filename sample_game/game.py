@@ -9,6 +9,7 @@ headless (``SDL_VIDEODRIVER=dummy``), where a script plays it (:mod:`sample_game
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from npc_ai.pygame import (
 )
 from sample_game.actions import Outcome, apply_action
 from sample_game.ambient import Ambient
+from sample_game.backend import Hearsay, LocalHearsay, Npcs
 from sample_game.cast import CastMember
 from sample_game.entities import Person
 from sample_game.languages import Languages
@@ -82,24 +84,37 @@ class Fonts:
         return cls(load_font(None, 18), load_font(None, 22), load_font(None, 26))
 
 
+def _local_hearsay(runtime: Npcs) -> Hearsay:
+    if not isinstance(runtime, Runtime):
+        raise TypeError("a game on another runtime than npc_ai.Runtime needs its own hearsay")
+    return LocalHearsay(runtime)
+
+
 def _above(person: Person) -> Callable[[], tuple[int, int]]:
     """Where a speech bubble's tail points: just above the person's head."""
     return lambda: (int(person.x), int(person.y) - 40)
 
 
 class Game:
-    """Thornvale. See the module docs; ``problems`` are shown as messages at the start."""
+    """Thornvale. See the module docs; ``problems`` are shown as messages at the start.
+
+    ``runtime`` is :class:`npc_ai.Runtime` or anything with its calls (``--bridge``:
+    :class:`~sample_game.remote.RemoteRuntime`, with its ``hearsay`` and the ``notices``
+    it leaves for the player, shown as messages as they come).
+    """
 
     def __init__(
         self,
         screen: pygame.Surface,
-        runtime: Runtime,
+        runtime: Npcs,
         cast: Sequence[CastMember],
         options: GameOptions,
         *,
         languages: Languages | None = None,
         voice: Voice | None = None,
         problems: Sequence[str] = (),
+        hearsay: Hearsay | None = None,
+        notices: deque[str] | None = None,
     ) -> None:
         self.screen = screen
         self.runtime = runtime
@@ -118,6 +133,7 @@ class Game:
             cast,
             self.languages,
             self._show_ambient,
+            hearsay or _local_hearsay(runtime),
             pair_cooldown=options.ambient_cooldown,
             seed=options.seed,
         )
@@ -155,6 +171,7 @@ class Game:
         self._opened_at = -1  # the frame a conversation was opened with the E key
         self._v_down = False
         self._frame = 0
+        self.notices = notices if notices is not None else deque()
         for problem in problems:
             self.note(problem)
 
@@ -285,6 +302,8 @@ class Game:
         for event in self.view.update(dt):
             self._on_reply_event(event)
         self._on_voice()
+        while self.notices:
+            self.note(self.notices.popleft())
         self.languages.poll()
         self.messages.update(dt)
         self.captions.rect = pygame.Rect(

@@ -9,19 +9,23 @@ headless instead of failing.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import logging
 import os
 import sys
 import tempfile
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
 import pygame
 
 from npc_ai import MemoryStore, NpcAiError, Runtime, open_translator
+from sample_game.backend import Hearsay, Npcs
 from sample_game.cast import DEFAULT_PERSONAS, load_cast
 from sample_game.game import SCREEN_SIZE, Game, GameOptions
 from sample_game.languages import LANGUAGE_NAMES, Languages
+from sample_game.remote import RemoteHearsay, RemoteRuntime, parse_address
 from sample_game.script import ScriptError, ScriptRunner, load_script
 from sample_game.stats import FrameStats
 from sample_game.voice import Voice
@@ -29,6 +33,10 @@ from sample_game.voice import Voice
 __all__ = ["DEFAULT_SCRIPT", "main", "run_loop"]
 
 DEFAULT_SCRIPT = Path(__file__).resolve().parent / "scripts" / "tour.txt"
+
+#: How long ``--bridge`` waits for the server's hello (a server the game starts loads its
+#: model first).
+BRIDGE_START_TIMEOUT = 180.0
 
 HELP_KEYS = """\
 keys:
@@ -96,6 +104,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="CODE",
         help="the player's language at the start, e.g. es (default: en; L switches)",
     )
+    parser.add_argument(
+        "--bridge",
+        nargs="?",
+        const="spawn",
+        metavar="ADDRESS",
+        help="play as a client of `npc-ai serve` over the bridge: alone, the game starts the "
+        "server (over stdio); or ADDRESS: a discovery file, 'auto' (the default discovery "
+        "file), or HOST:PORT with --bridge-token",
+    )
+    parser.add_argument("--bridge-token", metavar="TOKEN", help="the token of --bridge HOST:PORT")
     parser.add_argument("--captions", action="store_true", help="captions on from the start")
     parser.add_argument(
         "--no-ambient", action="store_true", help="NPCs do not talk among themselves"
@@ -189,12 +207,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             print(f"thornvale: {exc}", file=sys.stderr)
             return 2
-    store = MemoryStore()  # this session's memory; the save slots keep it
-    try:
-        runtime = Runtime.from_model(args.model, memory=store)
-    except NpcAiError as exc:
-        print(f"thornvale: cannot load the dialogue model: {exc}", file=sys.stderr)
-        return 2
+    store: MemoryStore | None = None
+    hearsay: Hearsay | None = None
+    notices: deque[str] | None = None
+    runtime: Npcs
+    if args.bridge:
+        try:
+            address = parse_address(args.bridge, token=args.bridge_token)
+        except ValueError as exc:
+            print(f"thornvale: {exc}", file=sys.stderr)
+            return 2
+        print(f"thornvale: connecting to {address.describe()}...", file=sys.stderr)
+        remote = RemoteRuntime(address.connect(model=args.model))
+        try:
+            hello = remote.wait_ready(BRIDGE_START_TIMEOUT)
+        except (NpcAiError, concurrent.futures.TimeoutError) as exc:
+            remote.close()
+            print(f"thornvale: cannot reach {address.describe()}: {exc}", file=sys.stderr)
+            return 2
+        problems.append(f"Playing over the bridge: {hello.get('server', 'npc-ai serve')}.")
+        runtime, hearsay, notices = remote, RemoteHearsay(remote), remote.problems
+    else:
+        store = MemoryStore()  # this session's memory; the save slots keep it
+        try:
+            runtime = Runtime.from_model(args.model, memory=store)
+        except NpcAiError as exc:
+            print(f"thornvale: cannot load the dialogue model: {exc}", file=sys.stderr)
+            return 2
     stats = FrameStats()
     voice = Voice()  # nothing is opened or loaded until V is pressed
     try:
@@ -204,7 +243,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             save_path=save, ambient=not args.no_ambient, seed=args.seed, captions=args.captions
         )
         game = Game(
-            screen, runtime, cast, options, languages=languages, voice=voice, problems=problems
+            screen,
+            runtime,
+            cast,
+            options,
+            languages=languages,
+            voice=voice,
+            problems=problems,
+            hearsay=hearsay,
+            notices=notices,
         )
         if args.language:
             game.talk.set_language(args.language)
@@ -214,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         voice.close()
         runtime.close()  # returns at once even while NPCs are mid-reply
         languages.close()
-        store.close()
+        if store is not None:
+            store.close()
         if translator is not None:
             translator.close()
         pygame.quit()

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from npc_ai import DialogueOptions, NpcAiError, Priority, ReplyHandle, Runtime
+from npc_ai import DialogueOptions, NpcAiError, Priority, ReplyHandle
+from sample_game.backend import Npcs
 from sample_game.cast import CastMember
 from sample_game.languages import Languages
 from sample_game.world import EARSHOT, NEARBY, World
@@ -22,7 +23,7 @@ __all__ = ["Conversations"]
 class Conversations:
     """Who the player talks to, the replies on their way, and each NPC's priority."""
 
-    def __init__(self, runtime: Runtime, cast: Sequence[CastMember], languages: Languages):
+    def __init__(self, runtime: Npcs, cast: Sequence[CastMember], languages: Languages):
         self.runtime = runtime
         self.cast = {member.npc_id: member for member in cast}
         self.languages = languages
