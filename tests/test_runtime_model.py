@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from npc_ai.backends.llama_engine import EngineOptions, LlamaBatchEngine
 from npc_ai.dialogue.npc import DialogueOptions
 from npc_ai.dialogue.persona import Persona
+from npc_ai.engine import Job
+from npc_ai.generation import SamplingParams
 from npc_ai.models import DEFAULT_MODEL, resolve_model
 from npc_ai.runtime import ReplyDelta, ReplyDone, Runtime
 from tests.frames import assert_no_stall, run_frames
@@ -144,3 +147,48 @@ def test_structured_replies_and_memory_on_the_real_model(
         assert runtime.memory(smith).facts()["player.horse"].text.endswith("Pepper.")
         prompt = runtime.history(smith)[-2]
         assert prompt.note == "(Brakka remembers: Player's horse is called Pepper.)"
+
+
+def run_job(engine: LlamaBatchEngine, job: Job) -> str:
+    engine.submit(job)
+    text = ""
+    while engine.busy:
+        for piece in engine.step():
+            text += piece.text
+    return text
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_the_next_turn_starts_from_the_cached_reply(engine_path: str, keep: bool) -> None:
+    engine = LlamaBatchEngine(
+        engine_path, options=EngineOptions(slots=2, max_active=2, keep_generated=keep)
+    )
+    try:
+        prefix = "A blacksmith talks with a traveller at the forge.\n\n"
+        line = "Traveller: Good morning! Can you mend my sword?\nSmith:"
+        params = SamplingParams(max_tokens=12, seed=1, temperature=0.0)
+        reply = run_job(engine, Job(key="smith", segments=(prefix, line), params=params))
+        assert reply.strip()
+        turn = (prefix, line, f"{reply}\nTraveller: Thanks.\nSmith:")
+        offsets: list[int] = []
+        start = engine._start
+
+        def started(*args: Any) -> Any:
+            active = start(*args)
+            offsets.append(active.todo_offset)  # tokens of the new segment already cached
+            return active
+
+        engine._start = started  # type: ignore[method-assign]
+        engine.submit(Job(key="smith", segments=turn, params=params))
+        engine.step()
+        (kept,) = offsets
+        reply_tokens = len(engine.model.tokenize(reply, add_bos=False))
+        if keep:
+            # the reply's tokens were generated into the cache: the turn starts after them
+            assert reply_tokens - 2 <= kept < reply_tokens + 3, (reply, kept)
+        else:
+            assert kept == 0
+        while engine.busy:
+            engine.step()
+    finally:
+        engine.close()

@@ -4,11 +4,19 @@ A :class:`Slot` is one llama.cpp sequence and the prompt segments it holds; :cla
 is the reply running in it. :func:`free_slot` picks the slot a new job runs in, and
 :func:`hold` makes that slot hold the longest start of the job's prompt already cached,
 its own or copied from another slot (same persona, shared lore), so only the rest is read.
+
+With ``partial``, :func:`hold` also keeps the start of the first segment that differs, token
+by token, from what the slot's own sequence holds after its common segments: the tokens the
+NPC generated last time (its reply is the start of the next turn's new segment) or a
+segment read after them (a structured reply's choice prompt, which starts with the reply
+too). Those tokens were computed in other batches than a fresh read would put them in, so
+a seed no longer reproduces a reply bit for bit; the synchronous generator leaves it off.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +26,16 @@ from npc_ai.backends._choice import ChoiceWalk
 from npc_ai.backends._prefer import PreferWalk
 from npc_ai.engine import Job
 
-__all__ = ["Active", "Slot", "Tokens", "common", "free_slot", "hold", "tokens_in"]
+__all__ = [
+    "Active",
+    "Slot",
+    "Tokens",
+    "common",
+    "common_tokens",
+    "free_slot",
+    "hold",
+    "tokens_in",
+]
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +47,9 @@ class Slot:
     seq: int
     key: object = None
     segments: list[Tokens] = field(default_factory=list)
-    n_past: int = 0  # tokens in this sequence: segments, then generated ones
+    n_past: int = 0  # tokens in this sequence: segments, then tail
+    #: The tokens after ``segments``: a segment being read, or generated and fed ones.
+    tail: list[int] = field(default_factory=list)
     job: Active | None = None
     last_used: int = 0
 
@@ -72,9 +91,13 @@ def hold(
     key: object,
     segments: list[Tokens],
     reusable: int,
-) -> int:
+    *,
+    partial: bool = False,
+) -> tuple[int, int]:
     """Make ``slot`` hold the longest start of ``segments`` cached in any slot, at most
-    ``reusable`` segments, for conversation ``key``; return how many segments it holds."""
+    ``reusable`` whole segments, for conversation ``key``. Return how many whole segments it
+    holds, and (with ``partial``) how many tokens of the next one: fewer than all of it, so
+    that segment is still read (for the logits of its last token)."""
     same = common(slot.segments, segments, reusable) if slot.key == key else 0
     # A longer shared start in another slot (same persona, shared lore)
     # is copied instead of read.
@@ -92,17 +115,33 @@ def hold(
         ll.llama_memory_seq_cp(mem, donor.seq, slot.seq, 0, -1)
         slot.n_past = donor.n_past
         slot.segments, same = list(donor.segments[:donor_same]), donor_same
+        slot.tail = []
         log.debug("slot %d: copied %d tokens from slot %d", slot.seq, keep, donor.seq)
-    keep = tokens_in(segments[:same])
+    more = 0
+    if partial and donor is None and slot.key == key and same < len(segments):
+        after = [t for s in slot.segments[same:] for t in s] + slot.tail
+        more = min(common_tokens(after, segments[same]), len(segments[same]) - 1)
+    keep = tokens_in(segments[:same]) + more
     if (keep < slot.n_past or donor is not None) and not ll.llama_memory_seq_rm(
         mem, slot.seq, keep, -1
     ):
         ll.llama_memory_seq_rm(mem, slot.seq, 0, -1)
-        same = keep = 0
+        same = keep = more = 0
     del slot.segments[same:]
+    slot.tail = list(segments[same][:more]) if more else []
     slot.n_past = keep
     slot.key = key
-    return same
+    return same, more
+
+
+def common_tokens(have: Sequence[int], want: Sequence[int]) -> int:
+    """How many tokens two sequences share from their start."""
+    n = 0
+    for a, b in zip(have, want, strict=False):
+        if a != b:
+            break
+        n += 1
+    return n
 
 
 def common(have: list[Tokens], want: list[Tokens], limit: int) -> int:

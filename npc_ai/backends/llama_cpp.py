@@ -43,7 +43,11 @@ class LlamaCppGenerator:
         self.engine = LlamaBatchEngine(
             model_path,
             options=EngineOptions(
-                slots=1, max_active=1, prefill_chunk=options.batch_size, llama=options
+                slots=1,
+                max_active=1,
+                prefill_chunk=options.batch_size,
+                keep_generated=False,  # a seed reproduces a conversation
+                llama=options,
             ),
         )
         self.model_path = self.engine.model.path

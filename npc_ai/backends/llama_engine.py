@@ -57,6 +57,12 @@ class EngineOptions:
     max_active: int = 8
     #: Prompt tokens read per step, across all jobs reading a prompt.
     prefill_chunk: int = 64
+    #: Keep what a conversation's sequence holds past its common segments (the tokens the
+    #: NPC generated, a choice prompt read after them) when the next prompt starts with the
+    #: same tokens: the next turn does not read the NPC's last reply again. The cached
+    #: tokens were computed in other batches than a fresh read, so a seed no longer gives
+    #: the same reply bit for bit; the synchronous generator turns it off.
+    keep_generated: bool = True
     #: Model loading and threads; ``context_size`` is per conversation.
     llama: LlamaOptions = field(default_factory=LlamaOptions)
 
@@ -184,7 +190,7 @@ class LlamaBatchEngine:
             self.cancel(job_id)
         self.ll.llama_memory_clear(self._memory, True)
         for slot in self._slots:
-            slot.segments, slot.n_past, slot.key = [], 0, None
+            slot.segments, slot.tail, slot.n_past, slot.key = [], [], 0, None
 
     def cached_tokens(self, key: object) -> int:
         """Tokens held in the cache for conversation ``key`` (0 if it has no slot)."""
@@ -299,7 +305,16 @@ class LlamaBatchEngine:
         # The last segment is read again for its logits, unless nothing is
         # to be generated.
         reusable = len(segments) - (1 if job.params.max_tokens else 0)
-        same = hold(self.ll, self._memory, self._slots, slot, job.key, segments, reusable)
+        same, more = hold(
+            self.ll,
+            self._memory,
+            self._slots,
+            slot,
+            job.key,
+            segments,
+            reusable,
+            partial=self.options.keep_generated,
+        )
         self._clock += 1
         slot.last_used = self._clock
         seed = job.params.seed
@@ -309,6 +324,7 @@ class LlamaBatchEngine:
             job=job,
             slot=slot,
             todo=list(segments[same:]),
+            todo_offset=more,
             sampler=None if walk else make_sampler(self.ll, self.model.n_vocab, job.params, seed),
             decoder=codecs.getincrementaldecoder("utf-8")(errors="replace"),
             has_content=not job.params.forbid_empty,
@@ -398,6 +414,7 @@ class LlamaBatchEngine:
         for active, tokens, logits in plan:
             slot = active.slot
             slot.n_past += len(tokens)
+            slot.tail += tokens
             if active.pending is not None and tokens == [active.pending] and not active.todo:
                 active.pending = None
             elif active.feed and tokens == active.feed and not active.todo:
@@ -406,6 +423,7 @@ class LlamaBatchEngine:
                 active.todo_offset += len(tokens)
                 if active.todo_offset == len(active.todo[0]):
                     slot.segments.append(active.todo.pop(0))
+                    slot.tail = []
                     active.todo_offset = 0
             if logits:
                 piece = self._sample(active, row + len(tokens) - 1)
@@ -471,7 +489,7 @@ class LlamaBatchEngine:
             slot = active.slot
             # What this sequence holds is no longer known: start it afresh.
             self.ll.llama_memory_seq_rm(self._memory, slot.seq, 0, -1)
-            slot.segments, slot.n_past, slot.key = [], 0, None
+            slot.segments, slot.tail, slot.n_past, slot.key = [], [], 0, None
             if active.job.id in self._active:
                 del self._active[active.job.id]
                 self._release(active)
