@@ -123,12 +123,18 @@ class MessageLog:
         self.messages = [m for m in self.messages if m.left > 0]
 
     def draw(self, surface: pygame.Surface) -> None:
-        y = 34
+        """Each message on a dark band of its own width, so it stays readable over the
+        village's labels and roofs."""
+        y = 32
         for message in self.messages:
             image = self._text.render(message.text[:110])
-            image.set_alpha(min(255, int(255 * message.left)))
-            surface.blit(image, (12, y))
-            y += image.get_height() + 2
+            alpha = min(255, int(255 * message.left))
+            band = pygame.Surface((image.get_width() + 12, image.get_height() + 4), pygame.SRCALPHA)
+            band.fill(SHADE)
+            band.blit(image, (6, 2))
+            band.set_alpha(alpha)
+            surface.blit(band, (6, y))
+            y += band.get_height() + 2
 
 
 class StatusBar:

@@ -163,7 +163,12 @@ class Voice:
             self._status = ""
 
     def _transcribe(self, source: Any, release: threading.Event) -> str:
-        session = self.session(source if source is not None else self.microphone())
+        if source is None:
+            source = self.microphone()
+            check = getattr(source, "check", None)
+            if check is not None:
+                check()  # no microphone: said before the speech model is loaded
+        session = self.session(source)
         session.start()  # loads the model, opens the device: raises here
         self._loaded = True
         if not release.is_set():

@@ -163,7 +163,13 @@ def test_v_with_nobody_near_says_so(make_game: Callable[..., Game]) -> None:
 
 
 def test_no_microphone_is_said_once_and_the_game_goes_on(make_game: Callable[..., Game]) -> None:
-    game = make_game(Voice(microphone=NoMicrophone, session=fake_session, keep_loaded=False))
+    sessions: list[object] = []
+
+    def session(source: Any) -> LiveSubtitles:
+        sessions.append(source)
+        return fake_session(source)
+
+    game = make_game(Voice(microphone=NoMicrophone, session=session, keep_loaded=False))
     walk_to_smith(game)
     for _ in range(2):
         game.frame(1 / 60, [key(pygame.KEYDOWN, pygame.K_v)])
@@ -173,6 +179,7 @@ def test_no_microphone_is_said_once_and_the_game_goes_on(make_game: Callable[...
     notes = [line for line in game.transcript if "No microphone" in line]
     assert len(notes) == 1, game.transcript
     assert game.voice.unavailable is not None
+    assert sessions == []  # said before a speech model was loaded
     # the game goes on: the player types instead, and the smith answers
     game.frame(1 / 60, [pygame.event.Event(pygame.TEXTINPUT, text="Hello")])
     game.frame(1 / 60, [key(pygame.KEYDOWN, pygame.K_RETURN)])

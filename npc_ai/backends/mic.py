@@ -42,19 +42,20 @@ class MicSource:
         """Seconds of audio dropped because the reader fell behind."""
         return self._queue.dropped_seconds if self._queue is not None else 0.0
 
+    def check(self) -> None:
+        """Raise :class:`AudioDeviceError` now if there is no such input device, without
+        recording (so a caller can say so before loading a speech model)."""
+        sd = _sounddevice()
+        try:
+            sd.query_devices(self.device, kind="input")
+        except (ValueError, sd.PortAudioError) as exc:
+            raise AudioDeviceError(
+                f"no usable input device {self.device!r}: {exc}", device=str(self.device)
+            ) from exc
+
     def open(self) -> None:
         """Open the device and start recording."""
-        try:
-            import sounddevice as sd
-        except ImportError as exc:
-            raise AudioDeviceError(
-                "microphone input needs the optional sounddevice package: pip install 'npc-ai[mic]'"
-            ) from exc
-        except OSError as exc:  # sounddevice raises OSError when PortAudio is missing
-            raise AudioDeviceError(
-                f"microphone input needs the PortAudio library ({exc}); on Debian/Ubuntu: "
-                "apt install libportaudio2"
-            ) from exc
+        sd = _sounddevice()
         try:
             info = sd.query_devices(self.device, kind="input")
             rate = int(info["default_samplerate"]) if info else SAMPLE_RATE
@@ -106,3 +107,19 @@ class MicSource:
                 self._stream = None
         if self._queue is not None:
             self._queue.close()
+
+
+def _sounddevice() -> Any:
+    """The sounddevice module, or an :class:`AudioDeviceError` saying what is missing."""
+    try:
+        import sounddevice as sd
+    except ImportError as exc:
+        raise AudioDeviceError(
+            "microphone input needs the optional sounddevice package: pip install 'npc-ai[mic]'"
+        ) from exc
+    except OSError as exc:  # sounddevice raises OSError when PortAudio is missing
+        raise AudioDeviceError(
+            f"microphone input needs the PortAudio library ({exc}); on Debian/Ubuntu: "
+            "apt install libportaudio2"
+        ) from exc
+    return sd
