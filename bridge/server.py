@@ -421,6 +421,7 @@ class BridgeServer:
             session.close()
             with contextlib.suppress(Exception):
                 session._writer.transport.abort()
+        self.runtime.on_events(None)
         if self._pump_task is not None:
             self._pump_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -447,9 +448,13 @@ class BridgeServer:
             self._wake.set()
 
     def _begin(self) -> None:
-        self._wake = asyncio.Event()
+        self._wake = wake = asyncio.Event()
         self._closed = asyncio.Event()
-        self._pump_task = asyncio.get_running_loop().create_task(self._pump())
+        loop = asyncio.get_running_loop()
+        # The runtime's worker wakes the pump when events are waiting (once per batch of
+        # them): no polling, and the generation thread keeps the GIL between steps.
+        self.runtime.on_events(lambda: loop.call_soon_threadsafe(wake.set))
+        self._pump_task = loop.create_task(self._pump())
 
     # -- the runtime's events --------------------------------------------------------------
 
@@ -458,22 +463,17 @@ class BridgeServer:
         assert self._wake is not None
         while True:
             captions = False
+            self._wake.clear()
             try:
                 self.runtime.update()
                 for session in list(self.sessions.values()):
                     captions = session.pump_subtitles() or captions
             except Exception:  # one bad event must not stop delivery to everyone
                 log.exception("delivering runtime or caption events failed")
-            if any(s.streams for s in self.sessions.values()):
-                # Replies under way: a few milliseconds between polls keeps
-                # deltas prompt without spinning a core.
-                await asyncio.sleep(0.002)
-            elif captions:
-                await asyncio.sleep(0.01)  # captions need no 2 ms precision
-            else:
-                self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 0.25)
+            # Woken by the runtime (events waiting) or a new reply; captions are polled
+            # (they need no 2 ms precision).
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.01 if captions else 0.25)
 
     # -- connections -----------------------------------------------------------------------
 

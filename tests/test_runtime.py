@@ -299,3 +299,61 @@ def test_the_stall_test_catches_a_backend_that_computes_holding_the_gil(
         frames = run_frames(rt.update, frames=90)
     with pytest.raises(AssertionError, match="a frame took"):
         assert_no_stall(frames)
+
+
+def test_on_events_wakes_a_host_instead_of_polling(blacksmith: Persona) -> None:
+    words = " ".join(f"w{i}" for i in range(60)) + "."
+    with make([words], delay=0.005) as rt:
+        npc = rt.add_npc(blacksmith, dialogue=DialogueOptions(max_tokens=80, max_sentences=9))
+        ready = threading.Event()
+        calls: list[int] = []
+
+        def told() -> None:
+            calls.append(threading.get_ident())
+            ready.set()
+
+        rt.on_events(told)
+        handle = rt.say(npc, "Talk")
+        updates = 0
+        while not handle.done:
+            assert ready.wait(5), "no events were told"
+            ready.clear()
+            time.sleep(0.02)  # several pieces come in meanwhile: they are told of once
+            rt.update()
+            updates += 1
+        assert handle.text == words
+        # once per update, not once per piece (60 pieces), from the worker thread
+        assert len(calls) <= updates + 1 < 40
+        assert threading.get_ident() not in calls
+        rt.on_events(None)
+        again = rt.say(npc, "More")
+        pump(rt, lambda: again.done)
+        assert len(calls) <= updates + 1  # stopped
+
+
+def test_on_events_tells_again_of_what_the_budget_left(blacksmith: Persona) -> None:
+    words = " ".join(f"w{i}" for i in range(300)) + "."
+    rt = Runtime(SerialEngine(ScriptedGenerator([words])), options=RuntimeOptions(budget_ms=0.05))
+    with rt:
+        npc = rt.add_npc(blacksmith, dialogue=DialogueOptions(max_tokens=400, max_sentences=9))
+        handle = rt.say(npc, "Talk", on_delta=lambda e: busy(0.1))
+        time.sleep(0.3)  # the worker piles up events
+        calls: list[int] = []
+        rt.on_events(lambda: calls.append(1))
+        assert calls == [1]  # events were already waiting
+        rt.update()  # the budget leaves most of them: told again
+        assert calls == [1, 1]
+        pump(rt, lambda: handle.done)
+
+
+def test_a_failing_on_events_callback_does_not_stop_replies(blacksmith: Persona) -> None:
+    with make() as rt:
+        npc = rt.add_npc(blacksmith)
+
+        def broken() -> None:
+            raise RuntimeError("the host's bug")
+
+        rt.on_events(broken)
+        handle = rt.say(npc, "Hello")
+        pump(rt, lambda: handle.done)
+        assert handle.text == "Hmph. Leave it."

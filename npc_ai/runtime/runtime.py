@@ -111,6 +111,8 @@ class Runtime:
         )  # worker side only
         self._closing = False
         self._closed = False
+        self._on_events: Callable[[], object] | None = None
+        self._told = False  # the host was told of the events waiting
         self._thread: threading.Thread | None = None
         if self.options.threaded:
             self._thread = threading.Thread(target=self._work, name="npc-ai-runtime", daemon=True)
@@ -336,6 +338,20 @@ class Runtime:
         self._post(("say", talk))
         return handle
 
+    def on_events(self, callback: Callable[[], object] | None) -> None:
+        """Call ``callback`` when events are waiting for :meth:`update`, instead of polling.
+
+        It runs on the worker thread, once until the next ``update`` (or from ``update``
+        itself when its budget left events behind), so it must be quick and must not call
+        the runtime: a host with an event loop hands it on, e.g.
+        ``runtime.on_events(lambda: loop.call_soon_threadsafe(ready.set))``, and calls
+        ``update`` when woken. ``None`` stops the calls.
+        """
+        self._on_events = callback
+        self._told = False
+        if callback is not None and self._events:
+            self._tell()
+
     def update(self, dt: float = 0.0) -> list[Event]:
         """Once a frame: deliver what the model produced, within ``budget_ms``.
 
@@ -358,8 +374,10 @@ class Runtime:
                 self._run_step()
                 ran += 1
         delivered: list[Event] = []
+        self._told = False  # events that come from now on are told of again
         while self._events:
             if delivered and time.perf_counter() - started >= budget:
+                self._tell()  # left for the next call
                 break
             event, handle = self._events.popleft()
             handle.deliver(event)
@@ -416,6 +434,18 @@ class Runtime:
 
     def _emit(self, event: Event, handle: ReplyHandle) -> None:
         self._events.append((event, handle))
+        if not self._told:
+            self._tell()
+
+    def _tell(self) -> None:
+        callback = self._on_events
+        if callback is None:
+            return
+        self._told = True
+        try:
+            callback()
+        except Exception:  # the host's callback must not stop generation
+            log.exception("the on_events callback failed")
 
     def _cancel(self, reply: int) -> None:
         self._post(("cancel", reply))
