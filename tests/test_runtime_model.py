@@ -192,3 +192,39 @@ def test_the_next_turn_starts_from_the_cached_reply(engine_path: str, keep: bool
             engine.step()
     finally:
         engine.close()
+
+
+def test_npcs_asked_at_once_share_each_steps_prompt_budget(engine_path: str) -> None:
+    engine = LlamaBatchEngine(
+        engine_path, options=EngineOptions(slots=4, max_active=4, prefill_chunk=64)
+    )
+    steps: list[list[tuple[object, int]]] = []
+    decode = engine._decode
+
+    def recorded(plan: Any) -> None:
+        steps.append([(active.job.key, len(tokens)) for active, tokens, _ in plan if active.todo])
+        decode(plan)
+
+    engine._decode = recorded  # type: ignore[method-assign]
+    try:
+        params = SamplingParams(max_tokens=4, seed=1)
+        prompts = {
+            key: f"{key.title()} is a villager of Thornvale who tells long stories about the "
+            "harvest, the weather, the mill, the river and the travellers on the road.\nPlayer:"
+            for key in ("smith", "guard", "cook")
+        }
+        for key, prompt in prompts.items():
+            engine.submit(Job(key=key, segments=(prompt,), params=params))
+        while engine.busy:
+            engine.step()
+        lengths = {key: len(engine.model.tokenize(p, add_bos=True)) for key, p in prompts.items()}
+        assert all(20 < n < 64 for n in lengths.values()), lengths
+        first = steps[0]
+        # the first step is filled to the budget from two prompts, not one whole prompt
+        assert sum(n for _, n in first) == 64 and len(first) == 2, steps
+        # every NPC has read part of its prompt by the second step
+        assert {key for step in steps[:2] for key, _ in step} == set(prompts), steps
+        read = {key: sum(n for step in steps for k, n in step if k == key) for key in prompts}
+        assert read == lengths  # each token read once
+    finally:
+        engine.close()

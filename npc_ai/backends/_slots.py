@@ -62,6 +62,7 @@ class Active:
     sampler: Any
     decoder: Any
     todo_offset: int = 0
+    served: int = 0  # steps that read a chunk of its prompt (fairness among equals)
     generated: int = 0
     pending: int | None = None  # sampled, not yet decoded
     has_content: bool = False

@@ -61,7 +61,8 @@ class EngineOptions:
     #: NPC generated, a choice prompt read after them) when the next prompt starts with the
     #: same tokens: the next turn does not read the NPC's last reply again. The cached
     #: tokens were computed in other batches than a fresh read, so a seed no longer gives
-    #: the same reply bit for bit; the synchronous generator turns it off.
+    #: the same reply bit for bit; the synchronous generator turns it off. With it, a step's
+    #: prompt budget is also filled across several NPCs' prompts at any offset (see _plan).
     keep_generated: bool = True
     #: Model loading and threads; ``context_size`` is per conversation.
     llama: LlamaOptions = field(default_factory=LlamaOptions)
@@ -352,11 +353,19 @@ class LlamaBatchEngine:
     # -- one step ----------------------------------------------------------------------
 
     def _plan(self) -> list[tuple[Active, list[int], bool]]:
-        """What this step decodes: (job, tokens, wants logits) per job."""
+        """What this step decodes: (job, tokens, wants logits) per job.
+
+        Every running reply's next token, and prompt tokens of the replies still reading
+        theirs, up to ``prefill_chunk`` of them, highest priority first. Among replies of
+        one priority the one served least often goes first, and the budget is filled
+        across several of them (with ``keep_generated``; without it each chunk starts at a
+        fixed offset of its segment, so a cached prompt reads the same as a fresh one), so
+        NPCs asked at once all start soon rather than one whole prompt after another.
+        """
         plan: list[tuple[Active, list[int], bool]] = []
         reading = sorted(
             (a for a in self._active.values() if a.todo),
-            key=lambda a: (a.job.priority, a.job.id),
+            key=lambda a: (a.job.priority, a.served, a.job.id),
         )
         focused = bool(reading) and reading[0].job.priority == Priority.FOCUSED
         if focused:
@@ -369,20 +378,26 @@ class LlamaBatchEngine:
                     plan.append((active, [active.pending], True))
                 elif active.feed:
                     plan.append((active, list(active.feed), True))
-        budget = self.options.prefill_chunk
+        budget = size = self.options.prefill_chunk
+        packed = self.options.keep_generated
         used = 0
         for active in reading:
             segment, offset = active.todo[0], active.todo_offset
-            # Chunks start at fixed offsets within their segment, whatever else
-            # is in the step: cached or not, a segment is read the same way.
-            size = self.options.prefill_chunk
-            end = min(len(segment), (offset // size + 1) * size)
+            if packed:
+                end = min(len(segment), offset + budget - used)
+            else:
+                # Chunks start at fixed offsets within their segment, whatever else
+                # is in the step: cached or not, a segment is read the same way.
+                end = min(len(segment), (offset // size + 1) * size)
+                if used and used + end - offset > budget:
+                    break
             chunk = list(segment[offset:end])
-            if used and used + len(chunk) > budget:
-                break
             last = end == len(segment) and len(active.todo) == 1
             plan.append((active, chunk, last and active.job.params.max_tokens > 0))
+            active.served += 1
             used += len(chunk)
+            if used >= budget:
+                break
         return plan
 
     def _undo(self, plan: list[tuple[Active, list[int], bool]]) -> None:
