@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -50,7 +51,7 @@ from bench_dialogue import LINES, pct, raw_step_ms  # noqa: E402
 from bench_runtime_report import draw_plot, frame_targets, print_tables  # noqa: E402
 
 from npc_ai.backends.llama_cpp import LlamaCppGenerator, default_threads  # noqa: E402
-from npc_ai.backends.llama_engine import LlamaBatchEngine  # noqa: E402
+from npc_ai.backends.llama_engine import EngineOptions, LlamaBatchEngine  # noqa: E402
 from npc_ai.dialogue.npc import DialogueOptions  # noqa: E402
 from npc_ai.dialogue.persona import Persona, load_persona  # noqa: E402
 from npc_ai.engine import Engine, Job, Piece, Priority, SerialEngine  # noqa: E402
@@ -113,6 +114,9 @@ class CountingEngine:
         self.token_times: dict[Hashable, list[float]] = {}
         #: (end time, ms, tokens) of every step.
         self.steps: list[tuple[float, float, int]] = []
+        #: (end time, running replies' tokens, prompt tokens) of every step of an engine
+        #: that says (LlamaBatchEngine.last_step): what the model computed.
+        self.shapes: list[tuple[float, int, int]] = []
         self._keys: dict[int, Hashable] = {}
 
     @property
@@ -147,6 +151,9 @@ class CountingEngine:
                 key = self._keys.get(piece.job)
                 self.token_times.setdefault(key, []).append(ended)
         self.steps.append((ended, (ended - started) * 1000, tokens))
+        shape = getattr(self.inner, "last_step", None)
+        if shape is not None:
+            self.shapes.append((ended, shape[0], shape[1]))
         return pieces
 
     def abort(self) -> None:
@@ -404,8 +411,13 @@ def throughput(
     loop: GameLoop,
     *,
     prefix: str,
+    prices: StepPrices | None = None,
 ) -> dict[str, Any]:
-    """``n`` NPCs each say ``tokens_each`` tokens (asked again while they fall short)."""
+    """``n`` NPCs each say ``tokens_each`` tokens (asked again while they fall short).
+
+    With ``prices``, the steps the engine ran until the last NPC got there are priced
+    from the raw-step table: the time the model itself needed (``model_ms``), against the
+    wall time (``efficiency``)."""
     engine = runtime.engine
     assert isinstance(engine, CountingEngine)
     ids = add_prepared(runtime, [persona], n, prefix=prefix)
@@ -442,7 +454,15 @@ def throughput(
         )
     seconds = [reached[npc] - started for npc in ids]
     rates = [tokens_each / s for s in seconds]
+    model_ms = None
+    if prices is not None and engine.shapes:
+        end = started + max(seconds)
+        shapes = [(d, p) for t, d, p in engine.shapes if started <= t <= end]
+        model_ms = sum(prices.price(d, p) for d, p in shapes)
     return {
+        "wall_ms": max(seconds) * 1000,
+        "model_ms": model_ms,
+        "efficiency": None if model_ms is None else model_ms / (max(seconds) * 1000),
         "aggregate_tokens_per_s": n * tokens_each / max(seconds),
         "npc_tokens_per_s": rates,
         "replies_finished": talkers.replies,
@@ -460,6 +480,8 @@ def throughput_table(
 ) -> list[dict[str, Any]]:
     runtimes = {}
     try:
+        log("  pricing the batched engine's steps: raw llama_decode by shape")
+        prices = step_prices(model_path)
         runtimes["batched"] = Runtime(CountingEngine(LlamaBatchEngine(model_path)))
         serial = SerialEngine(LlamaCppGenerator(model_path))
         runtimes["serial"] = Runtime(CountingEngine(serial))
@@ -470,7 +492,13 @@ def throughput_table(
                 for kind, runtime in runtimes.items():
                     log(f"  tokens/s: {kind}, {n} NPCs, repeat {rep + 1}/{repeats}")
                     run = throughput(
-                        runtime, persona, n, tokens_each, loop, prefix=f"{kind}{n}r{rep}-"
+                        runtime,
+                        persona,
+                        n,
+                        tokens_each,
+                        loop,
+                        prefix=f"{kind}{n}r{rep}-",
+                        prices=prices if kind == "batched" else None,
                     )
                     runs.setdefault((kind, n), []).append(run)
     finally:
@@ -489,6 +517,7 @@ def throughput_table(
                 "aggregate_runs": [run["aggregate_tokens_per_s"] for run in done],
                 "npc_tokens_per_s": {"p50": statistics.median(rates), "min": min(rates)},
                 "reply_errors": [e for run in done for e in run["reply_errors"]],
+                "efficiency": _median_or_none([run["efficiency"] for run in done]),
             }
         row["ratio"] = (
             row["batched"]["aggregate_tokens_per_s"] / row["serial"]["aggregate_tokens_per_s"]
@@ -608,6 +637,99 @@ def first_delta_ms(
 
 
 # -- the run ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StepPrices:
+    """Raw ``llama_decode`` times (ms) by step shape, measured in the same run: ``table`` maps
+    (running replies' tokens, prompt tokens) on a grid to the median time. A step between
+    grid points is priced by bilinear interpolation; past the grid's largest prompt, at the
+    last column's cost per prompt token."""
+
+    table: dict[tuple[int, int], float]
+
+    def price(self, rows: int, prompt: int) -> float:
+        ds = sorted({d for d, _ in self.table})
+        ps = sorted({p for _, p in self.table})
+        rows = min(max(rows, ds[0]), ds[-1])
+        extra = 0.0
+        if prompt > ps[-1]:
+            per = (self.table[(ds[0], ps[-1])] - self.table[(ds[0], ps[-2])]) / (ps[-1] - ps[-2])
+            extra, prompt = (prompt - ps[-1]) * per, ps[-1]
+        d0, d1 = _around(ds, rows)
+        p0, p1 = _around(ps, prompt)
+
+        def at(d: int, p: int) -> float:
+            return self.table[(d, p)]
+
+        fd = 0.0 if d1 == d0 else (rows - d0) / (d1 - d0)
+        fp = 0.0 if p1 == p0 else (prompt - p0) / (p1 - p0)
+        low = at(d0, p0) * (1 - fp) + at(d0, p1) * fp
+        high = at(d1, p0) * (1 - fp) + at(d1, p1) * fp
+        return low * (1 - fd) + high * fd + extra
+
+
+def _around(grid: Sequence[int], x: int) -> tuple[int, int]:
+    for a, b in itertools.pairwise(grid):
+        if a <= x <= b:
+            return a, b
+    return grid[-1], grid[-1]
+
+
+def _median_or_none(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+def step_prices(
+    model_path: Path,
+    rows: Sequence[int] = (0, 1, 2, 4, 8),
+    prompts: Sequence[int] = (0, 16, 32, 64),
+    repeats: int = 7,
+) -> StepPrices:
+    """Time one raw ``llama_decode`` of each step shape on the batched engine's context:
+    ``d`` replies' next tokens (each with 200 tokens of context) plus ``p`` prompt tokens
+    of another sequence. No sampling, no Python around it: the model's own cost."""
+    # One sequence more than the largest row count: the prompt's own.
+    slots = max(rows) + 1
+    engine = LlamaBatchEngine(model_path, options=EngineOptions(slots=slots, max_active=slots))
+    ll, batch = engine.ll, engine._batch
+    table: dict[tuple[int, int], float] = {}
+
+    def put(n: int, token: int, pos: int, seq: int, logits: bool) -> None:
+        batch.token[n], batch.pos[n], batch.n_seq_id[n] = token, pos, 1
+        batch.seq_id[n][0], batch.logits[n] = seq, logits
+
+    try:
+        for d in rows:
+            for p in prompts:
+                if d == 0 and p == 0:
+                    continue
+                times = []
+                for _ in range(repeats):
+                    engine.reset()
+                    for seq in range(1, d + 1):  # each reply's context
+                        for i in range(200):
+                            put(i, 100 + i, i, seq, False)
+                        batch.n_tokens = 200
+                        ll.llama_decode(engine._ctx, batch)
+                    n = 0
+                    for seq in range(1, d + 1):
+                        put(n, 5, 200, seq, True)
+                        n += 1
+                    for i in range(p):
+                        put(n, 100 + i, i, 0, i == p - 1)
+                        n += 1
+                    batch.n_tokens = n
+                    started = time.perf_counter()
+                    if ll.llama_decode(engine._ctx, batch) != 0:
+                        raise RuntimeError(f"llama_decode failed for {d} rows + {p} prompt")
+                    times.append((time.perf_counter() - started) * 1000)
+                table[(d, p)] = statistics.median(times)
+        table[(0, 0)] = 0.0
+    finally:
+        engine.close()
+    return StepPrices(table)
 
 
 def batch_step_ms(model_path: Path, rows: Sequence[int]) -> dict[int, float]:

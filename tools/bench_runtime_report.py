@@ -253,18 +253,25 @@ def print_tables(result: dict[str, Any]) -> None:
         )
         print(
             "| NPCs | batched aggregate | batched per NPC p50 (min) | serial aggregate | "
-            "serial per NPC p50 (min) | batched / serial |"
+            "serial per NPC p50 (min) | batched / serial | batched engine efficiency |"
         )
-        print("| --- | --- | --- | --- | --- | --- |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
         for r in rows:
             b, s = r["batched"], r["serial"]
+            eff = b.get("efficiency")
             print(
                 f"| {r['npcs']} | {b['aggregate_tokens_per_s']:.1f} | "
                 f"{b['npc_tokens_per_s']['p50']:.1f} ({b['npc_tokens_per_s']['min']:.1f}) | "
                 f"{s['aggregate_tokens_per_s']:.1f} | "
                 f"{s['npc_tokens_per_s']['p50']:.1f} ({s['npc_tokens_per_s']['min']:.1f}) | "
-                f"{r['ratio']:.2f}x |"
+                f"{r['ratio']:.2f}x | {'-' if eff is None else f'{eff:.0%}'} |"
             )
+        print(
+            "\nEngine efficiency: the steps the batched engine ran, each priced by its shape "
+            "(replies' tokens, prompt tokens) from raw `llama_decode` times measured in this "
+            "run, summed, over the wall time: the share of the time the model itself needed. "
+            "The rest is sampling, Python, waiting and scheduling."
+        )
     focus = result["focused"]
     if focus:
         print(

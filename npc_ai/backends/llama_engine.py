@@ -122,6 +122,9 @@ class LlamaBatchEngine:
         self._clock = 0
         self._closed = False
         self._closing = False
+        #: What the last step decoded: (tokens of running replies, prompt tokens). A
+        #: benchmark prices steps with it (tools/bench_runtime.py: the engine's efficiency).
+        self.last_step: tuple[int, int] = (0, 0)
 
     # -- the Engine protocol -------------------------------------------------------
 
@@ -208,6 +211,8 @@ class LlamaBatchEngine:
         plan = self._plan()
         if not plan:  # pragma: no cover - every running job has a token or a chunk
             return out
+        prompt = sum(len(tokens) for active, tokens, _ in plan if active.todo)
+        self.last_step = (sum(len(tokens) for _, tokens, _ in plan) - prompt, prompt)
         try:
             self._decode(plan)
         except BackendError as exc:
