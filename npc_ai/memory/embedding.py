@@ -18,13 +18,22 @@ lines; keep ``top_k`` small. The default (3) was chosen on the measured
 trade-off between paraphrased questions answered and small-talk filler; the
 similarity floor (0.6) kept every fact line the eval's probes were looking for.
 
-Example::
+No engine of npc_ai embeds yet: ``embed`` is any function ``text -> vector``. The
+measured one is ``FastEolEmbedder`` in ``tools/eval_retrieval.py`` (PromptEOL on a
+second llama.cpp context of the already loaded model). Example, with a toy
+embedding that runs anywhere::
 
-    index = EmbeddingIndex(embed=engine.embed)  # text -> list of floats
+    from npc_ai.memory.embedding import EmbeddingIndex
+    from npc_ai.memory.recall import recall
+
+    def embed(text: str) -> list[float]:      # stands in for a model's embedding
+        return [text.count(c) + 0.1 for c in "aeiou"]
+
+    index = EmbeddingIndex(embed)             # text -> list of floats
     for memory in store.memories("smith"):
-        index.add(memory)                       # one embedding per memory, paid once
+        index.add(memory)                     # one embedding per memory, paid once
     chosen = recall(index, "What do I ride?", budget_tokens=120,
-                    count_tokens=engine.count_tokens, now_turn=42)
+                    count_tokens=lambda text: len(text.split()), now_turn=42)
 """
 
 from __future__ import annotations
