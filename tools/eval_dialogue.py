@@ -338,6 +338,78 @@ def run_recall(ev: Eval, conv: Conversation, persona: Persona, seed: int) -> Non
             )
 
 
+def replay_notes(conv: Conversation, persona: Persona, memory_options: object = None) -> list[Case]:
+    """A recall conversation through the memory alone, no model: for each question,
+    whether the note holds the answer and whether the nudge names it.
+
+    The NPC's own lines are not recalled, so what memory holds does not depend on
+    the replies (save the summaries, which this leaves out): the notes are the ones
+    the full eval's NPC writes, up to the token counts (about 1.3 a word here).
+    """
+    from npc_ai.memory import MemoryOptions, MemoryStore, NpcMemory
+
+    interpreter = None
+    if conv.language != persona.language:
+        from npc_ai.dialogue.interpret import Interpreter
+        from npc_ai.translation import open_translator
+
+        interpreter = Interpreter(open_translator("auto"), player=conv.language, npc="en")
+    options = memory_options or MemoryOptions()
+    memory = NpcMemory(MemoryStore(":memory:"), "npc", persona=persona, options=options)  # type: ignore[arg-type]
+    filler = iter(conv.filler * 20)
+    heard: list[str] = []
+    cases = []
+
+    def count(text: str) -> int:
+        return int(len(text.split()) * 1.3) + 4
+
+    for kind, index, distance in schedule(conv.distances):
+        if kind == "filler":
+            line = next(filler)
+        else:
+            assert index is not None
+            fact = conv.facts[index]
+            pick = conv.wording + index
+            if kind == "tell":
+                line = fact.tells[pick % len(fact.tells)].format(v=fact.values[conv.variant])
+            else:
+                line = fact.asks[pick % len(fact.asks)]
+        if interpreter is not None:
+            line = interpreter.to_npc(line)
+        note = memory.recall_note(line, count_tokens=count, visible=[*heard[-2:], line])
+        memory.heard(line)
+        heard.append(line)
+        if kind == "filler" and note.text:
+            # Small talk that brought a note: a nudge here would push a fact into chat.
+            quiet = not note.answers
+            cases.append(
+                Case(
+                    "no nudge on small talk",
+                    conv.persona,
+                    line,
+                    note.text,
+                    quiet,
+                    "" if quiet else "nudged",
+                    "",
+                    {"group": conv.name, "answers": list(note.answers)},
+                )
+            )
+        if kind == "ask":
+            assert index is not None
+            fact = conv.facts[index]
+            accepted = fact.accepted(conv.variant)
+            found = any(words_in(re.escape(a), note.text) for a in accepted)
+            nudged = any(words_in(re.escape(a), " ".join(note.answers)) for a in accepted)
+            extra = {"group": conv.name, "answers": list(note.answers)}
+            for category, ok in ((f"note@{distance}", found), (f"nudge@{distance}", nudged)):
+                cases.append(
+                    Case(
+                        category, conv.persona, line, note.text, ok, "" if ok else "miss", "", extra
+                    )
+                )
+    return cases
+
+
 ORDER = [
     "identity: name",
     "identity: role",
@@ -346,6 +418,17 @@ ORDER = [
     "recall@30",
     "recall@60",
     "recall@120",
+    "note@3",
+    "note@10",
+    "note@30",
+    "note@60",
+    "note@120",
+    "nudge@3",
+    "nudge@10",
+    "nudge@30",
+    "nudge@60",
+    "nudge@120",
+    "no nudge on small talk",
     "recall classic",
     "recall classic-para",
     "recall varied",
@@ -401,6 +484,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="GGUF file (default: the default model)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--notes",
+        action="store_true",
+        help="no model: replay the recall conversations through memory, score notes and nudges",
+    )
+    parser.add_argument(
+        "--no-patterns",
+        action="store_true",
+        help="recall without the English question patterns (MemoryOptions.question_patterns)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="with --notes: list the misses")
     args = parser.parse_args(argv)
     if args.quick and args.set == "test":
         parser.error("the test set is measured whole: --quick works on --set dev only")
@@ -423,10 +517,31 @@ def main(argv: list[str] | None = None) -> int:
         for c in (data.quick if args.quick else data.conversations)
         if c.persona in wanted and (not groups or c.name in groups)
     ]
+    from npc_ai.memory import MemoryOptions
+
+    memory_options = MemoryOptions(question_patterns=not args.no_patterns)
     started = time.perf_counter()
+    if args.notes:
+        cases = []
+        for conv in conversations:
+            cases += replay_notes(conv, everyone[conv.persona], memory_options)
+        table = summarize(cases)
+        print(
+            f"{args.set} set: notes and nudges without the model, "
+            f"{len(conversations)} conversations"
+        )
+        print("| category | pass | n | rate |\n|---|---|---|---|")
+        for category, row in table.items():
+            print(f"| {category} | {row['pass']:.0f} | {row['n']:.0f} | {row['rate']:.1%} |")
+        if args.verbose:
+            for case in cases:
+                if not case.passed:
+                    answers = case.extra["answers"]
+                    print(f"  MISS {case.category} {case.line!r}: {case.reply!r} {answers}")
+        return 0
     model = LlamaCppGenerator(args.model) if args.model else LlamaCppGenerator.from_default()
     with model:
-        ev = Eval(model, options, memory=not args.no_memory)
+        ev = Eval(model, options, memory=not args.no_memory, memory_options=memory_options)
         if args.only != "recall":
             for key in wanted:
                 run_single(ev, key, everyone[key], seeds, everyone, data)
@@ -447,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
                 "summary": table,
                 "memory": not args.no_memory,
                 "prefer_answers": options.prefer_answers,
+                "question_patterns": memory_options.question_patterns,
                 "model": args.model or "default",
                 "temperature": options.temperature,
                 "replies": ev.replies,
