@@ -338,7 +338,9 @@ def run_recall(ev: Eval, conv: Conversation, persona: Persona, seed: int) -> Non
             )
 
 
-def replay_notes(conv: Conversation, persona: Persona, memory_options: object = None) -> list[Case]:
+def replay_notes(
+    conv: Conversation, persona: Persona, memory_options: object = None, embed: object = None
+) -> list[Case]:
     """A recall conversation through the memory alone, no model: for each question,
     whether the note holds the answer and whether the nudge names it.
 
@@ -355,7 +357,14 @@ def replay_notes(conv: Conversation, persona: Persona, memory_options: object = 
 
         interpreter = Interpreter(open_translator("auto"), player=conv.language, npc="en")
     options = memory_options or MemoryOptions()
-    memory = NpcMemory(MemoryStore(":memory:"), "npc", persona=persona, options=options)  # type: ignore[arg-type]
+    extra = {"embed": embed} if embed is not None else {}
+    memory = NpcMemory(
+        MemoryStore(":memory:"),
+        "npc",
+        persona=persona,
+        options=options,  # type: ignore[arg-type]
+        **extra,  # type: ignore[arg-type]
+    )
     filler = iter(conv.filler * 20)
     heard: list[str] = []
     cases = []
@@ -494,6 +503,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="recall without the English question patterns (MemoryOptions.question_patterns)",
     )
+    parser.add_argument(
+        "--embed",
+        action="store_true",
+        help="with --notes: retrieval by BM25 + PromptEOL embeddings of the loaded model",
+    )
     parser.add_argument("--verbose", action="store_true", help="with --notes: list the misses")
     args = parser.parse_args(argv)
     if args.quick and args.set == "test":
@@ -519,12 +533,18 @@ def main(argv: list[str] | None = None) -> int:
     ]
     from npc_ai.memory import MemoryOptions
 
-    memory_options = MemoryOptions(question_patterns=not args.no_patterns)
+    # Only what is asked for, so the tool also runs on code without the option.
+    memory_options = MemoryOptions(question_patterns=False) if args.no_patterns else MemoryOptions()
     started = time.perf_counter()
+    embed = None
+    if args.embed:
+        from eval_retrieval import FastEolEmbedder
+
+        embed = FastEolEmbedder()
     if args.notes:
         cases = []
         for conv in conversations:
-            cases += replay_notes(conv, everyone[conv.persona], memory_options)
+            cases += replay_notes(conv, everyone[conv.persona], memory_options, embed)
         table = summarize(cases)
         print(
             f"{args.set} set: notes and nudges without the model, "
@@ -562,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
                 "summary": table,
                 "memory": not args.no_memory,
                 "prefer_answers": options.prefer_answers,
-                "question_patterns": memory_options.question_patterns,
+                "question_patterns": not args.no_patterns,
                 "model": args.model or "default",
                 "temperature": options.temperature,
                 "replies": ev.replies,

@@ -161,6 +161,7 @@ class NpcMemory:
         persona: Persona | None = None,
         player: str = "Player",
         options: MemoryOptions | None = None,
+        embed: Callable[[str], Sequence[float]] | None = None,
     ) -> None:
         if not isinstance(npc, str) or not npc:
             raise InputError(f"an NPC id must be a non-empty string, got {npc!r}")
@@ -172,6 +173,9 @@ class NpcMemory:
         self._lock = threading.RLock()
         self._index: Bm25Index[Memory] | None = None
         self._own: list[Memory] = []  # persona knowledge, never stored
+        #: Embeds a text for retrieval by meaning (None: BM25 alone). Experimental: called
+        #: on the caller's thread, vectors are not stored (tools/eval_dialogue.py --embed).
+        self.embed = embed
 
     # -- writing ---------------------------------------------------------------------
 
@@ -567,7 +571,13 @@ class NpcMemory:
 
     def _ensure_index(self) -> Bm25Index[Memory]:
         if self._index is None:
-            index: Bm25Index[Memory] = Bm25Index()
+            index: Bm25Index[Memory]
+            if self.embed is not None:
+                from npc_ai.memory.embedding import HybridIndex
+
+                index = HybridIndex(self.embed)  # type: ignore[assignment]
+            else:
+                index = Bm25Index()
             for memory in self._persona_facts():
                 index.add(memory)
             current = {m.id for m in self.store.facts(self.npc).values()}
