@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the held-out cases: one case to a few rows reads better than wrapped strings)
 """Hand-labelled lines for judging structured-reply choices (tools/bench_structured.py).
 
 ``CASES`` is the development half (what the choice methods were built and tuned on);
