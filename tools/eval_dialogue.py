@@ -30,7 +30,7 @@ Checks are independent of the guardrails' own word lists. Run:
 
     .venv/bin/python tools/eval_dialogue.py --quick        # dev subset, ~2 min alone
     .venv/bin/python tools/eval_dialogue.py                # the whole dev set, ~20 min
-    .venv/bin/python tools/eval_dialogue.py --set test     # the held-out set, ~25 min
+    .venv/bin/python tools/eval_dialogue.py --set test     # the held-out set, ~1 h on 2 busy cores
 
 Writes out/eval_dialogue_<set>.json (every reply with its verdict) and prints a table.
 """
