@@ -199,3 +199,17 @@ def test_prefer_must_be_words() -> None:
         SamplingParams(prefer=("",))
     with pytest.raises(InputError):
         SamplingParams(prefer=("x",), prefer_bias=float("nan"))
+
+
+def test_the_prompt_examples_names_are_never_copied_into_a_reply(blacksmith: Persona) -> None:
+    from npc_ai.memory import MemoryStore, NpcMemory
+
+    gen = ScriptedGenerator([" I came from Dunmere, you said.", " Aye. Dunmere."])
+    memory = NpcMemory(MemoryStore(":memory:"), "smith", persona=blacksmith)
+    npc = Npc(blacksmith, gen, memory=memory)
+    assert "Dunmere" in npc.prefix  # the worked example of a memory note
+    npc.reply("I came here from the city of Tolbrook.")
+    reply = npc.say("Where did I say I came from?")
+    assert "Dunmere" not in reply.read()
+    npc.reply("My cousin lives in Dunmere.")  # the player named it: it may be said back
+    assert "Dunmere" in npc.reply("Where does my cousin live?")

@@ -315,3 +315,35 @@ def test_own_lines_are_not_recalled_unless_asked_for(store: MemoryStore) -> None
     assert 'smith2 said "I don\'t have a dog, stranger."' in chatty.note(
         "What about my dog?", count_tokens=count
     )
+
+
+def test_retrieval_decides_the_nudge_without_question_patterns(
+    store: MemoryStore, blacksmith: Persona
+) -> None:
+    options = MemoryOptions(question_patterns=False)
+    memory = NpcMemory(store, "smith", persona=blacksmith, options=options)
+    for line in (
+        "I came here from the city of Tolbrook.",  # no fact pattern: the line itself is found
+        "Nothing scares me like bats.",
+        "My little sister Wren is waiting for me at home.",
+        "Tomorrow I ride on to Greyhaven.",
+        "The river is high this season.",
+    ):
+        memory.heard(line)
+    ask = lambda q: memory.recall_note(q, count_tokens=count)  # noqa: E731
+    home = ask("Where did I say I came from?")
+    assert home.answers == ("Tolbrook",) and "Tolbrook" in home.text
+    assert ask("What did I tell you scares me?").answers == ("bats",)
+    assert ask("whats my sistr called?").answers == ("Wren",)  # a typing slip still matches
+    # Small talk that shares one word with a memory gets the note, never the nudge.
+    market = ask("Is the market open tomorrow?")
+    assert "Greyhaven" in market.text and market.answers == ()
+    assert ask("What is your name?").answers == ("Brakka", "Brakka Ironhand")
+    assert ask("What do you think of the Harvest Fair?").answers == ()
+
+
+def test_answer_options_are_checked() -> None:
+    with pytest.raises(InputError):
+        MemoryOptions(answer_margin=1.5)
+    with pytest.raises(InputError):
+        MemoryOptions(answer_coverage=-0.1)

@@ -54,7 +54,7 @@ MEMORIES = [
 
 def test_public_names() -> None:
     module = importlib.import_module("npc_ai.memory.embedding")
-    assert sorted(module.__all__) == ["EOL_TEMPLATE", "EmbeddingIndex"]
+    assert sorted(module.__all__) == ["EOL_TEMPLATE", "EmbeddingIndex", "HybridIndex"]
 
 
 def test_finds_memories_by_meaning_with_no_shared_word() -> None:
@@ -197,3 +197,31 @@ def test_small_talk_brings_back_at_most_top_k_lines_and_the_facts() -> None:
     got = recall(index, "Ha!", budget_tokens=500, count_tokens=len, now_turn=30)
     assert sum(m.kind != "fact" for m in got) <= 3
     assert 5 in [m.id for m in got]  # the fact is offered anyway
+
+
+def test_a_hybrid_index_finds_by_words_and_by_meaning() -> None:
+    from npc_ai.memory.embedding import HybridIndex
+
+    index: HybridIndex[Memory] = HybridIndex(embed, top_k=1)
+    index.extend([mem(1, "My horse is Pepper."), mem(2, "I owe silver."), mem(3, "Nice sun.")])
+    assert isinstance(index, Retriever) and len(index) == 3 and 2 in index
+    by_meaning = index.scores("What do I ride?")  # no word in common: the embedding finds it
+    assert set(by_meaning) == {1}
+    both = index.scores("Is Pepper my horse?")
+    assert max(both, key=both.__getitem__) == 1 and both[1] > 1.0  # BM25 1.0 + embedding
+    assert index.coverage("Is Pepper my horse?", 1) == 1.0 and index.document_frequency("pepper")
+    index.remove([1])
+    assert 1 not in index and 1 not in index.embeddings
+
+
+def test_an_npc_memory_with_an_embedding_recalls_a_paraphrase() -> None:
+    from npc_ai.memory import MemoryStore, NpcMemory
+
+    memory = NpcMemory(MemoryStore(":memory:"), "smith", embed=embed)
+    memory.heard("My horse is Pepper.")
+    memory.heard("Nice sun.")
+    note = memory.note("What do I ride?", count_tokens=lambda t: len(t.split()))
+    assert "Pepper" in note
+    plain = NpcMemory(MemoryStore(":memory:"), "smith")
+    plain.heard("My horse is Pepper.")
+    assert plain.note("What do I ride?", count_tokens=lambda t: len(t.split())) == ""

@@ -50,3 +50,11 @@ def test_sentiment_has_a_sign_and_a_range() -> None:
     assert sentiment("You stupid, useless liar.") == -1.0
     assert sentiment("Where is the mill?") == 0.0
     assert -1.0 <= sentiment("thanks " * 50) <= 1.0
+
+
+def test_a_name_alone_after_i_am_is_the_players_name() -> None:
+    assert extract_facts("I'm Senna, a traveller from the south.") == [
+        Fact("player.name", "Player's name is Senna.")
+    ]
+    assert extract_facts("Hi. I am Dario.")[0].text == "Player's name is Dario."
+    assert extract_facts("I'm Sorry.") == [] and extract_facts("I am Marta's cousin.") == []

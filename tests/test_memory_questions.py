@@ -54,3 +54,19 @@ def test_trade_word_and_the_npc_questions() -> None:
     assert questions.NAME_ASK.search("what is your name?")
     assert questions.TRADE_ASK.search("what do you do here?")
     assert not questions.NAME_ASK.search("what do you do here?")
+
+
+@pytest.mark.parametrize(
+    ("text", "query", "answer"),
+    [
+        ("I came here from the city of Tolbrook.", "Where did I say I came from?", ("Tolbrook",)),
+        ("Nothing scares me like bats.", "What am I scared of?", ("bats",)),
+        ("Eleven has always been my lucky number.", "whats my lucky numbr?", ("Eleven",)),
+        ("Player's dog is called Bramble.", "What's my hound's name?", ("Bramble",)),
+        ("I'd walk ten miles for a bowl of leek soup.", "Which soup do I love?", ("leek", "bowl")),
+    ],
+)
+def test_answer_words_are_what_the_memory_adds_to_the_question(
+    text: str, query: str, answer: tuple[str, ...]
+) -> None:
+    assert questions.answer_words(text, query, skip=("Player",)) == answer

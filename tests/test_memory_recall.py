@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import random
 import time
 
@@ -443,3 +444,15 @@ def test_budget_invariant(
     index.extend(memories)
     matched = set(index.scores(query))
     assert all(m.id in matched or m.kind == "fact" for m in got)
+
+
+def test_a_typing_slip_matches_at_a_lower_weight_and_coverage_reads_it() -> None:
+    index: Bm25Index[Memory] = Bm25Index()
+    index.add(mem(id=1, text="My little sister Wren is waiting at home."))
+    index.add(mem(id=2, text="Nothing scares me like bats."))
+    exact, slipped = index.scores("my sister?")[1], index.scores("my sistr?")[1]
+    assert 0 < slipped < exact and set(index.scores("what am i afriad of?")) == set()
+    assert index.scores("what am i scraed of?").keys() == {2}  # two letters swapped
+    held, unknown = math.log(1 + 1.5 / 1.5), math.log(1 + 2.5 / 0.5)  # IDF of df 1 and 0
+    assert index.coverage("sistr called?", 1) == pytest.approx(0.8 * held / (held + unknown))
+    assert index.coverage("my sister?", 1) == 1.0 and index.coverage("my sister?", 2) == 0.0

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 from npc_ai.dialogue.persona import Persona
 from npc_ai.dialogue.prompt import MAX_PLAYER_CHARS, Turn, build_prompt, role_markers, sanitize_line
 
@@ -104,3 +106,28 @@ def test_role_markers_include_first_name(blacksmith: Persona) -> None:
         "Brakka:",
         "Player:",
     }
+
+
+def test_turns_are_dropped_a_block_at_a_time_so_the_scene_start_stays(
+    blacksmith: Persona,
+) -> None:
+    history: list[Turn] = []
+    starts = []
+    for i in range(120):
+        history.append(Turn("player" if i % 2 == 0 else "npc", f"line number {i} " * 5))
+        if i % 2 == 0:  # a prompt for each player line, as the NPC builds them
+            budget = len(build_prompt(blacksmith, []).prefix) + 3000
+            parts = build_prompt(blacksmith, history, budget_tokens=budget, count_tokens=len)
+            assert len(parts.text) <= budget + len(f"{blacksmith.name}:")
+            assert f"line number {i} " in parts.scene
+            starts.append(parts.chunks[0])
+    # One turn at a time would change the first chunk on every line once full; blocks of
+    # 16 turns change it once every 8 player lines.
+    changes = sum(a != b for a, b in itertools.pairwise(starts))
+    assert 0 < changes <= len(starts) // 8 + 1
+    # A room smaller than a block drops one turn at a time, as with drop_step=1.
+    small = build_prompt(blacksmith, history, budget_tokens=budget - 2700, count_tokens=len)
+    exact = build_prompt(
+        blacksmith, history, budget_tokens=budget - 2700, count_tokens=len, drop_step=1
+    )
+    assert small == exact and "line number 118" in small.scene

@@ -420,3 +420,22 @@ def test_real_structured_replies_are_always_valid_and_quick(llama: object) -> No
     # Gross bound: a few decode steps (~25-45 ms each here), nowhere near the
     # second that grammar sampling takes.
     assert spent[len(spent) // 2] < 0.6, spent
+
+
+def test_the_lines_words_vote_for_actions_and_emotions(blacksmith: Persona) -> None:
+    prompt = ("prefix", "Player: Can you fix my sword?\nBrakka Ironhand:")
+    voting = ReplyStructure.for_persona(blacksmith, StructureOptions(vote=2.0))
+    _, params = voting.action_job(prompt, "Leave it on the anvil.", " calm.")
+    bias = dict(zip(params.choices, params.choice_bias, strict=True))
+    assert bias[" repair sword]"] == bias[" sell sword]"] == 2.0  # "sword" said by the player
+    assert bias[" repair shield]"] == bias[" none]"] == 0.0
+    _, params = voting.emotion_job(prompt, "Ha! A joke, that.")
+    bias = dict(zip(params.choices, params.choice_bias, strict=True))
+    assert bias[" amused."] == 4.0 and bias[" calm."] == 0.0  # "ha" and "joke": two votes
+    # Off at 0; a calibrated structure keeps its calibration under the votes.
+    plain = ReplyStructure.for_persona(blacksmith, StructureOptions(vote=0.0))
+    assert plain.action_job(prompt, "Leave it.", " calm.")[1].choice_bias == ()
+    calibrated = voting.calibrated([1.0] * 6, [0.5] * len(voting.action_params.choices))
+    _, params = calibrated.action_job(prompt, "Leave it.", " calm.")
+    bias = dict(zip(params.choices, params.choice_bias, strict=True))
+    assert bias[" repair sword]"] == -0.5 + 2.0 and bias[" none]"] == -0.5

@@ -1,4 +1,9 @@
+# ruff: noqa: E501  (the held-out cases: one case to a few rows reads better than wrapped strings)
 """Hand-labelled lines for judging structured-reply choices (tools/bench_structured.py).
+
+``CASES`` is the development half (what the choice methods were built and tuned on);
+``HELD_OUT`` was written afterwards, before any new method was measured, and is only
+measured.
 
 Each case: persona file stem, the player's line, an in-voice NPC line (written
 by hand, so the label does not depend on what the model happens to say), the
@@ -181,3 +186,57 @@ CASES: list[tuple[str, str, str, set[str], set[str]]] = [
         {"serve water"},
     ),
 ]
+
+# The held-out half: other player lines and replies, same personas and labels' kind.
+HELD_OUT: list[tuple[str, str, str, set[str], set[str]]] = [
+    ("blacksmith", "The blade of my axe is chipped.",
+     "Chipped again? Leave it. I'll grind the edge by tonight.", {"annoyed", "calm"}, {"repair axe"}),
+    ("blacksmith", "Do you have a sword for sale?",
+     "That one on the wall. Good steel. Twelve silver.", {"calm", "proud"}, {"sell sword"}),
+    ("blacksmith", "How do I get to the Greyspur mine?",
+     "North road, up past the mill. Mine's shut, mind.", {"calm"}, {"point to the mine"}),
+    ("blacksmith", "My horse threw a shoe.",
+     "Bring the beast round. New horseshoe, quick work.", {"calm"}, {"repair horseshoe"}),
+    ("blacksmith", "Ha! Your hammer is smaller than mine.",
+     "Ha! Small hammer, big dent. Want to see?", {"amused"}, {"none"}),
+    ("blacksmith", "I bet your father forged better blades.",
+     "Watch your tongue. Out. Now.", {"annoyed"}, {"turn away"}),
+    ("blacksmith", "You look worn out.",
+     "Forge since dawn. Arms like lead. Still working.", {"tired"}, {"none"}),
+    ("blacksmith", "Someone was asking about your old spears.",
+     "Who? What did they want? Tell me.", {"suspicious"}, {"none"}),
+    ("guard", "Halt! I mean, hello, Captain.",
+     "Ha. Move along, citizen, and mind the gate.", {"calm", "satisfied"}, {"none", "let pass"}),
+    ("guard", "A wolf is in the village square!",
+     "Stand back! The Watch will deal with the beast.", {"alarmed"}, {"draw sword"}),
+    ("guard", "Which way to the smithy?",
+     "The forge is by the mill, citizen. Follow the hammering.", {"calm"}, {"point to the forge"}),
+    ("guard", "Here are my papers.",
+     "All in order. Welcome to Thornvale. Pass.", {"satisfied", "calm"}, {"let pass"}),
+    ("guard", "I won't tell you my name.",
+     "Then you go no further. The gate stays shut to you.", {"stern", "suspicious"}, {"block path"}),
+    ("guard", "Did a man in a red cloak pass through?",
+     "I shall look in the ledger. Every name is written there.", {"calm", "stern", "suspicious"},
+     {"check ledger"}),
+    ("guard", "Where can I find a bed for the night?",
+     "The Crooked Kettle, on the square. Marta keeps clean rooms.", {"calm"}, {"point to the inn"}),
+    ("guard", "You guards are useless.",
+     "Mind your tongue, citizen, or spend the night in a cell.", {"annoyed", "stern"}, {"none", "block path"}),
+    ("innkeeper", "Could I have some bread?",
+     "Fresh this morning, love! Here's a warm loaf for you.", {"cheerful"}, {"serve bread"}),
+    ("innkeeper", "I need a bed, I'm exhausted.",
+     "Oh, you poor thing! Room three, dear, here's the key.", {"cheerful", "worried"}, {"rent room"}),
+    ("innkeeper", "Where's the guardhouse?",
+     "By the north gate, love. You can't miss the captain's scowl!", {"amused", "cheerful"},
+     {"point to the guardhouse"}),
+    ("innkeeper", "My horse ran off in the storm.",
+     "Oh no, dear! I hope the poor beast is safe. Sit, warm yourself.", {"worried", "sad"}, {"none"}),
+    ("innkeeper", "I'll have a bowl of whatever's hot.",
+     "Mutton stew it is, love, straight from the pot!", {"cheerful"}, {"serve stew"}),
+    ("innkeeper", "Did you hear about the baker's wedding?",
+     "No! Tell me everything, dear. Who's the lucky girl?", {"curious", "cheerful"}, {"none"}),
+    ("innkeeper", "My sister never came back from the marsh road.",
+     "Oh, love. That road takes too many. I'm so sorry.", {"sad", "worried"}, {"none"}),
+    ("innkeeper", "Something to drink, please, I'm parched.",
+     "A cool mug of ale coming right up, dear!", {"cheerful"}, {"serve ale"}),
+]  # fmt: skip

@@ -270,19 +270,26 @@ class Guard:
 
     @classmethod
     def for_persona(
-        cls, persona: Persona, options: GuardOptions, *, heard: Sequence[str] = ()
+        cls,
+        persona: Persona,
+        options: GuardOptions,
+        *,
+        heard: Sequence[str] = (),
+        unsaid: Sequence[str] = (),
     ) -> Guard:
         """The guard for one reply of ``persona``.
 
         ``heard`` is the player's line: a secret's name the player said first
-        may be said back ("Blackfen? Never been there.").
+        may be said back ("Blackfen? Never been there."). ``unsaid`` are words
+        blocked unless ``heard`` holds them too (the prompt example's names).
         """
         phrases: list[str] = list(options.blocklist)
+        said = {w for line in heard for w in _norm(line).split()}
+        phrases += [w for w in map(_norm, unsaid) if w and w not in said]
         if options.block_meta:
             phrases += META_PHRASES
         if options.keep_secrets:
             # Only a secret's names may be said back after the player said them.
-            said = {w for line in heard for w in _norm(line).split()}
             phrases += [t for t in secret_terms(persona) if t not in said]
         return cls(phrases)
 

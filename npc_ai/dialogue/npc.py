@@ -28,6 +28,7 @@ from npc_ai.dialogue.cleanup import ReplyFilter
 from npc_ai.dialogue.guard import META_PHRASES, Guard, GuardOptions, looks_like_injection
 from npc_ai.dialogue.persona import Persona
 from npc_ai.dialogue.prompt import (
+    EXAMPLE_NAMES,
     MAX_PLAYER_CHARS,
     PromptParts,
     Turn,
@@ -55,6 +56,8 @@ _MIN_SCENE_TOKENS = 128
 # retry (a repeat, or an empty reply) samples a little hotter.
 _AVOID_REPEATS = 2
 _RETRY_HEAT = 0.25
+# Turns forgotten at once when the session history is full (an even number: whole exchanges).
+_FORGET_STEP = 16
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -261,7 +264,11 @@ class Npc:
         if looks_like_injection(text):
             note = _join_notes(note, self._stay_in_character)
         self._history.append(Turn("player", line, note))
-        del self._history[: -self.options.max_history_turns]
+        most = self.options.max_history_turns
+        if len(self._history) > most:
+            # Forget a block of turns at once (see build_prompt's drop_step): the
+            # transcript's start then stays put, and so does the cached prompt.
+            del self._history[: len(self._history) - most + min(_FORGET_STEP, most // 2)]
         return build_prompt(
             self.persona,
             self._history,
@@ -295,11 +302,18 @@ class Npc:
         """A fresh clean-up filter for one attempt at a reply."""
         heard = [self._history[-1].text] if self._history else []
         said = self._last_said()
+        # A reply that names the worked example's mule or town copied the example
+        # (measured: "I came from Dunmere."), unless the player named them first.
+        unsaid: tuple[str, ...] = ()
+        if self.memory is not None:
+            player = " ".join(t.text for t in self._history if t.speaker == "player")
+            unsaid = tuple(n for n in EXAMPLE_NAMES if n.casefold() not in player.casefold())
+        guard = Guard.for_persona(self.persona, self.options.guard, heard=heard, unsaid=unsaid)
         return ReplyFilter(
             self._stops,
             echo=f"{self.persona.name}:",
             max_sentences=self.options.max_sentences,
-            guard=Guard.for_persona(self.persona, self.options.guard, heard=heard),
+            guard=guard,
             avoid=said,
         )
 

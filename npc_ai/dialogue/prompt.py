@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from npc_ai.dialogue.persona import Persona
 
 __all__ = [
+    "EXAMPLE_NAMES",
     "MAX_PLAYER_CHARS",
     "PromptParts",
     "Turn",
@@ -45,6 +46,11 @@ _LABEL = re.compile(
 _MARKUP = re.compile(r"<\|?/?[A-Za-z_][\w|]*\|?>|\[/?[A-Z]{2,}\]|#{2,}")
 _SPACES = re.compile(r"\s+")
 _SCENE_MARK = "Now:\n"
+
+#: The names in the worked example of a memory note (a mule and a home town). They
+#: appear nowhere else, so a reply that says one copied the example: the guard blocks
+#: them unless the player said them (:meth:`npc_ai.dialogue.npc.Npc.reply_filter`).
+EXAMPLE_NAMES = ("Clover", "Dunmere")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +177,13 @@ def _examples(persona: Persona, player_name: str, *, notes: bool = False) -> str
     if notes:
         # Show once how a memory note is used: the answer comes from it.
         first = persona.short_name
+        mule, town = EXAMPLE_NAMES
         out.append(f"{player_name}: What is my mule called, again?")
-        out.append(f"({first} remembers: {player_name}'s mule is called Clover.)")
-        out.append(f"{persona.name}: Clover. Your mule is Clover.")
+        out.append(f"({first} remembers: {player_name}'s mule is called {mule}.)")
+        out.append(f"{persona.name}: {mule}. Your mule is {mule}.")
         out.append(f"{player_name}: And where did I say I was born?")
-        out.append(f"({first} remembers: {player_name} comes from Dunmere.)")
-        out.append(f"{persona.name}: Dunmere, you said.")
+        out.append(f"({first} remembers: {player_name} comes from {town}.)")
+        out.append(f"{persona.name}: {town}, you said.")
     out.append("")
     return "\n".join(out) + "\n"
 
@@ -190,12 +197,15 @@ def build_prompt(
     count_tokens: Callable[[str], int] | None = None,
     notes_in_reply: bool = False,
     memory_notes: bool = False,
+    drop_step: int = 16,
 ) -> PromptParts:
     """The transcript for the NPC's next line.
 
     ``history`` ends with the player's newest line. When ``budget_tokens``
     and ``count_tokens`` are given, the oldest turns are dropped until the
     prompt fits: the persona header, the examples and the newest turns stay.
+    Turns are dropped ``drop_step`` at a time (counted from the start of
+    ``history``), so that the prompt's start stays the same over several replies.
     """
     prefix = (
         _header(persona, player_name)
@@ -217,16 +227,23 @@ def build_prompt(
             pending = ""
     if budget_tokens is not None and count_tokens is not None:
         room = budget_tokens - count_tokens(prefix) - count_tokens(label + f" {pending}")
-        kept: list[tuple[str, str]] = []
-        # Walk back from the newest turn and keep what fits; the newest
+        costs = [count_tokens(head + rest) for head, rest in lines]
+        # The fewest oldest turns to leave out so that the rest fits; the newest
         # player line is always kept.
-        for pair in reversed(lines):
-            cost = count_tokens(pair[0] + pair[1])
-            if kept and cost > room:
-                break
-            kept.append(pair)
-            room -= cost
-        lines = list(reversed(kept))
+        drop, total = 0, sum(costs)
+        while drop < len(lines) - 1 and total > room:
+            total -= costs[drop]
+            drop += 1
+        if drop and drop_step > 1:
+            # Leave out turns a block at a time: the scene then starts at the same turn
+            # for several replies, and the backend's cached prompt stays valid. Dropping
+            # one turn per reply changed the scene's start every time, and every reply
+            # of a long conversation read the whole scene again (seconds, not ms).
+            # A room too small for a block keeps dropping one turn at a time.
+            block = -(-drop // drop_step) * drop_step
+            if len(lines) - block >= drop_step:
+                drop = block
+        lines = lines[drop:]
     # Cut after each NPC label: a chunk ends where the model's turn begins.
     chunks: list[str] = []
     current = ""

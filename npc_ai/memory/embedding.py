@@ -18,13 +18,22 @@ lines; keep ``top_k`` small. The default (3) was chosen on the measured
 trade-off between paraphrased questions answered and small-talk filler; the
 similarity floor (0.6) kept every fact line the eval's probes were looking for.
 
-Example::
+No engine of npc_ai embeds yet: ``embed`` is any function ``text -> vector``. The
+measured one is ``FastEolEmbedder`` in ``tools/eval_retrieval.py`` (PromptEOL on a
+second llama.cpp context of the already loaded model). Example, with a toy
+embedding that runs anywhere::
 
-    index = EmbeddingIndex(embed=engine.embed)  # text -> list of floats
+    from npc_ai.memory.embedding import EmbeddingIndex
+    from npc_ai.memory.recall import recall
+
+    def embed(text: str) -> list[float]:      # stands in for a model's embedding
+        return [text.count(c) + 0.1 for c in "aeiou"]
+
+    index = EmbeddingIndex(embed)             # text -> list of floats
     for memory in store.memories("smith"):
-        index.add(memory)                       # one embedding per memory, paid once
+        index.add(memory)                     # one embedding per memory, paid once
     chosen = recall(index, "What do I ride?", budget_tokens=120,
-                    count_tokens=engine.count_tokens, now_turn=42)
+                    count_tokens=lambda text: len(text.split()), now_turn=42)
 """
 
 from __future__ import annotations
@@ -38,9 +47,9 @@ from typing import Any, Generic
 import numpy as np
 
 from npc_ai.errors import InputError
-from npc_ai.memory.recall import M
+from npc_ai.memory.recall import Bm25Index, M
 
-__all__ = ["EOL_TEMPLATE", "EmbeddingIndex"]
+__all__ = ["EOL_TEMPLATE", "EmbeddingIndex", "HybridIndex"]
 
 log = logging.getLogger(__name__)
 
@@ -198,3 +207,62 @@ class EmbeddingIndex(Generic[M]):
             if sim >= floor:
                 out[self._ids[i]] = max((sim - floor) / (1.0 - floor), 1e-6)
         return out
+
+
+class HybridIndex(Generic[M]):
+    """BM25 and embeddings side by side: a memory's relevance is its BM25 score (divided
+    by the query's best) plus its embedding score (:meth:`EmbeddingIndex.scores`).
+
+    BM25 finds the memories that share the question's words, embeddings the ones that
+    say the same in other words ("What frightens me?" for "Nothing scares me like
+    bats."). :meth:`coverage` and :meth:`document_frequency` read the BM25 side.
+    """
+
+    def __init__(self, embed: Callable[[str], Vector], *, top_k: int = 3) -> None:
+        self.bm25: Bm25Index[M] = Bm25Index()
+        self.embeddings: EmbeddingIndex[M] = EmbeddingIndex(embed, top_k=top_k)
+
+    def __len__(self) -> int:
+        return len(self.bm25)
+
+    def __contains__(self, memory_id: object) -> bool:
+        return memory_id in self.bm25
+
+    def __iter__(self) -> Iterator[M]:
+        return iter(self.bm25)
+
+    def get(self, memory_id: int) -> M | None:
+        return self.bm25.get(memory_id)
+
+    def memories(self) -> list[M]:
+        return self.bm25.memories()
+
+    def facts(self) -> Iterator[M]:
+        return self.bm25.facts()
+
+    def add(self, memory: M, vector: Vector | None = None) -> None:
+        self.embeddings.add(memory, vector)
+        self.bm25.add(memory)
+
+    def extend(self, memories: Iterable[M]) -> None:
+        for memory in memories:
+            self.add(memory)
+
+    def remove(self, ids: Iterable[int]) -> None:
+        ids = list(ids)
+        self.bm25.remove(ids)
+        self.embeddings.remove(ids)
+
+    def scores(self, query: str) -> dict[int, float]:
+        lexical = self.bm25.scores(query)
+        best = max(lexical.values(), default=0.0)
+        out = {mid: value / best for mid, value in lexical.items()} if best > 0 else {}
+        for mid, value in self.embeddings.scores(query).items():
+            out[mid] = out.get(mid, 0.0) + value
+        return out
+
+    def coverage(self, query: str, memory_id: int, *, ignore: Iterable[str] = ()) -> float:
+        return self.bm25.coverage(query, memory_id, ignore=tuple(ignore))
+
+    def document_frequency(self, term: str) -> int:
+        return self.bm25.document_frequency(term)

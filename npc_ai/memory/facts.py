@@ -19,12 +19,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Fact", "extract_facts", "sentiment"]
+__all__ = ["KEY_WORDS", "Fact", "extract_facts", "sentiment"]
 
 _NAME = r"([A-Z][\w'\-]{1,30}(?:\s+[A-Z][\w'\-]{1,30})?)"
 _THING = r"([\w'\- ]{1,40}?)"
 _VALUE = r"([\w'\- ]{1,40}?)"
 _END = r"\s*(?:[.!?,;]|$)"
+
+
+#: Words that name what a fact under each of :func:`extract_facts`'s own keys is about,
+#: searched with the fact (its text and key alone share no word with "What frightens
+#: me?" or "Which town am I from?"): the key's plain synonyms, not question wordings.
+KEY_WORDS = {
+    "player.name": "name called named",
+    "player.home": "home hometown town village city place born raised grew hail from",
+    "player.job": "job work trade living craft profession occupation earn",
+    "player.seeking": "seek search find look hunt track",
+    "player.fear": "fear afraid scared scare frighten terrify dread",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +45,11 @@ class Fact:
 
     key: str
     text: str
+
+
+# Words that follow "I'm" capitalised without being a name ("I'm Sorry.", "I'm English.").
+_NOT_NAME_TEXT = "sorry fine ok okay well here back home done ready lost new english glad sure"
+_NOT_NAMES = frozenset(_NOT_NAME_TEXT.split())
 
 
 def _key(words: str) -> str:
@@ -58,6 +75,12 @@ def extract_facts(line: str, *, player: str = "Player") -> list[Fact]:
         name = match.group(1)
         if name[0].isupper():
             add("player.name", f"{player}'s name is {name}.")
+    # "I'm Senna, a traveller from the south.": a name alone after "I'm", case kept.
+    for match in re.finditer(
+        r"(?:^|[.!?]\s+)(?:I'm|I am)\s+([A-Z][a-z'\-]{1,30})(?=\s*[,.!]|\s*$)", line
+    ):
+        if match.group(1).casefold() not in _NOT_NAMES:
+            add("player.name", f"{player}'s name is {match.group(1)}.")
     for match in re.finditer(
         rf"\bi(?: am|'m| come| came) from\s+(?:the\s+)?{_NAME}|"
         rf"\bi (?:grew up|was born|live) in\s+(?:the\s+)?{_NAME}",

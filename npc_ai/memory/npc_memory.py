@@ -31,6 +31,7 @@ earshot (:meth:`NpcMemory.heard` with a ``source``).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from npc_ai.memory import questions
 from npc_ai.memory.facts import extract_facts, sentiment
 from npc_ai.memory.recall import Bm25Index, RecallOptions, recall
 from npc_ai.memory.records import Memory, NewMemory
+from npc_ai.memory.terms import dedupe_key, tokenize
 
 if TYPE_CHECKING:
     from npc_ai.memory.store import MemoryStore
@@ -78,6 +80,18 @@ class MemoryOptions:
     #: Name the words that answer the question (:attr:`Note.answers`) when a memory surely
     #: answers it, so the reply can be nudged towards them (``SamplingParams.prefer``).
     answers: bool = True
+    #: Nudge towards what the best memory found for a question says when it stands out:
+    #: its search score at least this share above the next memory's (0.3: 1.0 against
+    #: 0.7 or less). A memory of what the player said of themselves, a fact about them,
+    #: or the NPC's own name or trade. Retrieval decides, not the wording of the question.
+    answer_margin: float = 0.1
+    #: ... and hold at least this share of the question's weight (its words' IDF; words
+    #: of asking such as "say", "remember" or "called" left out).
+    answer_coverage: float = 0.3
+    #: The English question patterns of :mod:`npc_ai.memory.questions` ("my dog's name"
+    #: -> the fact under player.dog, "your name" -> the persona's name) choose the
+    #: answer before retrieval does.
+    question_patterns: bool = True
     #: Retrieval scoring (see :class:`~npc_ai.memory.recall.RecallOptions`):
     #: only memories that share a word with the player's line, four at most.
     recall: RecallOptions = field(
@@ -91,6 +105,10 @@ class MemoryOptions:
             raise InputError("budget_tokens and recent_lines must be >= 0 and summary_every >= 1")
         if not 0 <= self.relationship_step <= 1:
             raise InputError("relationship_step must be between 0 and 1")
+        if not 0 <= self.answer_coverage <= 1:
+            raise InputError(f"answer_coverage must be within 0..1, got {self.answer_coverage!r}")
+        if not 0 <= self.answer_margin <= 1:
+            raise InputError(f"answer_margin must be within 0..1, got {self.answer_margin!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +123,15 @@ class Note:
 
     text: str = ""
     answers: tuple[str, ...] = ()
+
+
+# Words of asking, not of what is asked: left out of a question's weight.
+_ASKING = frozenset(
+    tokenize(
+        "say said tell told remember recall remind mention mentioned know forget forgot "
+        "name named call called"
+    )
+)
 
 
 def _feeling(value: float) -> str | None:
@@ -134,6 +161,7 @@ class NpcMemory:
         persona: Persona | None = None,
         player: str = "Player",
         options: MemoryOptions | None = None,
+        embed: Callable[[str], Sequence[float]] | None = None,
     ) -> None:
         if not isinstance(npc, str) or not npc:
             raise InputError(f"an NPC id must be a non-empty string, got {npc!r}")
@@ -145,6 +173,9 @@ class NpcMemory:
         self._lock = threading.RLock()
         self._index: Bm25Index[Memory] | None = None
         self._own: list[Memory] = []  # persona knowledge, never stored
+        #: Embeds a text for retrieval by meaning (None: BM25 alone). Experimental: called
+        #: on the caller's thread, vectors are not stored (tools/eval_dialogue.py --embed).
+        self.embed = embed
 
     # -- writing ---------------------------------------------------------------------
 
@@ -356,7 +387,8 @@ class NpcMemory:
         # is asked decides which facts may answer.
         about = questions.about(query)
         about_npc, about_player = about == "npc", about == "player"
-        keyed = self._keyed_fact(query) if not about_npc else None
+        patterns = self.options.question_patterns
+        keyed = self._keyed_fact(query) if patterns and not about_npc else None
         if keyed is not None:
             # "What is my dog called?" and a fact under player.dog: that fact
             # alone answers it. Other facts sharing a word ("name") only
@@ -365,7 +397,7 @@ class NpcMemory:
                 return [], ()
             asked = set(questions.WORDS.findall(f"{query} {self.player}".casefold()))
             return [keyed], questions.new_words(keyed.text, asked)
-        own = self._own_answer(query) if not about_player else []
+        own = self._own_answer(query) if patterns and not about_player else []
         if own:
             # "What is your name?", "What is your trade?": the persona's own
             # fact answers it, not lore that shares a word ("job", "village").
@@ -394,14 +426,67 @@ class NpcMemory:
                 render=self._describe,
                 options=self.options.recall,
             )
+            answers = self._answer(index, query, exclude, chosen)
+            words = set(questions.WORDS.findall(query.casefold()))
             asked_of_npc = about_npc or (
-                about != "player" and "you" in questions.WORDS.findall(query.casefold())
+                about != "player" and "you" in words and not words & {"i", "me"}
             )
             if asked_of_npc and not chosen and self.persona is not None:
                 # "Who are you?", "What do you do?": nothing to match, but the
                 # NPC is asked about itself. Its name and trade answer that.
                 chosen = self._persona_facts()[:2]
-            return chosen, ()
+            return chosen, answers
+
+    def _answer(
+        self,
+        index: Bm25Index[Memory],
+        query: str,
+        exclude: set[int],
+        chosen: Sequence[Memory],
+    ) -> tuple[str, ...]:
+        """What the best memory for ``query`` answers, when retrieval is sure of it.
+
+        Sure: the best memory is in the note, it is what the player said of themselves
+        (or a fact about them, or the NPC's own name or trade), and its search score
+        stands ``answer_margin`` above the next memory's that says something else.
+        """
+        raw = index.scores(query)
+        ranked = sorted(
+            ((score, mid) for mid, score in raw.items() if mid not in exclude),
+            key=lambda item: (-item[0], -item[1]),
+        )
+        if not ranked:
+            return ()
+        best_score, best_id = ranked[0]
+        best = index.get(best_id)
+        if best is None or all(m.id != best_id for m in chosen):
+            return ()
+        same = dedupe_key(best.text)
+        runner_up = next(
+            (s for s, mid in ranked[1:] if (m := index.get(mid)) and dedupe_key(m.text) != same),
+            0.0,
+        )
+        if best_score <= 0 or runner_up > (1.0 - self.options.answer_margin) * best_score:
+            return ()
+        # It must hold most of what the question asks, not one word of small talk
+        # ("Is the market open tomorrow?" and "Tomorrow I ride on to Greyhaven.").
+        if index.coverage(query, best_id, ignore=_ASKING) < self.options.answer_coverage:
+            return ()
+        own = self._persona_facts()[:2]
+        if own and best.id in (own[0].id, own[1].id):
+            return self._own_words([best])
+        direct = best.kind == "heard" and best.speaker == "player" and not best.source
+        about_player = best.kind == "fact" and (
+            best.key.startswith(("player.", "promise.")) or not best.key
+        )
+        if not (direct or about_player) or best.id < 0:
+            return ()
+        n = max(len(index), 1)
+
+        def rarity(term: str) -> float:
+            return math.log(1.0 + n / (1.0 + index.document_frequency(term)))
+
+        return questions.answer_words(best.text, query, skip=(self.player,), rarity=rarity)
 
     def note(
         self,
@@ -486,7 +571,13 @@ class NpcMemory:
 
     def _ensure_index(self) -> Bm25Index[Memory]:
         if self._index is None:
-            index: Bm25Index[Memory] = Bm25Index()
+            index: Bm25Index[Memory]
+            if self.embed is not None:
+                from npc_ai.memory.embedding import HybridIndex
+
+                index = HybridIndex(self.embed)  # type: ignore[assignment]
+            else:
+                index = Bm25Index()
             for memory in self._persona_facts():
                 index.add(memory)
             current = {m.id for m in self.store.facts(self.npc).values()}

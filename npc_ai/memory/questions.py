@@ -11,14 +11,18 @@ words of the fact that answers it are the answer (:func:`new_words`,
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TypeVar
+
+from npc_ai.memory.recall import slips
+from npc_ai.memory.terms import STOP_WORDS, tokenize
 
 __all__ = [
     "NAME_ASK",
     "TRADE_ASK",
     "WORDS",
     "about",
+    "answer_words",
     "asks",
     "fact_asked",
     "is_question",
@@ -94,6 +98,72 @@ def new_words(text: str, asked: set[str]) -> tuple[str, ...]:
         words.append(word)
     named = [w for w in words if w[:1].isupper() or w.isdigit()]
     return tuple((named or words)[:3])
+
+
+# Words that say little on their own, whatever the memory: never an answer.
+_PLAIN_TEXT = (
+    "nothing something anything everything always never ever again still just only very much "
+    "more most best better good great fine old new little big long back home here there now "
+    "then today tonight yesterday year years day days thing things way lot one two believe "
+    "know think say said tell told got get make made keep kept go going went come came "
+    "want wants need needs anyone someone everyone people folk folks really quite"
+)
+_PLAIN_WORDS = _FRAME_WORDS | frozenset(_PLAIN_TEXT.split())
+_NUMBER_TEXT = (
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
+    "hundred"
+)
+_NUMBERS = frozenset(_NUMBER_TEXT.split())
+
+
+def answer_words(
+    text: str,
+    query: str,
+    *,
+    skip: Collection[str] = (),
+    rarity: Callable[[str], float] | None = None,
+    limit: int = 2,
+) -> tuple[str, ...]:
+    """The words of a remembered ``text`` that answer ``query``: what the memory adds.
+
+    Words of the query (up to stemming and a typing slip), stop and frame words and
+    ``skip`` (the player's name, say) are left out. Of the rest, names come first (a
+    capitalised word that is not a common word opening a sentence), then
+    the rest, rarest first by ``rarity`` (a search term's rarity among the NPC's memories;
+    later words first when equal: the new part of an English sentence comes last).
+    """
+    asked = set(tokenize(query))
+    skipped = {w.casefold() for w in skip}
+    seen: set[str] = set()
+    named: list[str] = []
+    plain: list[tuple[float, int, str]] = []
+    for sentence in re.split(r"(?<=[.!?;:])\s+", text.strip()):
+        for position, match in enumerate(re.finditer(r"[\w'-]+", sentence)):
+            word = re.sub(r"'s$", "", match.group()).strip("'-")
+            folded = word.casefold()
+            if not word or folded in seen or folded in skipped:
+                continue
+            terms = tokenize(word)
+            if not terms or folded in _PLAIN_WORDS or terms[0] in asked:
+                continue
+            if any(
+                len(t) >= 4 and t[:1] == terms[0][:1] and slips(t, terms[0], 1) <= 1 for t in asked
+            ):
+                continue  # the query's own word, mistyped
+            seen.add(folded)
+            if word[:1].isupper() and folded in _NUMBERS and position == 0:
+                named.append(word)  # "Eleven has always been my lucky number."
+            elif word[:1].isupper() and position > 0:
+                named.append(word)
+            elif word[:1].isupper() and folded not in STOP_WORDS["en"]:
+                named.append(word)  # opening a sentence, yet not a common word
+            else:
+                score = rarity(terms[0]) if rarity is not None else 0.0
+                plain.append((score, match.start(), word))
+    plain.sort(key=lambda item: (-item[0], -item[1]))
+    # A name is the answer when there is one; else the rarest words.
+    return tuple((named or [w for _, _, w in plain])[:limit])
 
 
 def trade_word(role: str) -> str:

@@ -49,7 +49,8 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from npc_ai.errors import InputError
-from npc_ai.memory.terms import dedupe_key, tokenize
+from npc_ai.memory.facts import KEY_WORDS
+from npc_ai.memory.terms import STOP_WORDS, dedupe_key, tokenize
 
 __all__ = [
     "Bm25Index",
@@ -100,7 +101,9 @@ class Retriever(Protocol[M_co]):
 def _key_words(memory: MemoryLike) -> str:
     # A fact's key ("player.horse_name") names what it is about; index its words too.
     key = getattr(memory, "key", "")
-    return key.replace(".", " ").replace("_", " ") if isinstance(key, str) else ""
+    if not isinstance(key, str):
+        return ""
+    return f"{key.replace('.', ' ').replace('_', ' ')} {KEY_WORDS.get(key, '')}"
 
 
 # --------------------------------------------------------------------------- index
@@ -191,8 +194,18 @@ class Bm25Index(Generic[M]):
                 if not posting:
                     del self._postings[term]
 
+    def document_frequency(self, term: str) -> int:
+        """How many indexed memories hold the search term ``term`` (already tokenized)."""
+        return len(self._postings.get(term, ()))
+
     def scores(self, query: str) -> dict[int, float]:
-        """BM25 score of every memory sharing a word with ``query`` (others score 0, absent)."""
+        """BM25 score of every memory sharing a word with ``query`` (others score 0, absent).
+
+        A query word that no memory holds matches the memories' words one typing
+        slip away ("sistr", "afriad": one letter missing, added, changed or two
+        swapped; two slips for words of seven letters or more), at
+        :data:`TYPO_WEIGHT` of the score.
+        """
         n = len(self._memories)
         if n == 0:
             return {}
@@ -200,16 +213,96 @@ class Bm25Index(Generic[M]):
         k1, b = self.k1, self.b
         lengths = self._lengths
         out: dict[int, float] = {}
-        for term in set(tokenize(query, language=self.language)):
-            posting = self._postings.get(term)
-            if not posting:
-                continue
+        for term, weight in self._matching(tokenize(query, language=self.language)).items():
+            posting = self._postings[term]
             df = len(posting)
-            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            idf = weight * math.log(1.0 + (n - df + 0.5) / (df + 0.5))
             for mid, tf in posting.items():
                 norm = k1 * (1.0 - b + b * lengths[mid] / avgdl)
                 out[mid] = out.get(mid, 0.0) + idf * tf * (k1 + 1.0) / (tf + norm)
         return out
+
+    def coverage(self, query: str, memory_id: int, *, ignore: Collection[str] = ()) -> float:
+        """Share of the query's weight (its words' IDF) that memory ``memory_id`` holds, 0..1.
+
+        A word no memory holds weighs as much as the rarest, unless it is a stop word
+        mistyped ("whats"); words in ``ignore`` (search terms, as
+        :func:`~npc_ai.memory.terms.tokenize` gives them) do not count, unless the
+        query has no other word: then it is 1 if the memory holds one of them.
+        """
+        n = len(self._memories)
+        terms = self._memory_terms(memory_id)
+        stops = STOP_WORDS.get(self.language, STOP_WORDS["en"])
+        total = held = 0.0
+        asked_only = False
+        for word in set(tokenize(query, language=self.language)):
+            matches = self._matching([word])
+            if (
+                not matches
+                and len(word) >= 4
+                and any(
+                    len(s) >= 3
+                    and s[0] == word[0]
+                    and abs(len(s) - len(word)) <= 1
+                    and slips(word, s, 1) <= 1
+                    for s in stops
+                )
+            ):
+                continue
+            share = max((matches[t] for t in matches if t in terms), default=0.0)
+            if word in ignore:
+                asked_only = asked_only or share > 0
+                continue
+            df = max((len(self._postings[t]) for t in matches), default=0)
+            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            total += idf
+            held += idf * share
+        if total == 0:  # "What is my name?": only words of asking, held by the memory
+            return 1.0 if asked_only else 0.0
+        return held / total
+
+    def _memory_terms(self, memory_id: int) -> Counter[str]:
+        return self._terms.get(memory_id, Counter())
+
+    def _matching(self, query_terms: Iterable[str]) -> dict[str, float]:
+        """The indexed terms that query terms match, with their weight (1, or a typo's)."""
+        terms: dict[str, float] = {}
+        for term in query_terms:
+            if term in self._postings:
+                terms[term] = 1.0
+            elif len(term) >= 4 and term.isalpha():
+                most = 2 if len(term) >= 7 else 1
+                for known in self._postings:
+                    if (
+                        known[:1] == term[:1]
+                        and abs(len(known) - len(term)) <= most
+                        and known.isalpha()
+                        and slips(term, known, most) <= most
+                    ):
+                        terms.setdefault(known, TYPO_WEIGHT)
+        return terms
+
+
+#: Share of a word's score that a word one typing slip away gets (see :meth:`Bm25Index.scores`).
+TYPO_WEIGHT = 0.8
+
+
+def slips(a: str, b: str, limit: int) -> int:
+    """Optimal string alignment distance of ``a`` and ``b`` (inserts, deletes, changes,
+    swaps of two neighbours), or ``limit + 1`` once it is surely above ``limit``."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cost = 0 if ca == cb else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        previous2, previous = previous, current
+    return previous[-1]
 
 
 # --------------------------------------------------------------------------- recall
