@@ -206,8 +206,11 @@ class Filler:
             self.handles.append(self.runtime.say(free[0], question))
 
 
-def session(level: int, quick: bool, seed: int) -> dict[str, Any]:
-    """Play the script once with ``level`` replies generating; the session's figures."""
+def session(level: int, quick: bool, seed: int, batch_threads: int = 0) -> dict[str, Any]:
+    """Play the script once with ``level`` replies generating; the session's figures.
+
+    ``batch_threads``: llama.cpp threads for steps of more than one token (prompt reading,
+    several replies at once); 0 = the runtime's default."""
     import pygame
     from bench_runtime import OtherLoad
 
@@ -225,7 +228,13 @@ def session(level: int, quick: bool, seed: int) -> dict[str, Any]:
         translator = None
     languages = Languages(translator)
     store = MemoryStore()
-    runtime = Runtime.from_model(None, memory=store)
+    engine_options = None
+    if batch_threads:
+        from npc_ai.backends.llama_cpp import LlamaOptions
+        from npc_ai.backends.llama_engine import EngineOptions
+
+        engine_options = EngineOptions(llama=LlamaOptions(batch_threads=batch_threads))
+    runtime = Runtime.from_model(None, memory=store, engine_options=engine_options)
     screen = pygame.display.set_mode(SCREEN_SIZE)
     options = GameOptions(
         save_path=Path(tempfile.mkdtemp(prefix="bench-game-")) / "slot1.json", seed=seed
@@ -361,10 +370,11 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run_session(level: int, quick: bool, seed: int) -> dict[str, Any]:
+def run_session(level: int, quick: bool, seed: int, batch_threads: int = 0) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = Path(f.name)
     cmd = [sys.executable, __file__, "--session", str(level), "--seed", str(seed)]
+    cmd += ["--batch-threads", str(batch_threads)]
     cmd += ["--session-out", str(out)] + (["--quick"] if quick else [])
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(cmd, env=env, check=False)
@@ -482,13 +492,21 @@ def main() -> int:
     parser.add_argument(
         "--out", default=str(ROOT / "out"), help="folder for the JSON (default: out/)"
     )
+    parser.add_argument(
+        "--batch-threads",
+        default="0",
+        help="llama.cpp threads for multi-token steps (prompt reading, several replies): a "
+        "number, or several separated by commas to compare them side by side, sessions "
+        "interleaved (default: 0, the runtime's default)",
+    )
     parser.add_argument("--session", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=7, help=argparse.SUPPRESS)
     parser.add_argument("--session-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    configs = [int(v) for v in str(args.batch_threads).split(",")]
     if args.session is not None:
-        figures = session(args.session, args.quick, args.seed)
+        figures = session(args.session, args.quick, args.seed, configs[0])
         args.session_out.write_text(json.dumps(figures))
         return 0
 
@@ -503,22 +521,32 @@ def main() -> int:
     }
     log("the machine: raw decode step, first piece alone")
     result["machine"] = machine()
-    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in levels}
+    runs: dict[tuple[int, int], list[dict[str, Any]]] = {
+        (c, n): [] for c in configs for n in levels
+    }
     for r in range(repeats):  # levels interleaved, so a busy minute touches each alike
         for n in levels:
-            log(f"session {r + 1}/{repeats}: {n} NPCs generating")
-            s = run_session(n, args.quick, seed=7 + r)
-            if s["error"]:
-                log(f"  the script stopped: {s['error']}")
-            log(f"  {s['wall_s']:.0f} s, {len(s['frames'])} frames")
-            runs[n].append(s)
-    for n in levels:
-        result["levels"].append(summarise(runs[n]))
+            for c in configs:
+                log(f"session {r + 1}/{repeats}: {n} NPCs generating, batch threads {c or '-'}")
+                s = run_session(n, args.quick, seed=7 + r, batch_threads=c)
+                if s["error"]:
+                    log(f"  the script stopped: {s['error']}")
+                log(f"  {s['wall_s']:.0f} s, {len(s['frames'])} frames")
+                runs[(c, n)].append(s)
+    result["configs"] = {}
+    for c in configs:
+        levels_out = [summarise(runs[(c, n)]) for n in levels]
+        result["configs"][str(c)] = levels_out
+        if len(configs) > 1:
+            print(f"\n### batch threads: {c or 'default'}")
+        print_tables({**result, "levels": levels_out})
+    result["levels"] = result["configs"][str(configs[0])]
     result["sessions"] = [
-        {k: v for k, v in s.items() if k != "frames"} for n in levels for s in runs[n]
+        {"batch_threads": c, **{k: v for k, v in s.items() if k != "frames"}}
+        for (c, _n), ss in runs.items()
+        for s in ss
     ]
     (out / "bench_game.json").write_text(json.dumps(result, indent=2) + "\n")
-    print_tables(result)
     print(f"\nJSON in {out / 'bench_game.json'}")
     return 0
 
