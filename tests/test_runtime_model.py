@@ -11,7 +11,7 @@ import pytest
 from npc_ai.backends.llama_engine import EngineOptions, LlamaBatchEngine
 from npc_ai.dialogue.npc import DialogueOptions
 from npc_ai.dialogue.persona import Persona
-from npc_ai.engine import Job
+from npc_ai.engine import Job, Priority
 from npc_ai.generation import SamplingParams
 from npc_ai.models import DEFAULT_MODEL, resolve_model
 from npc_ai.runtime import ReplyDelta, ReplyDone, Runtime
@@ -226,5 +226,41 @@ def test_npcs_asked_at_once_share_each_steps_prompt_budget(engine_path: str) -> 
         assert {key for step in steps[:2] for key, _ in step} == set(prompts), steps
         read = {key: sum(n for step in steps for k, n in step if k == key) for key in prompts}
         assert read == lengths  # each token read once
+    finally:
+        engine.close()
+
+
+def test_a_reply_reads_on_from_a_prepare_still_under_way(engine_path: str) -> None:
+    engine = LlamaBatchEngine(engine_path, options=EngineOptions(slots=2, max_active=2))
+    offsets: list[int] = []
+    start = engine._start
+
+    def started(*args: Any) -> Any:
+        active = start(*args)
+        offsets.append(active.todo_offset)
+        return active
+
+    engine._start = started  # type: ignore[method-assign]
+    try:
+        prefix = "The smith of Thornvale, gruff and proud. " * 20  # ~200 tokens: several chunks
+        engine.submit(Job(key="smith", segments=(prefix,), params=SamplingParams(max_tokens=0)))
+        engine.step()
+        engine.step()  # two chunks of the persona read, more to go
+        read = engine.cached_tokens("smith")
+        assert 0 < read < len(engine.model.tokenize(prefix, add_bos=True))
+        line = "\nPlayer: Can you mend my sword?\nSmith:"
+        reply = Job(
+            key="smith",
+            segments=(prefix, line),
+            params=SamplingParams(max_tokens=4, seed=1),
+            priority=Priority.FOCUSED,
+        )
+        engine.submit(reply)
+        pieces = engine.step()
+        # the prepare ends where it was; the reply goes on from there, in the same slot
+        assert any(p.end == "prefilled" for p in pieces)
+        assert offsets[-1] == read
+        while engine.busy:
+            engine.step()
     finally:
         engine.close()

@@ -240,6 +240,8 @@ class LlamaBatchEngine:
         out: list[Piece] = []
         while self._queue and len(self._active) < self.options.max_active:
             job = min(self._queue, key=lambda j: (j.priority, j.id))
+            if job.params.max_tokens and self.options.keep_generated:
+                out += self._take_over_prefill(job)
             slot = free_slot(self._slots, job)
             if slot is None:
                 break
@@ -260,6 +262,16 @@ class LlamaBatchEngine:
             active = self._start(job, slot, segments, walk)
             if not active.todo and job.params.max_tokens == 0:
                 out.append(self._finish(active, "", "prefilled"))  # all cached already
+        return out
+
+    def _take_over_prefill(self, job: Job) -> list[Piece]:
+        """A reply for a conversation whose prompt is still being read ahead (prepared as
+        the player walked up, not finished yet): end that read where it is, and the reply
+        reads on from there in the same slot instead of from nothing in another."""
+        out = []
+        for active in list(self._active.values()):
+            if active.job.key == job.key and active.job.params.max_tokens == 0:
+                out.append(self._finish(active, "", "prefilled"))
         return out
 
     def check(self, job: Job) -> None:
